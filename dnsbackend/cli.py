@@ -1,0 +1,147 @@
+"""The `dnsbackend` command: serve, check and status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from . import __version__
+from .loader import build_zone
+from .server import BindError
+from .settings import SettingsError, load_settings
+from .store import Store, StoreError
+from .zonefile import ZoneFileError, origin_for_file
+
+log = logging.getLogger("dnsbackend")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dnsbackend",
+        description="Authoritative DNS server that answers from zone files. Edit a zone "
+        "file and the answers change within a fraction of a second.",
+    )
+    p.add_argument("--version", action="version", version=f"dnsbackend {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="serve the zones of a directory over UDP and TCP",
+                       description="Serve every <origin>.zone file of the zones directory. "
+                       "Settings come from flags, then the TOML file, then defaults.")
+    s.add_argument("--zones", metavar="DIR", help="zone files directory (default ./zones)")
+    s.add_argument("--data", metavar="DIR", help="LMDB store directory (default ./var/db)")
+    s.add_argument("--listen", metavar="ADDR", action="append",
+                   help="address to listen on; repeat for several (default 127.0.0.1 and ::1)")
+    s.add_argument("--port", type=int, metavar="N", help="port for UDP and TCP (default 53)")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="serving processes sharing the port with SO_REUSEPORT (default 1)")
+    s.add_argument("--config", metavar="FILE",
+                   help="TOML settings file (default ./dnsbackend.toml if it exists)")
+    s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    c = sub.add_parser("check", help="validate zone files like named-checkzone",
+                       description="Parse and check zone files; each file's origin is its "
+                       "name without .zone unless --origin is given. Exit 1 on any error.")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--origin", help="zone origin (for a single file not named <origin>.zone)")
+
+    st = sub.add_parser("status", help="show the zones in the store (works while serving)")
+    st.add_argument("--data", metavar="DIR", default="var/db",
+                    help="LMDB store directory (default ./var/db)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "status":
+        return _status(args)
+    _parser().print_help()
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .daemon import run
+
+    try:
+        settings = load_settings(args.config, {
+            "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
+            "workers": args.workers, "log_level": args.log_level,
+        })
+    except SettingsError as exc:
+        print(f"dnsbackend: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(run(settings))
+    except (BindError, StoreError) as exc:
+        print(f"dnsbackend: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import dns.name
+
+    failed = 0
+    for path in args.files:
+        try:
+            origin = dns.name.from_text(args.origin) if args.origin else origin_for_file(path)
+            root = os.path.dirname(os.path.abspath(path))
+            built = build_zone(path, origin, root)
+        except ZoneFileError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        except dns.exception.DNSException as exc:
+            print(f"{path}:0: bad origin: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        meta = built.compiled.meta
+        for warning in built.warnings:
+            print(warning, file=sys.stderr)
+        print(f"zone {origin.to_text()}: loaded serial {meta.serial}, {meta.records} records "
+              f"({built.seconds:.3f}s)")
+    if failed:
+        print(f"{failed} of {len(args.files)} zone files have errors", file=sys.stderr)
+        return 1
+    print("OK")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    if not os.path.isdir(os.path.join(args.data, "catalog")):
+        print(f"dnsbackend: no store in {args.data}", file=sys.stderr)
+        return 1
+    try:
+        store = Store(args.data)
+    except StoreError as exc:
+        print(f"dnsbackend: {exc}", file=sys.stderr)
+        return 1
+    entries = store.entries()
+    print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  loaded at")
+    for entry in sorted(entries.values(), key=lambda e: str(e.get("origin"))):
+        loaded = entry.get("loaded_at")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(loaded)) if loaded else "-"
+        status = "disabled" if entry.get("disabled") else entry.get("status", "?")
+        print(f"{entry.get('origin', '?'):<32} {status:<8} {entry.get('serial', 0):>10} "
+              f"{entry.get('records', 0):>9} {entry.get('version', 0):>8}  {when}")
+        if entry.get("error"):
+            print(f"    last error: {entry['error']}")
+    store.close()
+    return 0

@@ -1,0 +1,94 @@
+"""Turning a parsed zone into the nodes the answer engine reads: the work done at load time."""
+
+from __future__ import annotations
+
+import marshal
+import struct
+from dataclasses import dataclass
+
+from .wire import SOA, label_starts
+from .zonefile import ParsedZone
+
+# A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
+Node = dict[int, tuple[int, tuple[bytes, ...]]]
+
+FORMAT = 1  # bump when the stored layout changes; older stores are rebuilt from the files
+
+
+@dataclass
+class ZoneMeta:
+    """What the catalog and the answer engine need to know about a zone without reading nodes."""
+
+    origin: bytes  # apex, wire form, letter case as written
+    serial: int
+    soa_ttl: int
+    negative_ttl: int  # min(SOA TTL, SOA MINIMUM), RFC 2308
+    soa_rdata: bytes
+    records: int  # number of resource records
+
+    def pack(self) -> bytes:
+        return marshal.dumps(
+            (FORMAT, self.origin, self.serial, self.soa_ttl, self.negative_ttl,
+             self.soa_rdata, self.records)
+        )
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> ZoneMeta:
+        fmt, origin, serial, soa_ttl, negative_ttl, soa_rdata, records = marshal.loads(raw)
+        if fmt != FORMAT:
+            raise ValueError("stored zone has an older layout")
+        return cls(origin, serial, soa_ttl, negative_ttl, soa_rdata, records)
+
+
+@dataclass
+class CompiledZone:
+    """A zone ready to be written: its meta and its nodes keyed by lower-case owner wire name."""
+
+    meta: ZoneMeta
+    nodes: dict[bytes, Node]
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) pairs in key order, values serialized, for an appending bulk write."""
+        return [(name, marshal.dumps(self.nodes[name])) for name in sorted(self.nodes)]
+
+
+def soa_fields(rdata: bytes) -> tuple[int, int]:
+    """(serial, minimum) of an SOA rdata."""
+    serial, _, _, _, minimum = struct.unpack("!IIIII", rdata[-20:])
+    return serial, minimum
+
+
+def compile_zone(zone: ParsedZone) -> CompiledZone:
+    """Group records into nodes and add the empty non-terminals between them and the apex."""
+    apex = zone.origin.to_wire()
+    assert apex is not None
+    apex_lower = apex.lower()
+    grouped: dict[bytes, dict[int, tuple[int, list[bytes]]]] = {}
+    soa_ttl = 0
+    soa_rdata = b""
+    for rec in zone.records:
+        owner = rec.owner.lower()
+        node = grouped.setdefault(owner, {})
+        entry = node.get(rec.rtype)
+        if entry is None:
+            node[rec.rtype] = (rec.ttl, [rec.rdata])
+        else:
+            entry[1].append(rec.rdata)
+        if rec.rtype == SOA and owner == apex_lower:
+            soa_ttl, soa_rdata = rec.ttl, rec.rdata
+    nodes: dict[bytes, Node] = {
+        owner: {rtype: (ttl, tuple(rdatas)) for rtype, (ttl, rdatas) in node.items()}
+        for owner, node in grouped.items()
+    }
+    # Every name between a node and the apex exists, as an empty non-terminal if nothing else.
+    apex_depth = len(label_starts(apex_lower))
+    for owner in list(nodes):
+        starts = label_starts(owner)
+        for pos in starts[1 : len(starts) - apex_depth]:
+            parent = owner[pos:]
+            if parent in nodes:
+                break
+            nodes[parent] = {}
+    serial, minimum = soa_fields(soa_rdata)
+    meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
+    return CompiledZone(meta, nodes)

@@ -1,0 +1,198 @@
+"""The network layer: asyncio UDP and TCP protocols that move bytes to the answer engine."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import cast
+
+from .answer import Settings as EngineSettings
+from .answer import answer
+from .snapshot import Reader, StaleSnapshot
+
+log = logging.getLogger("dnsbackend")
+
+_SERVFAIL_FLAGS = 0x8002
+
+
+class BindError(Exception):
+    """A listening socket could not be opened; the message says why and what to do."""
+
+
+class Responder:
+    """Answers one message from the current snapshot; never raises."""
+
+    def __init__(self, reader: Reader, settings: EngineSettings) -> None:
+        self.reader = reader
+        self.settings = settings
+        self._failures = 0
+
+    def respond(self, data: bytes, tcp: bool) -> bytes | None:
+        try:
+            try:
+                return answer(data, self.reader.snapshot(), tcp, self.settings)
+            except StaleSnapshot:
+                return answer(data, self.reader.refresh(), tcp, self.settings)
+        except Exception:  # a bug must cost one answer, not the server
+            self._failures += 1
+            if self._failures <= 10:
+                log.exception("internal error answering a query; answered SERVFAIL")
+            if len(data) < 12:
+                return None
+            return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
+
+
+class UDPProtocol(asyncio.DatagramProtocol):
+    def __init__(self, responder: Responder) -> None:
+        self.respond = responder.respond
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        response = self.respond(data, False)
+        if response is not None and self.transport is not None:
+            self.transport.sendto(response, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors for earlier replies: nothing to do
+
+
+class TCPProtocol(asyncio.Protocol):
+    """RFC 7766: length-prefixed messages, answered in order as they arrive, idle timeout."""
+
+    def __init__(self, responder: Responder, limits: TCPLimits) -> None:
+        self.responder = responder
+        self.limits = limits
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = self.transport = cast(asyncio.Transport, transport)
+        if self.limits.open >= self.limits.max_connections:
+            transport.close()
+            return
+        self.limits.open += 1
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+            self.limits.open -= 1
+
+    def _arm(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        loop = asyncio.get_running_loop()
+        self.idle = loop.call_later(self.limits.idle_timeout, self._timeout)
+
+    def _timeout(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        buf = self.buffer
+        buf += data
+        out = []
+        while len(buf) >= 2:
+            size = (buf[0] << 8) | buf[1]
+            if size < 12:
+                transport.close()  # not a DNS message: no way to resynchronize
+                return
+            if len(buf) < 2 + size:
+                break
+            message = bytes(buf[2 : 2 + size])
+            del buf[: 2 + size]
+            response = self.responder.respond(message, True)
+            if response is not None:
+                out.append(struct.pack("!H", len(response)) + response)
+        if out:
+            transport.write(b"".join(out))
+        self._arm()
+
+
+class TCPLimits:
+    def __init__(self, max_connections: int, idle_timeout: float) -> None:
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.open = 0
+
+
+def _bind_message(addr: str, port: int, proto: str, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.EACCES:
+        hint = ("ports below 1024 need root or the CAP_NET_BIND_SERVICE capability "
+                "(setcap 'cap_net_bind_service=+ep' on the python binary), or use --port 5353")
+    elif exc.errno == errno.EADDRINUSE:
+        hint = "another program is listening there (another DNS server?); stop it or use --port"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        hint = "that address is not configured on this machine; check --listen"
+    else:
+        hint = "check --listen and --port"
+    return f"cannot listen on {addr} port {port} ({proto}): {why}; {hint}"
+
+
+def make_socket(addr: str, port: int, kind: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = socket.socket(family, kind)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_DGRAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind((addr, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(1024)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+        raise BindError(_bind_message(addr, port, proto, exc)) from None
+    return sock
+
+
+def open_sockets(addrs: list[str], port: int, reuse_port: bool) -> list[socket.socket]:
+    """Bind UDP and TCP on every address (all or nothing); raise BindError saying why."""
+    socks: list[socket.socket] = []
+    try:
+        for addr in addrs:
+            udp = make_socket(addr, port, socket.SOCK_DGRAM, reuse_port)
+            socks.append(udp)
+            # With port 0 the kernel picks one; TCP takes the same number.
+            real_port = udp.getsockname()[1]
+            socks.append(make_socket(addr, real_port, socket.SOCK_STREAM, reuse_port))
+    except BindError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+async def serve_sockets(socks: list[socket.socket], responder: Responder,
+                        limits: TCPLimits) -> list[asyncio.BaseTransport | asyncio.AbstractServer]:
+    """Start protocols on already bound sockets."""
+    loop = asyncio.get_running_loop()
+    handles: list[asyncio.BaseTransport | asyncio.AbstractServer] = []
+    for sock in socks:
+        if sock.type == socket.SOCK_DGRAM:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UDPProtocol(responder), sock=sock)
+            handles.append(transport)
+        else:
+            factory: Callable[[], asyncio.Protocol] = lambda: TCPProtocol(responder, limits)  # noqa: E731
+            server = await loop.create_server(factory, sock=sock)
+            handles.append(server)
+    return handles

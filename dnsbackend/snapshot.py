@@ -1,0 +1,130 @@
+"""A read-only, lock-free view of the store: the served zones of one catalog version.
+
+The server asks `Reader.snapshot()` before each query. It costs one LMDB read transaction
+on the catalog while nothing changed; when the catalog moved on, a new Snapshot is made
+that keeps the ZoneViews (and their caches) of every zone whose version did not change.
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import Any
+
+import lmdb
+
+from .compile import Node, ZoneMeta
+from .store import Store, read_entries, version_key
+from .wire import label_starts
+
+NODE_CACHE_LIMIT = 400_000  # per zone version; cleared when full
+RESPONSE_CACHE_LIMIT = 200_000
+
+
+class StaleSnapshot(Exception):
+    """The zone version this snapshot points at was freed; take a new snapshot."""
+
+
+class ZoneView:
+    """One version of one zone, read from LMDB on demand and cached (versions never change)."""
+
+    __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta",
+                 "nodes", "responses", "apex")
+
+    def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
+        self.env = env
+        self.version = version
+        self.prefix = version_key(version)
+        self.meta = meta
+        self.origin = meta.origin
+        self.origin_lower = meta.origin.lower()
+        self.depth = len(label_starts(self.origin_lower))  # labels, the root's included
+        self.nodes: dict[bytes, Node | None] = {}
+        self.responses: dict[Any, Any] = {}  # filled by the answer engine
+        apex = self.node(self.origin_lower)
+        if apex is None:
+            raise StaleSnapshot(f"zone version {version} has no apex")
+        self.apex: Node = apex
+
+    def node(self, lower: bytes) -> Node | None:
+        """The node at a lower-case wire name, or None if no such name exists in the zone."""
+        nodes = self.nodes
+        try:
+            return nodes[lower]
+        except KeyError:
+            pass
+        with self.env.begin(buffers=True) as txn:
+            raw = txn.get(self.prefix + lower)
+            if raw is None and txn.get(self.prefix) is None:
+                raise StaleSnapshot(f"zone version {self.version} was freed")
+            node = None if raw is None else marshal.loads(raw)
+        if len(nodes) >= NODE_CACHE_LIMIT:
+            nodes.clear()
+        nodes[lower] = node
+        return node
+
+
+class Snapshot:
+    """The zones served at one catalog transaction, keyed by lower-case origin wire name."""
+
+    __slots__ = ("txn_id", "zones")
+
+    def __init__(self, txn_id: int, zones: dict[bytes, ZoneView]) -> None:
+        self.txn_id = txn_id
+        self.zones = zones
+
+    def find_zone(self, lower: bytes) -> ZoneView | None:
+        """The served zone closest to a name (longest origin that is a suffix of it)."""
+        zones = self.zones
+        if not zones:
+            return None
+        pos = 0
+        while True:
+            zone = zones.get(lower[pos:])
+            if zone is not None:
+                return zone
+            size = lower[pos]
+            if size == 0:
+                return None
+            pos += size + 1
+
+
+class Reader:
+    """Hands out the current Snapshot of a store, rebuilding it only when the catalog changed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._current = Snapshot(-1, {})
+
+    def snapshot(self) -> Snapshot:
+        with self.store.catalog_env.begin() as txn:
+            txn_id = txn.id()
+            if txn_id == self._current.txn_id:
+                return self._current
+            entries = read_entries(txn)
+        self._current = self._build(txn_id, entries)
+        return self._current
+
+    def refresh(self) -> Snapshot:
+        """Forget the current snapshot (its versions were freed) and read a new one."""
+        self._current = Snapshot(-1, {})
+        return self.snapshot()
+
+    def _build(self, txn_id: int, entries: dict[bytes, dict[str, Any]]) -> Snapshot:
+        old = self._current.zones
+        zones: dict[bytes, ZoneView] = {}
+        for origin_lower, entry in entries.items():
+            version = entry.get("version") or 0
+            if not version or entry.get("disabled"):
+                continue
+            view = old.get(origin_lower)
+            if view is None or view.version != version:
+                with self.store.zones_env.begin() as ztxn:
+                    raw = ztxn.get(version_key(version))
+                if raw is None:
+                    continue  # freed already: a newer catalog is on its way
+                try:
+                    view = ZoneView(self.store.zones_env, version, ZoneMeta.unpack(raw))
+                except (StaleSnapshot, ValueError):
+                    continue
+            zones[origin_lower] = view
+        return Snapshot(txn_id, zones)

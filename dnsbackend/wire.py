@@ -1,0 +1,228 @@
+"""DNS wire format: parsing queries and building compressed responses (RFC 1035, RFC 6891)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+# RR types the engine treats specially.
+A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DNAME, OPT, DS, RRSIG = (
+    1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43, 46,
+)
+IXFR, AXFR, MAILB, MAILA, ANY = 251, 252, 253, 254, 255
+CLASS_IN = 1
+
+# Response codes (BADVERS is extended: its upper bits travel in the OPT record).
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN = 0, 1, 2, 3, 4, 5, 6
+BADVERS = 16
+
+# Header flag bits.
+QR, AA, TC, RD = 0x8000, 0x0400, 0x0200, 0x0100
+
+# Types whose rdata names may be compressed (RFC 3597 section 4: the RFC 1035 types).
+COMPRESSIBLE = {NS: 0, CNAME: 0, PTR: 0, MX: 2, SOA: 0}
+
+_HEADER = struct.Struct("!HHHHHH")
+_RR_FIXED = struct.Struct("!HHIH")
+_TWO = struct.Struct("!H")
+
+
+class FormatError(Exception):
+    """The message cannot be parsed."""
+
+
+@dataclass(slots=True)
+class Query:
+    """The parts of a query the engine needs."""
+
+    id: int
+    flags: int  # the header's second 16-bit word, as received
+    qname: bytes  # wire form, client's letter case
+    qtype: int
+    qclass: int
+    question_end: int  # offset just past the question
+    edns: bool  # an OPT record was present
+    payload: int  # the client's UDP payload size (512 without EDNS)
+    edns_version: int
+    do: bool  # DNSSEC OK
+
+
+def read_name(msg: bytes, offset: int) -> tuple[bytes, int]:
+    """Read a possibly compressed name; return its uncompressed wire form and the next offset."""
+    labels = []
+    end = -1
+    jumps = 0
+    length = 0
+    n = len(msg)
+    while True:
+        if offset >= n:
+            raise FormatError("name runs past the message")
+        size = msg[offset]
+        if size == 0:
+            labels.append(b"\x00")
+            offset += 1
+            break
+        if size & 0xC0 == 0xC0:
+            if offset + 1 >= n:
+                raise FormatError("truncated pointer")
+            if end < 0:
+                end = offset + 2
+            jumps += 1
+            if jumps > 64:
+                raise FormatError("compression loop")
+            offset = ((size & 0x3F) << 8) | msg[offset + 1]
+            continue
+        if size & 0xC0:
+            raise FormatError("bad label type")
+        label = msg[offset : offset + 1 + size]
+        if len(label) != size + 1:
+            raise FormatError("label runs past the message")
+        length += size + 1
+        if length > 254:
+            raise FormatError("name too long")
+        labels.append(label)
+        offset += size + 1
+    return b"".join(labels), (end if end >= 0 else offset)
+
+
+def parse_query(msg: bytes) -> Query:
+    """Parse a query's header, question and OPT record; raise FormatError when malformed.
+
+    The caller has already checked that the message is at least 12 bytes long.
+    """
+    ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(msg)
+    if qdcount != 1:
+        raise FormatError("QDCOUNT is not 1")
+    # The question name must be plain labels: no compression in a one-name message.
+    offset = 12
+    n = len(msg)
+    while True:
+        if offset >= n:
+            raise FormatError("question runs past the message")
+        size = msg[offset]
+        if size == 0:
+            offset += 1
+            break
+        if size > 63:
+            raise FormatError("bad label in question")
+        offset += size + 1
+    if offset - 12 > 255:
+        raise FormatError("name too long")
+    if offset + 4 > n:
+        raise FormatError("question runs past the message")
+    qname = msg[12:offset]
+    qtype, qclass = struct.unpack_from("!HH", msg, offset)
+    question_end = offset + 4
+    offset = question_end
+    for _ in range(ancount + nscount):
+        offset = _skip_rr(msg, offset)
+    edns = False
+    payload = 512
+    version = 0
+    do = False
+    for _ in range(arcount):
+        name, offset = read_name(msg, offset)
+        if offset + 10 > n:
+            raise FormatError("record runs past the message")
+        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(msg, offset)
+        offset += 10 + rdlen
+        if offset > n:
+            raise FormatError("rdata runs past the message")
+        if rtype == OPT:
+            if edns or name != b"\x00":
+                raise FormatError("bad or second OPT record")
+            edns = True
+            payload = max(rclass, 512)
+            version = (ttl >> 16) & 0xFF
+            do = bool(ttl & 0x8000)
+    if offset != n:
+        raise FormatError("trailing bytes")
+    return Query(ident, flags, qname, qtype, qclass, question_end, edns, payload, version, do)
+
+
+def _skip_rr(msg: bytes, offset: int) -> int:
+    _, offset = read_name(msg, offset)
+    if offset + 10 > len(msg):
+        raise FormatError("record runs past the message")
+    rdlen = _TWO.unpack_from(msg, offset + 8)[0]
+    offset += 10 + rdlen
+    if offset > len(msg):
+        raise FormatError("rdata runs past the message")
+    return offset
+
+
+def label_starts(name: bytes) -> list[int]:
+    """Offsets of each label in an uncompressed wire name, the root's included."""
+    starts = []
+    pos = 0
+    while True:
+        starts.append(pos)
+        size = name[pos]
+        if size == 0:
+            return starts
+        pos += size + 1
+
+
+def opt_record(payload: int, do: bool, ext_rcode: int = 0) -> bytes:
+    """An OPT pseudo-record advertising our payload size."""
+    ttl = (ext_rcode << 24) | (0x8000 if do else 0)
+    return b"\x00" + _RR_FIXED.pack(OPT, payload, ttl, 0)
+
+
+class Writer:
+    """Builds the sections after the question, compressing names against all that came before.
+
+    Offsets are those of the final message, whose question starts at byte 12.
+    """
+
+    __slots__ = ("buf", "table", "base")
+
+    def __init__(self, qname: bytes) -> None:
+        self.buf = bytearray()
+        self.base = 12 + len(qname) + 4
+        self.table: dict[bytes, int] = {}
+        self._remember(qname.lower(), 12)
+
+    def _remember(self, lower: bytes, at: int) -> None:
+        pos = 0
+        while lower[pos] != 0 and at + pos < 0x4000:
+            suffix = lower[pos:]
+            if suffix in self.table:
+                return
+            self.table[suffix] = at + pos
+            pos += lower[pos] + 1
+
+    def name(self, name: bytes) -> None:
+        lower = name.lower()
+        pos = 0
+        table = self.table
+        while lower[pos] != 0:
+            ptr = table.get(lower[pos:])
+            if ptr is not None:
+                if pos:
+                    self._remember(lower, self.base + len(self.buf))
+                self.buf += name[:pos]
+                self.buf += _TWO.pack(0xC000 | ptr)
+                return
+            pos += lower[pos] + 1
+        self._remember(lower, self.base + len(self.buf))
+        self.buf += name
+
+    def rr(self, owner: bytes, rtype: int, ttl: int, rdata: bytes) -> None:
+        self.name(owner)
+        fixed_at = len(self.buf)
+        self.buf += _RR_FIXED.pack(rtype, CLASS_IN, ttl, 0)
+        start = len(self.buf)
+        prefix = COMPRESSIBLE.get(rtype)
+        if prefix is None:
+            self.buf += rdata
+        elif rtype == SOA:
+            mname, off = read_name(rdata, 0)
+            rname, off = read_name(rdata, off)
+            self.name(mname)
+            self.name(rname)
+            self.buf += rdata[off:]
+        else:
+            self.buf += rdata[:prefix]
+            self.name(rdata[prefix:])
+        _TWO.pack_into(self.buf, fixed_at + 8, len(self.buf) - start)
