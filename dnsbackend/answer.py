@@ -86,6 +86,7 @@ class Prepared(NamedTuple):
     ns: int
     ar: int
     required_len: int  # bytes of tail that must fit, else the response is truncated
+    required_ar: int  # additional records within required_len (glue)
     # (tail length, additional count) after each optional RRset, for cutting to size
     optional: tuple[tuple[int, int], ...]
 
@@ -129,7 +130,7 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     if qtype in (MAILA, MAILB):
         return _error(query, msg, NOTIMP, payload)
     lower = query.qname.lower()
-    zone = snapshot.find_zone(lower)
+    zone = _zone_for(snapshot, lower, qtype)
     if zone is None:
         return _error(query, msg, REFUSED, payload)
     key = (lower, qtype, query.do, tcp and qtype == ANY)
@@ -165,7 +166,7 @@ def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int
         if prepared.required_len > room:
             # The required records do not fit: send none, with TC, so the client retries on TCP.
             return _HEADER.pack(query.id, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
-        ar = prepared.ar - len(prepared.optional)
+        ar = prepared.required_ar
         cut = prepared.required_len
         for end, count in prepared.optional:
             if end > room:
@@ -213,7 +214,7 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
         target_lower = target.lower()
         if target_lower in seen:
             return result  # a loop: the chain so far is the answer
-        next_zone = snapshot.find_zone(target_lower)
+        next_zone = _zone_for(snapshot, target_lower, qtype)
         if next_zone is None:
             return result  # the chain leaves our zones: the resolver follows it
         if next_zone is not zone:
@@ -221,6 +222,20 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
         zone = next_zone
         name = target
     return result
+
+
+def _zone_for(snapshot: Snapshot, lower: bytes, qtype: int) -> ZoneView | None:
+    """The zone that answers for a name: the closest one, but its parent for DS at an apex.
+
+    DS lives on the parent side of a cut (RFC 4035 section 3.1.4.1); without a served
+    parent the child answers (NODATA).
+    """
+    zone = snapshot.find_zone(lower)
+    if qtype == DS and zone is not None and lower == zone.origin_lower and lower != b"\x00":
+        parent = snapshot.find_zone(lower[lower[0] + 1:])
+        if parent is not None:
+            return parent
+    return zone
 
 
 def _lookup(zone: ZoneView, name: bytes, lower: bytes, qtype: int, tcp: bool,
@@ -371,12 +386,13 @@ def encode(qname: bytes, result: Result) -> Prepared:
     for rrset in result.required:
         ar += _put(w, rrset)
     required_len = len(w.buf)
+    required_ar = ar
     optional = []
     for rrset in result.optional:
         ar += _put(w, rrset)
         optional.append((len(w.buf), ar))
     flags = (AA if result.aa else 0) | (result.rcode & 0xF)
-    return Prepared(flags, bytes(w.buf), an, ns, ar, required_len, tuple(optional))
+    return Prepared(flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional))
 
 
 def _put(w: Writer, rrset: RRset) -> int:
