@@ -67,14 +67,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .daemon import run
+    from .catalogue import CatalogueError, policy_from_settings
+    from .daemon import Launch, run
 
+    overrides = {
+        "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
+        "workers": args.workers, "log_level": args.log_level,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
-        settings = load_settings(args.config, {
-            "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
-            "workers": args.workers, "log_level": args.log_level,
-        })
-    except SettingsError as exc:
+        settings = load_settings(args.config, overrides)
+        policy_from_settings(settings, os.getcwd())
+    except (SettingsError, CatalogueError) as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
@@ -86,7 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run(Launch(settings, args.config, overrides, os.getcwd())))
     except (BindError, StoreError) as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
         return 1

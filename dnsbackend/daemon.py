@@ -1,69 +1,143 @@
-"""The serving process: opens the store, binds the sockets, serves, and keeps the store in sync."""
+"""The serving process: opens the store, binds the sockets, serves, and runs the two watchers."""
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
-from . import loader
+from . import writer
 from .answer import Settings as EngineSettings
+from .catalogue import CatalogueError, Policy, policy_from_settings
 from .server import Responder, TCPLimits, open_sockets, serve_sockets
-from .settings import Settings
+from .settings import DEFAULT_CONFIG, RESTART_ONLY, Settings, SettingsError, load_settings
 from .snapshot import Reader
 from .store import Store
+from .watcher import CatalogWatcher, ZoneWatcher, report
 
 log = logging.getLogger("dnsbackend")
 
 
-def _reconcile_job(data_dir: str, zones_dir: str) -> list[loader.Outcome]:
-    """Runs in a child process: parsing holds the GIL, so it must not share the server's."""
-    store = Store(data_dir)
-    try:
-        return loader.reconcile(store, zones_dir)
-    finally:
-        store.close()
+@dataclass
+class Launch:
+    """How the server was started: what a settings reload starts from again."""
+
+    settings: Settings
+    config: str | None  # the settings file named on the command line, if any
+    overrides: dict[str, Any] = field(default_factory=dict)  # flags, which win over the file
+    base_dir: str = "."  # where relative paths in settings are taken from
+
+    @property
+    def config_path(self) -> str:
+        return os.path.abspath(self.config or DEFAULT_CONFIG)
 
 
 def writer_pool() -> ProcessPoolExecutor:
-    """A child process for parsing and writing, started clean (no inherited LMDB handles)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    """One writer process, started clean (no inherited LMDB handles or event loop)."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=writer.init_writer_process)
 
 
-async def run(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM."""
-    store = Store(settings.data)
-    freed = loader.recover(store)
-    if freed:
-        log.info("freed %d zone versions left by an unclean stop", freed)
-    reader = Reader(store)
-    held = reader.snapshot().zones
-    socks = open_sockets(settings.listen, settings.port, reuse_port=settings.workers > 1)
-    responder = Responder(reader, EngineSettings(udp_payload=settings.udp_payload))
-    limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
-    handles = await serve_sockets(socks, responder, limits)
-    where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
-                      for s in socks if s.type == 2)
-    log.info("listening on %s (UDP and TCP); serving %d zones from the store", where, len(held))
+class Daemon:
+    """Ties the store, the responder and the two watchers together."""
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    def __init__(self, launch: Launch) -> None:
+        self.launch = launch
+        self.settings = launch.settings
+        self.data_dir = os.path.abspath(self.settings.data)
+        self.store = Store(self.data_dir)
+        self.reader = Reader(self.store)
+        self.engine = EngineSettings(udp_payload=self.settings.udp_payload)
+        self.responder = Responder(self.reader, self.engine)
+        self.catalog_pool = writer_pool()
+        self.zone_pool = writer_pool()
+        self.policy = policy_from_settings(self.settings, launch.base_dir)
+        self.zones = ZoneWatcher(self.store, self.zone_pool, self.data_dir, self.policy,
+                                 self.settings.debounce_ms)
 
-    pool = writer_pool()
-    try:
-        outcomes = await loop.run_in_executor(
-            pool, _reconcile_job, os.path.abspath(settings.data), os.path.abspath(settings.zones))
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        freed = await loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
+        # Start the zone writer now, not at the first edit: spawning it takes a while.
+        await loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
+        if freed:
+            log.info("freed %d zone versions left by an unclean stop", freed)
+        held = self.reader.snapshot().zones
+        socks = open_sockets(self.settings.listen, self.settings.port,
+                             reuse_port=self.settings.workers > 1)
+        limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
+        handles = await serve_sockets(socks, self.responder, limits)
+        where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
+                          for s in socks if s.type == 2)
+        log.info("listening on %s (UDP and TCP); serving %d zones from the store",
+                 where, len(held))
+
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        catalog = CatalogWatcher(self.launch.config_path, self.settings.debounce_ms,
+                                 self.reload_settings, self.sync)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self.sync(self.policy)
+            tasks = [loop.create_task(self.zones.run(stop)), loop.create_task(catalog.run(stop))]
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for handle in handles:
+                handle.close()
+            self.zone_pool.shutdown(wait=True, cancel_futures=True)
+            self.catalog_pool.shutdown(wait=True, cancel_futures=True)
+            self.store.close()
+
+    async def sync(self, policy: Policy) -> None:
+        """One catalogue transaction in the catalog writer process."""
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(
+                self.catalog_pool, writer.sync_catalogue_job, self.data_dir, policy.pack())
+        except Exception as exc:
+            log.error("catalogue update failed: %s", exc)
+            return
         for outcome in outcomes:
-            loader.log_outcome(outcome)
-        await stop.wait()
-        log.info("stopping")
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for handle in handles:
-            handle.close()
-        store.close()
+            report(outcome)
+
+    def reload_settings(self) -> Policy | None:
+        """The settings file changed: apply what can change live, say what cannot."""
+        launch = self.launch
+        try:
+            settings = load_settings(launch.config_path if os.path.exists(launch.config_path)
+                                     else launch.config, launch.overrides)
+            policy = policy_from_settings(settings, launch.base_dir)
+        except (SettingsError, CatalogueError) as exc:
+            log.error("settings not applied: %s", exc)
+            return None
+        for key in RESTART_ONLY:
+            if getattr(settings, key) != getattr(self.settings, key):
+                log.warning("setting '%s' changed; it takes effect after a restart", key)
+        if settings.udp_payload != self.engine.udp_payload:
+            self.engine.udp_payload = settings.udp_payload
+            log.info("EDNS payload size is now %d", settings.udp_payload)
+        if settings.log_level != self.settings.log_level:
+            logging.getLogger().setLevel(settings.log_level.upper())
+            log.info("log level is now %s", settings.log_level)
+        self.settings = settings
+        self.policy = policy
+        self.zones.set_policy(policy)
+        return policy
+
+
+async def run(launch: Launch) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every change at INFO
+    await Daemon(launch).run()

@@ -131,7 +131,17 @@ class Transaction:
         raw = catalog.get(entry_key(origin_lower))
         return None if raw is None else unpack_entry(bytes(raw))
 
+    def catalog_value(self, key: bytes) -> bytes | None:
+        """A catalog-wide value (such as the stored catalogue policy)."""
+        catalog, _ = self._txns()
+        raw = catalog.get(key)
+        return None if raw is None else bytes(raw)
+
     # -- changes ----------------------------------------------------------------------
+
+    def set_catalog_value(self, key: bytes, value: bytes) -> None:
+        catalog, _ = self._txns()
+        catalog.put(key, value)
 
     def set_entry(self, origin_lower: bytes, entry: dict[str, Any]) -> None:
         catalog, _ = self._txns()

@@ -1,0 +1,203 @@
+"""Write jobs of the two watchers, run in writer processes: parse first, then one transaction.
+
+A parse holds the GIL for as long as it takes (seconds for a large zone), so it never runs
+in the serving process. Each job parses before it takes any lock; its transaction (catalog
+lock, then zones lock, through transaction.Transaction) re-reads the stored catalogue
+policy and the zone's entry, so two writers racing on one zone cannot undo each other: a
+result read from an older file than the one already applied is dropped as superseded.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import time
+from typing import Any
+
+import dns.name
+
+from . import loader
+from .catalogue import POLICY_KEY, Policy, Wanted
+from .loader import Built, Outcome, build_zone, digest_files, needs_load
+from .store import Store
+from .transaction import Transaction
+from .zonefile import ZoneFileError
+
+_stores: dict[str, Store] = {}
+
+# (ctime_ns, size, inode) of a file as read: ctime, unlike mtime, cannot be set back by
+# tools (cp -p, tar, mv of an old file), so a later read always has a later stamp.
+Stamp = tuple[int, int, int]
+
+
+def init_writer_process() -> None:
+    """Runs first in every writer process: stacks on SIGUSR1, as in the server."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us in order
+
+
+def warm_up(data_dir: str) -> None:
+    """Open the store ahead of the first job."""
+    _store(data_dir)
+
+
+def _store(data_dir: str) -> Store:
+    store = _stores.get(data_dir)
+    if store is None:
+        store = _stores[data_dir] = Store(data_dir)
+    return store
+
+
+def file_stamp(path: str) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def _origin_lower(origin: str) -> bytes:
+    wire = dns.name.from_text(origin).to_wire()
+    assert wire is not None
+    return wire.lower()
+
+
+def _parse(wanted: Wanted, zones_dir: str) -> tuple[Built | str, Stamp | None, str]:
+    """Parse one zone file: (built zone or error text, stamp before reading, digest)."""
+    stamp = file_stamp(wanted.file)
+    try:
+        built: Built | str = build_zone(wanted.file, dns.name.from_text(wanted.origin), zones_dir)
+        digest = built.digest  # type: ignore[union-attr]
+    except ZoneFileError as exc:
+        built = str(exc)
+        digest = digest_files([wanted.file])
+    return built, stamp, digest
+
+
+def _apply(txn: Transaction, policy: Policy, origin_lower: bytes, wanted: Wanted,
+           parsed: Built | str, stamp: Stamp | None, digest: str) -> Outcome:
+    """Inside the transaction: put a parsed zone (or its error) if it is still wanted and new."""
+    origin = wanted.origin
+    decided = policy.decide(origin_lower, wanted.file)
+    if decided is None:
+        return Outcome(origin, "ignored", wanted.file)
+    entry = txn.entry(origin_lower)
+    changed_at = stamp[0] if stamp else 0
+    if entry is not None and entry.get("ctime_ns", 0) > changed_at:
+        return Outcome(origin, "superseded", wanted.file)
+    disabled = not decided.enabled
+    if isinstance(parsed, str):
+        base = entry or {"origin": origin, "version": 0}
+        base.update(file=wanted.file, status="error", error=parsed, failed_hash=digest,
+                    disabled=disabled)
+        txn.set_entry(origin_lower, base)
+        return Outcome(origin, "failed", wanted.file, base.get("serial", 0), error=parsed,
+                       version=base.get("version", 0))
+    meta = parsed.compiled.meta
+    warnings = list(parsed.warnings)
+    if entry and entry.get("version") and entry.get("hash") == parsed.digest:
+        entry.update(status="ok", error="", disabled=disabled, ctime_ns=changed_at,
+                     file=wanted.file)
+        txn.set_entry(origin_lower, entry)
+        return Outcome(origin, "kept", wanted.file, meta.serial, meta.records,
+                       version=entry["version"])
+    if entry and entry.get("version") and entry.get("serial") == meta.serial:
+        warnings.append(f"{wanted.file}: content changed but SOA serial {meta.serial} was not "
+                        "raised; secondaries will not notice this change")
+    version = txn.put_zone(parsed.compiled, {
+        "origin": origin, "file": wanted.file, "includes": parsed.includes,
+        "hash": parsed.digest, "status": "ok", "error": "", "loaded_at": time.time(),
+        "load_seconds": parsed.seconds, "ctime_ns": changed_at, "disabled": disabled,
+    })
+    return Outcome(origin, "loaded", wanted.file, meta.serial, meta.records, parsed.seconds,
+                   version=version, warnings=warnings)
+
+
+def _stored_policy(txn: Transaction, fallback: Policy) -> Policy:
+    raw = txn.catalog_value(POLICY_KEY)
+    return Policy.unpack(raw) if raw is not None else fallback
+
+
+def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tuple[
+        list[Outcome], Stamp | None]:
+    """The zone watcher's job: a zone file was created or changed (or an include of it)."""
+    store = _store(data_dir)
+    origin_lower = _origin_lower(origin)
+    wanted = Wanted(origin, os.path.realpath(path))
+    if not os.path.exists(path):
+        return [remove_if_gone(store, origin_lower, wanted)], None
+    parsed, stamp, digest = _parse(wanted, zones_dir)
+    with Transaction(store) as txn:
+        policy = _stored_policy(txn, Policy(zones_dir))
+        outcome = _apply(txn, policy, origin_lower, wanted, parsed, stamp, digest)
+        txn.collect_garbage()
+    return [outcome], stamp
+
+
+def remove_if_gone(store: Store, origin_lower: bytes, wanted: Wanted) -> Outcome:
+    """A zone file was deleted: stop serving its zone, if it is still gone."""
+    with Transaction(store) as txn:
+        entry = txn.entry(origin_lower)
+        if entry is None or entry.get("file") != wanted.file or os.path.exists(wanted.file):
+            return Outcome(wanted.origin, "ignored", wanted.file)
+        policy = _stored_policy(txn, Policy(os.path.dirname(wanted.file)))
+        txn.remove_zone(origin_lower)
+        if origin_lower in policy.explicit:
+            # Listed in the catalogue: keep the entry to say why it is not served.
+            entry.update(version=0, status="error", error=f"{wanted.file}: file is missing")
+            txn.set_entry(origin_lower, entry)
+        txn.collect_garbage()
+    return Outcome(str(entry.get("origin", wanted.origin)), "removed", wanted.file)
+
+
+def sync_catalogue_job(data_dir: str, packed_policy: bytes) -> list[Outcome]:
+    """The catalog watcher's job: make the store serve what the catalogue says.
+
+    Also the start-up reconciliation: zones whose files changed while the server was down
+    are parsed again, the rest are kept as stored.
+    """
+    store = _store(data_dir)
+    policy = Policy.unpack(packed_policy)
+    wanted = policy.wanted_zones()
+    current = store.entries()
+    parsed: dict[bytes, tuple[Built | str, Stamp | None, str]] = {}
+    for origin_lower, zone in wanted.items():
+        changed, _ = needs_load(current.get(origin_lower), zone.file)
+        if changed:
+            parsed[origin_lower] = _parse(zone, policy.zones_dir)
+    outcomes: list[Outcome] = []
+    with Transaction(store) as txn:
+        txn.set_catalog_value(POLICY_KEY, packed_policy)
+        for origin_lower, entry in txn.entries().items():
+            if origin_lower not in wanted:
+                txn.remove_zone(origin_lower)
+                outcomes.append(Outcome(str(entry.get("origin")), "removed",
+                                        str(entry.get("file", ""))))
+        for origin_lower, zone in wanted.items():
+            if origin_lower in parsed:
+                outcomes.append(_apply(txn, policy, origin_lower, zone, *parsed[origin_lower]))
+            else:
+                outcomes.append(_set_enabled(txn, origin_lower, zone))
+        txn.collect_garbage()
+    return outcomes
+
+
+def _set_enabled(txn: Transaction, origin_lower: bytes, zone: Wanted) -> Outcome:
+    entry: dict[str, Any] | None = txn.entry(origin_lower)
+    if entry is None:
+        return Outcome(zone.origin, "ignored", zone.file)
+    disabled = not zone.enabled
+    if bool(entry.get("disabled")) == disabled:
+        return Outcome(zone.origin, "kept", zone.file, entry.get("serial", 0),
+                       entry.get("records", 0), version=entry.get("version", 0))
+    entry["disabled"] = disabled
+    txn.set_entry(origin_lower, entry)
+    return Outcome(zone.origin, "disabled" if disabled else "enabled", zone.file,
+                   entry.get("serial", 0), entry.get("records", 0),
+                   version=entry.get("version", 0))
+
+
+def recover_job(data_dir: str) -> int:
+    """Free zone versions left behind by a writer killed between its two commits."""
+    return loader.recover(_store(data_dir))
