@@ -314,7 +314,9 @@ def _dname(name: bytes, at: int, node: Node, qtype: int, result: Result) -> byte
     """RFC 6672: answer the DNAME and a CNAME synthesized from it, then follow the CNAME."""
     ttl, rdatas = node[DNAME]
     result.answer.append(RRset(name[at:], DNAME, ttl, rdatas))
-    target = name[:at] + rdatas[0]
+    # The prefix in lower case, as NSD does: the answer is cached and shared by every
+    # spelling of the query name, so it must not depend on the first client's.
+    target = name[:at].lower() + rdatas[0]
     if len(target) > 255:
         result.rcode = YXDOMAIN
         return None

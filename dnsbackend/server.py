@@ -17,6 +17,7 @@ from .snapshot import Reader, StaleSnapshot
 log = logging.getLogger("dnsbackend")
 
 _SERVFAIL_FLAGS = 0x8002
+PICK_PORT_ATTEMPTS = 20  # with --port 0: tries to find a port free for both UDP and TCP
 
 
 class BindError(Exception):
@@ -169,16 +170,31 @@ def open_sockets(addrs: list[str], port: int, reuse_port: bool) -> list[socket.s
     socks: list[socket.socket] = []
     try:
         for addr in addrs:
-            udp = make_socket(addr, port, socket.SOCK_DGRAM, reuse_port)
-            socks.append(udp)
-            # With port 0 the kernel picks one; TCP takes the same number.
-            real_port = udp.getsockname()[1]
-            socks.append(make_socket(addr, real_port, socket.SOCK_STREAM, reuse_port))
+            socks += _bind_pair(addr, port, reuse_port)
+            # With port 0 the first address picks the number; the others take the same one.
+            port = socks[0].getsockname()[1]
     except BindError:
         for s in socks:
             s.close()
         raise
     return socks
+
+
+def _bind_pair(addr: str, port: int, reuse_port: bool) -> list[socket.socket]:
+    """UDP and TCP on one address and port; with port 0, one the kernel picks that is free
+    for both (the UDP port it picks may be taken for TCP, e.g. by an outgoing connection)."""
+    tries = 1 if port else PICK_PORT_ATTEMPTS
+    while True:
+        udp = make_socket(addr, port, socket.SOCK_DGRAM, reuse_port)
+        try:
+            tcp = make_socket(addr, udp.getsockname()[1], socket.SOCK_STREAM, reuse_port)
+        except BindError:
+            udp.close()
+            tries -= 1
+            if tries == 0:
+                raise
+            continue
+        return [udp, tcp]
 
 
 async def serve_sockets(socks: list[socket.socket], responder: Responder,

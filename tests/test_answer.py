@@ -336,12 +336,21 @@ def test_dname_synthesizes_cname(snap: Snapshot) -> None:
     assert rcode(r) == "NOERROR" and aa(r)
     assert texts(r.answer) == {
         "old.example.com. 3600 IN DNAME example.net.",
-        "host.old.example.com. 3600 IN CNAME Host.example.net.",
+        "host.old.example.com. 3600 IN CNAME host.example.net.",
         "host.example.net. 600 IN A 192.0.2.77",
     }
     assert types_of(r.answer)[0] == ("old.example.com.", "DNAME")
     # The synthesized CNAME's owner is the query name as the client spelled it.
     assert str(r.answer[1].name) == "Host.OLD.example.com."
+
+
+def test_dname_target_does_not_depend_on_an_earlier_spelling(snap: Snapshot) -> None:
+    # The first spelling asked must not leak into the (cached) answer for a later one.
+    first = ask(snap, "CaSe.old.example.com", "TXT")
+    second = ask(snap, "case.OLD.example.com", "TXT")
+    assert str(first.answer[1][0].target) == "case.example.net."
+    assert str(second.answer[1][0].target) == "case.example.net."
+    assert str(second.answer[1].name) == "case.OLD.example.com."
 
 
 def test_dname_owner_itself_is_not_redirected(snap: Snapshot) -> None:

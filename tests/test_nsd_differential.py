@@ -1,0 +1,297 @@
+"""Differential test: our server and a real NSD serving zones/example.com.zone must agree.
+
+Both are queried over UDP (and TCP for ANY) without EDNS and with RD=0. Compared: rcode,
+AA, TC and the answer section; authority and additional too when the answer is empty
+(negative answers and referrals). Positive answers are compared on the answer section only,
+because NSD (minimal-responses: no) adds the apex NS set and its addresses to them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+import pytest
+
+from .conftest import ROOT, ServerProcess
+from .test_answer import ZONES
+
+ZONE_FILE = ROOT / "zones" / "example.com.zone"
+NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
+CHECKCONF = shutil.which("nsd-checkconf") or "/usr/sbin/nsd-checkconf"
+
+pytestmark = pytest.mark.skipif(NSD is None, reason="the nsd binary is not installed "
+                                "(Debian package nsd); it is the reference for this test")
+
+TYPES = ["A", "AAAA", "NS", "MX", "TXT", "SOA", "CNAME", "SRV", "CAA", "DS", "DNAME", "PTR"]
+
+# Names that are not owners in the zone but exercise a rule; each says what it tests.
+EXTRA_NAMES = [
+    "nothing.example.com.",  # NXDOMAIN
+    "a.b.nothing.example.com.",  # NXDOMAIN, deeper
+    "x.apps.example.com.",  # wildcard
+    "a.b.apps.example.com.",  # wildcard, several labels deep
+    "apps.example.com.",  # empty non-terminal above the wildcard
+    "c.example.com.", "b.c.example.com.", "a.b.c.example.com.",  # empty non-terminals
+    "x.deep.a.b.c.example.com.",  # NXDOMAIN below a leaf
+    "x.old.example.com.", "a.b.old.example.com.",  # DNAME
+    "x.dev.example.com.", "a.b.dev.example.com.",  # below a delegation: referral
+    "x.www.example.com.",  # below a CNAME owner
+    "_tcp.example.com.",  # empty non-terminal above SRV
+    "WwW.ExAmPlE.CoM.", "MAIL.example.COM.", "X.APPS.example.com.",  # mixed case
+    "NS1.DEV.example.com.", "Foo.OLD.example.com.",
+    "example.org.", "com.", ".",  # no served zone: REFUSED
+]
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 for both UDP and TCP at the moment of asking."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return int(port)
+    raise RuntimeError("no free port")
+
+
+class NSDProcess:
+    """NSD in the foreground on a loopback port, with every file it writes in one directory."""
+
+    def __init__(self, workdir: Path, zone_files: list[Path]) -> None:
+        workdir.mkdir()
+        for path in zone_files:
+            shutil.copy(path, workdir / path.name)
+        zones = "".join(f"zone:\n    name: {p.name.removesuffix('.zone')}\n"
+                        f"    zonefile: {p.name}\n" for p in zone_files)
+        self.port = free_port()
+        conf = workdir / "nsd.conf"
+        conf.write_text(f"""server:
+    ip-address: 127.0.0.1@{self.port}
+    username: ""
+    chroot: ""
+    zonesdir: "{workdir}"
+    pidfile: "{workdir}/nsd.pid"
+    xfrdfile: "{workdir}/xfrd.state"
+    zonelistfile: "{workdir}/zone.list"
+    database: ""
+    logfile: "{workdir}/nsd.log"
+    server-count: 1
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+{zones}""")
+        check = subprocess.run([CHECKCONF, str(conf)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.log = workdir / "nsd.log"
+        assert NSD is not None
+        self.proc = subprocess.Popen([NSD, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
+        self._wait(zone_files[0].name.removesuffix(".zone"))
+
+    def _wait(self, origin: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        q = dns.message.make_query(origin, "SOA")
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nsd exited: {self.log.read_text()}")
+            try:
+                r = dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.5)
+                if r.answer:
+                    return
+            except (dns.exception.Timeout, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"nsd did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_pair(root: Path, zone_files: list[Path]) -> tuple[NSDProcess, ServerProcess]:
+    """NSD and our server, both serving the same zone files."""
+    nsd = NSDProcess(root / "nsd", zone_files)
+    zones = root / "zones"
+    zones.mkdir()
+    for path in zone_files:
+        shutil.copy(path, zones / path.name)
+    try:
+        ours = ServerProcess(zones, root / "db")
+    except BaseException:
+        nsd.stop()
+        raise
+    return nsd, ours
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """(NSD's port, our port), both serving the project's example.com zone."""
+    nsd, ours = start_pair(tmp_path_factory.mktemp("differential"), [ZONE_FILE])
+    try:
+        ours.wait_served("example.com.")
+        yield nsd.port, ours.port
+    finally:
+        ours.stop()
+        nsd.stop()
+
+
+def _cases() -> list[tuple[str, str]]:
+    zone = dns.zone.from_file(str(ZONE_FILE), origin="example.com.", relativize=False)
+    names = sorted({n.to_text() for n in zone.nodes} | set(EXTRA_NAMES))
+    return [(name, rdtype) for name in names for rdtype in TYPES]
+
+
+def _records(section: list[dns.rrset.RRset]) -> list[str]:
+    """Each record as text, owner lower-cased (letter case of answers is compared apart)."""
+    lines = []
+    for rrset in section:
+        for line in rrset.to_text().splitlines():
+            owner, rest = line.split(" ", 1)
+            lines.append(f"{owner.lower()} {rest}")
+    return sorted(lines)
+
+
+def _ask(port: int, name: str, rdtype: str, tcp: bool = False) -> dns.message.Message:
+    q = dns.message.make_query(name, rdtype, use_edns=False)
+    q.flags &= ~dns.flags.RD
+    for _ in range(3):
+        try:
+            if tcp:
+                return dns.query.tcp(q, "127.0.0.1", port=port, timeout=2.0)
+            return dns.query.udp(q, "127.0.0.1", port=port, timeout=2.0)
+        except dns.exception.Timeout:
+            continue
+    raise AssertionError(f"no answer from port {port} to {name} {rdtype}")
+
+
+def _summary(r: dns.message.Message, full: bool) -> dict[str, object]:
+    out: dict[str, object] = {
+        "rcode": dns.rcode.to_text(r.rcode()),
+        "aa": bool(r.flags & dns.flags.AA),
+        "tc": bool(r.flags & dns.flags.TC),
+        "question": [q.to_text() for q in r.question],
+        "answer": _records(r.answer),
+    }
+    if full:
+        out["authority"] = _records(r.authority)
+        out["additional"] = _records(r.additional)
+    return out
+
+
+@pytest.mark.parametrize(("name", "rdtype"), _cases())
+def test_same_answer_as_nsd(servers: tuple[int, int], name: str, rdtype: str) -> None:
+    nsd_port, our_port = servers
+    theirs = _ask(nsd_port, name, rdtype)
+    ours = _ask(our_port, name, rdtype)
+    full = not theirs.answer or not ours.answer
+    assert _summary(ours, full) == _summary(theirs, full)
+
+
+NAMES = sorted({n for n, _ in _cases()})
+
+
+def _rrsets_match_direct_queries(port: int, name: str, msg: dns.message.Message) -> None:
+    """Each RRset answered to ANY is what a query for its own type gets from NSD."""
+    for rrset in msg.answer:
+        direct = _ask(port, name, dns.rdatatype.to_text(rrset.rdtype))
+        same = [a for a in direct.answer if a.name == rrset.name and a.rdtype == rrset.rdtype]
+        assert _records([rrset]) == _records(same)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_any_like_nsd(servers: tuple[int, int], name: str, tcp: bool) -> None:
+    # RFC 8482 lets a server answer ANY with any one RRset. NSD 4 always does (UDP and
+    # TCP), and picks its first; we give one over UDP (the amplification risk) and every
+    # RRset over TCP. So: same rcode and flags; where NSD gives one RRset, each of ours is
+    # what NSD answers to a query for that type, and we give exactly one over UDP.
+    nsd_port, our_port = servers
+    theirs = _ask(nsd_port, name, "ANY", tcp)
+    ours = _ask(our_port, name, "ANY", tcp)
+    if len(theirs.answer) != 1 or theirs.answer[0].name != dns.name.from_text(name):
+        # Nothing at the name, or a DNAME redirection: no choice to make, so all must agree.
+        assert _summary(ours, True) == _summary(theirs, True)
+        return
+    assert _summary(ours, False).keys() == _summary(theirs, False).keys()
+    for key in ("rcode", "aa", "tc", "question"):
+        assert _summary(ours, False)[key] == _summary(theirs, False)[key]
+    if tcp:
+        assert set(_records(theirs.answer)) <= set(_records(ours.answer))
+    else:
+        assert len(ours.answer) == 1
+    _rrsets_match_direct_queries(nsd_port, name, ours)
+
+
+# ---------------------------------------------------------------------------------------
+# The unit-test zones (tests/test_answer.py): CNAME chains and loops, chains between
+# zones, DNAME chains, a served child, answers too big for 512 bytes.
+
+UNIT_EXTRA = ["nothing.example.com.", "x.wild.example.com.", "a.b.wild.example.com.",
+              "ent.wild.example.com.", "y.ent.wild.example.com.", "x.*.wild.example.com.",
+              "ab.star.example.com.", "star.example.com.", "x.cname.example.com.",
+              "www.child.example.com.", "host.old.example.com.", "www.old2.example.com.",
+              "nothing.old2.example.com.", "x.served.example.com.", "HOST.Old2.Example.Com.",
+              "a.b.c.example.com.", "b.c.example.com.", "_tcp.example.com."]
+
+
+@pytest.fixture(scope="module")
+def unit_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    root = tmp_path_factory.mktemp("differential-unit")
+    files = []
+    (root / "src").mkdir()
+    for origin, text in ZONES.items():
+        path = root / "src" / f"{origin}zone"
+        path.write_text(text)
+        files.append(path)
+    nsd, ours = start_pair(root, files)
+    try:
+        for origin in ZONES:
+            ours.wait_served(origin)
+        yield nsd.port, ours.port
+    finally:
+        ours.stop()
+        nsd.stop()
+
+
+def _unit_cases() -> list[tuple[str, str]]:
+    names: set[str] = set(UNIT_EXTRA)
+    for origin, text in ZONES.items():
+        zone = dns.zone.from_text(text, origin=origin, relativize=False)
+        names |= {n.to_text() for n in zone.nodes}
+    return [(name, rdtype) for name in sorted(names) for rdtype in UNIT_TYPES]
+
+
+UNIT_TYPES = ["A", "AAAA", "NS", "MX", "TXT", "SOA", "CNAME", "SRV", "DS", "DNAME"]
+
+
+@pytest.mark.parametrize(("name", "rdtype"), _unit_cases())
+def test_unit_zones_same_answer_as_nsd(unit_servers: tuple[int, int], name: str,
+                                       rdtype: str) -> None:
+    nsd_port, our_port = unit_servers
+    for tcp in (False, True):
+        theirs = _ask(nsd_port, name, rdtype, tcp)
+        ours = _ask(our_port, name, rdtype, tcp)
+        full = not theirs.answer or not ours.answer
+        assert _summary(ours, full) == _summary(theirs, full), "TCP" if tcp else "UDP"
