@@ -23,6 +23,8 @@ from .watcher import CatalogWatcher, ZoneWatcher, report
 
 log = logging.getLogger("dnsbackend")
 
+ZONE_WRITERS = 2
+
 
 @dataclass
 class Launch:
@@ -38,9 +40,10 @@ class Launch:
         return os.path.abspath(self.config or DEFAULT_CONFIG)
 
 
-def writer_pool() -> ProcessPoolExecutor:
-    """One writer process, started clean (no inherited LMDB handles or event loop)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+def writer_pool(processes: int) -> ProcessPoolExecutor:
+    """Writer processes, started clean (no inherited LMDB handles or event loop)."""
+    return ProcessPoolExecutor(max_workers=processes,
+                               mp_context=multiprocessing.get_context("spawn"),
                                initializer=writer.init_writer_process)
 
 
@@ -55,8 +58,10 @@ class Daemon:
         self.reader = Reader(self.store)
         self.engine = EngineSettings(udp_payload=self.settings.udp_payload)
         self.responder = Responder(self.reader, self.engine)
-        self.catalog_pool = writer_pool()
-        self.zone_pool = writer_pool()
+        self.catalog_pool = writer_pool(1)
+        # Two zone writers, so that a small zone's edit never waits behind a large zone's
+        # parse; the zone watcher keeps at most one job per zone in flight.
+        self.zone_pool = writer_pool(ZONE_WRITERS)
         self.policy = policy_from_settings(self.settings, launch.base_dir)
         self.zones = ZoneWatcher(self.store, self.zone_pool, self.data_dir, self.policy,
                                  self.settings.debounce_ms)
@@ -64,8 +69,9 @@ class Daemon:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         freed = await loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
-        # Start the zone writer now, not at the first edit: spawning it takes a while.
-        await loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
+        # Start the zone writers now, not at the first edit: spawning one takes a while.
+        await asyncio.gather(*(loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
+                               for _ in range(ZONE_WRITERS)))
         if freed:
             log.info("freed %d zone versions left by an unclean stop", freed)
         held = self.reader.snapshot().zones
@@ -85,7 +91,7 @@ class Daemon:
                                  self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self.sync(self.policy)
+            await self.sync(self.policy, startup=True)
             tasks = [loop.create_task(self.zones.run(stop)), loop.create_task(catalog.run(stop))]
             await stop.wait()
             log.info("stopping")
@@ -99,7 +105,7 @@ class Daemon:
             self.catalog_pool.shutdown(wait=True, cancel_futures=True)
             self.store.close()
 
-    async def sync(self, policy: Policy) -> None:
+    async def sync(self, policy: Policy, startup: bool = False) -> None:
         """One catalogue transaction in the catalog writer process."""
         loop = asyncio.get_running_loop()
         try:
@@ -109,7 +115,7 @@ class Daemon:
             log.error("catalogue update failed: %s", exc)
             return
         for outcome in outcomes:
-            report(outcome)
+            report(outcome, quiet_kept=not startup)
 
     def reload_settings(self) -> Policy | None:
         """The settings file changed: apply what can change live, say what cannot."""

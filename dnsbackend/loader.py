@@ -59,13 +59,41 @@ def digest_files(paths: list[str]) -> str:
     return h.hexdigest()
 
 
+class FileChanged(Exception):
+    """A zone file (or one it includes) changed while it was being read."""
+
+
+def file_stamp(path: str) -> tuple[int, int, int] | None:
+    """(ctime_ns, size, inode): ctime, unlike mtime, cannot be set back by cp -p or mv."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+# File times come from a coarse kernel clock that may lag the real one by a tick or two.
+_CLOCK_SLACK_NS = 20_000_000
+
+
 def build_zone(path: str, origin: dns.name.Name, zones_root: str) -> Built:
-    """Parse, check and compile one zone file; raise ZoneFileError (`file:line: message`)."""
+    """Parse, check and compile one zone file; raise ZoneFileError (`file:line: message`).
+
+    Raises FileChanged if the file or an included file changed during the read, so that
+    the digest stored with the zone is always the digest of the text that was parsed.
+    """
+    started_ns = time.time_ns()
     started = time.perf_counter()
+    before = file_stamp(path)
     parsed = read_zone_file(path, origin, zones_root)
+    digest = digest_files([path, *parsed.includes])
+    if file_stamp(path) != before or any(
+        (stamp := file_stamp(inc)) is None or stamp[0] >= started_ns - _CLOCK_SLACK_NS
+        for inc in parsed.includes
+    ):
+        raise FileChanged(path)
     check_zone(parsed, path)
     compiled = compile_zone(parsed)
-    digest = digest_files([path, *parsed.includes])
     return Built(compiled, parsed.includes, digest, time.perf_counter() - started, parsed.warnings)
 
 

@@ -12,7 +12,7 @@ import watchfiles
 
 from . import writer
 from .catalogue import Policy
-from .loader import ZONE_SUFFIX, Outcome, log_outcome
+from .loader import ZONE_SUFFIX, Outcome, file_stamp, log_outcome
 from .store import Store
 from .zonefile import origin_for_file
 
@@ -115,7 +115,7 @@ class ZoneWatcher:
                 self.jobs_done += 1
                 for outcome in outcomes:
                     report(outcome)
-                if path in self.again or writer.file_stamp(path) != stamp:
+                if path in self.again or file_stamp(path) != stamp:
                     continue  # the file changed while we read it: read it again
                 return
         finally:
@@ -145,8 +145,9 @@ class CatalogWatcher:
                 await self.sync(policy)  # type: ignore[misc]
 
 
-def report(outcome: Outcome) -> None:
-    if outcome.action in ("ignored", "superseded"):
+def report(outcome: Outcome, quiet_kept: bool = True) -> None:
+    """Log an outcome; zones left as they were are news only at start-up."""
+    if outcome.action in ("ignored", "superseded") or (quiet_kept and outcome.action == "kept"):
         log.debug("zone %s: %s update %s", outcome.origin, outcome.path, outcome.action)
     else:
         log_outcome(outcome)

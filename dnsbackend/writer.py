@@ -19,16 +19,15 @@ import dns.name
 
 from . import loader
 from .catalogue import POLICY_KEY, Policy, Wanted
-from .loader import Built, Outcome, build_zone, digest_files, needs_load
+from .loader import Built, FileChanged, Outcome, build_zone, digest_files, file_stamp, needs_load
 from .store import Store
 from .transaction import Transaction
 from .zonefile import ZoneFileError
 
 _stores: dict[str, Store] = {}
 
-# (ctime_ns, size, inode) of a file as read: ctime, unlike mtime, cannot be set back by
-# tools (cp -p, tar, mv of an old file), so a later read always has a later stamp.
-Stamp = tuple[int, int, int]
+Stamp = tuple[int, int, int]  # loader.file_stamp() of a zone file as it was read
+READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
 
 
 def init_writer_process() -> None:
@@ -49,14 +48,6 @@ def _store(data_dir: str) -> Store:
     return store
 
 
-def file_stamp(path: str) -> Stamp | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ctime_ns, st.st_size, st.st_ino)
-
-
 def _origin_lower(origin: str) -> bytes:
     wire = dns.name.from_text(origin).to_wire()
     assert wire is not None
@@ -65,14 +56,20 @@ def _origin_lower(origin: str) -> bytes:
 
 def _parse(wanted: Wanted, zones_dir: str) -> tuple[Built | str, Stamp | None, str]:
     """Parse one zone file: (built zone or error text, stamp before reading, digest)."""
-    stamp = file_stamp(wanted.file)
-    try:
-        built: Built | str = build_zone(wanted.file, dns.name.from_text(wanted.origin), zones_dir)
-        digest = built.digest  # type: ignore[union-attr]
-    except ZoneFileError as exc:
-        built = str(exc)
-        digest = digest_files([wanted.file])
-    return built, stamp, digest
+    origin = dns.name.from_text(wanted.origin)
+    for attempt in range(READ_ATTEMPTS):
+        stamp = file_stamp(wanted.file)
+        try:
+            built = build_zone(wanted.file, origin, zones_dir)
+            return built, stamp, built.digest
+        except FileChanged:
+            if attempt == READ_ATTEMPTS - 1:
+                return (f"{wanted.file}:0: file keeps changing while it is read", stamp,
+                        digest_files([wanted.file]))
+            time.sleep(0.01 * (attempt + 1))
+        except ZoneFileError as exc:
+            return str(exc), stamp, digest_files([wanted.file])
+    raise AssertionError("unreachable")
 
 
 def _apply(txn: Transaction, policy: Policy, origin_lower: bytes, wanted: Wanted,
