@@ -76,6 +76,18 @@ class Store:
         self.zones_env.close()
 
 
+_shared: dict[str, Store] = {}
+
+
+def open_shared(path: str) -> Store:
+    """The one Store of a data directory in this process (LMDB allows one open per process)."""
+    key = os.path.realpath(path)
+    store = _shared.get(key)
+    if store is None:
+        store = _shared[key] = Store(key)
+    return store
+
+
 def read_entries(txn: lmdb.Transaction) -> dict[bytes, dict[str, Any]]:
     out: dict[bytes, dict[str, Any]] = {}
     cursor = txn.cursor()

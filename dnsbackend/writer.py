@@ -20,11 +20,9 @@ import dns.name
 from . import loader
 from .catalogue import POLICY_KEY, Policy, Wanted
 from .loader import Built, FileChanged, Outcome, build_zone, digest_files, file_stamp, needs_load
-from .store import Store
+from .store import Store, open_shared
 from .transaction import Transaction
 from .zonefile import ZoneFileError
-
-_stores: dict[str, Store] = {}
 
 Stamp = tuple[int, int, int]  # loader.file_stamp() of a zone file as it was read
 READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
@@ -42,10 +40,7 @@ def warm_up(data_dir: str) -> None:
 
 
 def _store(data_dir: str) -> Store:
-    store = _stores.get(data_dir)
-    if store is None:
-        store = _stores[data_dir] = Store(data_dir)
-    return store
+    return open_shared(data_dir)
 
 
 def _origin_lower(origin: str) -> bytes:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -34,8 +36,9 @@ class ServerProcess:
             args += ["--config", str(config)]
         args += extra or []
         self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in stop()
+        # Its own session, so that a test can kill it together with its writer processes.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=str(zones.parent))
+                                     cwd=str(zones.parent), start_new_session=True)
         self.port = self._wait_for_port()
 
     def _wait_for_port(self, timeout: float = 20.0) -> int:
@@ -81,6 +84,12 @@ class ServerProcess:
     def wait_served(self, origin: str, timeout: float = 60.0) -> None:
         self.wait_until(origin, "SOA", lambda r: r.rcode() == dns.rcode.NOERROR and r.answer,
                         timeout)
+
+    def kill_all(self) -> None:
+        """SIGKILL the server and its writer processes at once, as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
