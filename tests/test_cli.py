@@ -1,0 +1,239 @@
+"""The `dnsbackend` command line as a real process: check, status, --version, --help, settings."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from dnsbackend import __version__
+from dnsbackend.loader import apply_built, build_zone
+from dnsbackend.store import Store
+
+from .conftest import ROOT
+
+HEAD = "$TTL 1h\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
+ERROR_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<message>\S.*)$")
+
+
+def run(*args: str, cwd: Path | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dnsbackend", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=str(cwd) if cwd else None)
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# --version and --help
+
+
+def test_version() -> None:
+    proc = run("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"dnsbackend {__version__}"
+
+
+def test_help_lists_commands() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    for word in ("serve", "check", "status", "--version"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "check", "status"])
+def test_command_help(command: str) -> None:
+    proc = run(command, "--help")
+    assert proc.returncode == 0 and f"usage: dnsbackend {command}" in proc.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    proc = run("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    no_traceback(proc)
+
+
+# ---------------------------------------------------------------------------------------
+# check
+
+
+def test_check_good_file() -> None:
+    proc = run("check", str(ROOT / "zones" / "example.com.zone"))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^zone example\.com\.: loaded serial 2026112601, \d+ records",
+                     proc.stdout, re.M)
+    assert proc.stdout.strip().endswith("OK")
+    assert proc.stderr == ""
+
+
+def test_check_with_origin_option(tmp_path: Path) -> None:
+    path = tmp_path / "some-file.txt"
+    path.write_text(HEAD + "www A 192.0.2.80\n")
+    proc = run("check", "--origin", "example.org", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "zone example.org.: loaded serial 1, 4 records" in proc.stdout
+
+
+# (body after the 4 header lines, the line of the error, what the message must mention)
+BAD = {
+    "unknown-type": ("www BOGUS x\n", 5, "BOGUS"),
+    "bad-address": ("ok A 192.0.2.2\nwww A 1.2.3\nlater A 192.0.2.3\n", 6, ""),
+    "bad-mx": ("www MX 10\nlater A 192.0.2.3\n", 5, ""),
+    "missing-include": ("$INCLUDE nothere.inc\n", 5, "nothere.inc"),
+    "soa-not-at-apex": ("www SOA ns1 hostmaster 1 2 3 4 5\n", 5, "SOA"),
+}
+# dnspython notices these at the end of the line and zonefile.py then reports the next line.
+NEXT_LINE_BUG = {"bad-address", "bad-mx", "missing-include"}
+
+
+def _bad_file(directory: Path, case: str) -> Path:
+    body, _, _ = BAD[case]
+    path = directory / f"{case}.example.zone"
+    path.write_text(HEAD + body)
+    return path
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(
+        strict=True, reason="zonefile.py reports the line after the bad one (reported)"))
+    if c in NEXT_LINE_BUG else c for c in BAD])
+def test_check_bad_file_reports_file_and_line(tmp_path: Path, case: str) -> None:
+    path = _bad_file(tmp_path, case)
+    _, line, mention = BAD[case]
+    proc = run("check", str(path))
+    assert proc.returncode == 1
+    no_traceback(proc)
+    m = ERROR_LINE.match(proc.stderr.splitlines()[0])
+    assert m, proc.stderr
+    assert m["file"] == str(path)
+    assert mention in m["message"]
+    assert int(m["line"]) == line, proc.stderr
+
+
+def test_check_missing_soa(tmp_path: Path) -> None:
+    path = tmp_path / "nosoa.example.zone"
+    path.write_text("$TTL 1h\n@ NS ns1\nns1 A 192.0.2.1\n")
+    proc = run("check", str(path))
+    assert proc.returncode == 1
+    first = proc.stderr.splitlines()[0]
+    assert ERROR_LINE.match(first) and first.startswith(f"{path}:") and "SOA" in first
+
+
+def test_check_several_files_reports_every_error(tmp_path: Path) -> None:
+    bad = [_bad_file(tmp_path, case) for case in BAD]
+    missing = tmp_path / "absent.example.zone"
+    good = ROOT / "zones" / "example.com.zone"
+    proc = run("check", str(bad[0]), str(good), *map(str, bad[1:]), str(missing))
+    assert proc.returncode == 1
+    no_traceback(proc)
+    errors = [line for line in proc.stderr.splitlines() if ERROR_LINE.match(line)]
+    # One `file:line: message` for each bad file, in the order given, and nothing for the good.
+    assert [ERROR_LINE.match(e)["file"] for e in errors] == \
+        [str(p) for p in bad] + [str(missing)]  # type: ignore[index]
+    assert re.search(r"cannot read", errors[-1])
+    assert "zone example.com.: loaded serial 2026112601" in proc.stdout
+    assert f"{len(bad) + 1} of {len(bad) + 2} zone files have errors" in proc.stderr
+
+
+def test_check_rejects_file_name_that_is_not_a_domain(tmp_path: Path) -> None:
+    path = tmp_path / ("a" * 70 + ".zone")
+    path.write_text(HEAD)
+    proc = run("check", str(path))
+    assert proc.returncode == 1
+    no_traceback(proc)
+    assert ERROR_LINE.match(proc.stderr.splitlines()[0])
+
+
+# ---------------------------------------------------------------------------------------
+# Settings
+
+
+@pytest.mark.parametrize(("toml", "key"), [
+    ('port = "x"\n', "port"),
+    ("port = 70000\n", "port"),
+    ("colour = 1\n", "colour"),
+    ("tcp_idle_timeout = -1\n", "tcp_idle_timeout"),
+    ('log_level = "loud"\n', "log_level"),
+    ('listen = "127.0.0.1"\n', "listen"),
+])
+def test_bad_setting_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(toml)
+    # Flags win over the file, so the flag for the key under test is left out.
+    flags = {"--listen": "127.0.0.1", "--port": "0"}
+    flags.pop(f"--{key}", None)
+    proc = run("serve", "--config", str(config), "--zones", str(tmp_path), "--data",
+               str(tmp_path / "db"), *(x for kv in flags.items() for x in kv), cwd=tmp_path,
+               timeout=20)
+    assert proc.returncode != 0
+    no_traceback(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"'{key}'" in lines[0] and str(config) in lines[0]
+    assert not (tmp_path / "db").exists()  # nothing was started
+
+
+def test_settings_file_that_is_not_toml(tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("port = = 5\n")
+    proc = run("serve", "--config", str(config), cwd=tmp_path)
+    assert proc.returncode != 0
+    no_traceback(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not valid TOML" in lines[0] and "line 1" in lines[0]
+
+
+def test_missing_settings_file(tmp_path: Path) -> None:
+    proc = run("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert proc.returncode != 0
+    no_traceback(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope.toml" in lines[0] and "cannot read" in lines[0]
+
+
+def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run("serve", "--port", "x", cwd=tmp_path)
+    assert proc.returncode == 2 and "--port" in proc.stderr
+    no_traceback(proc)
+
+
+# ---------------------------------------------------------------------------------------
+# status
+
+
+def test_status_lists_zones(tmp_path: Path) -> None:
+    data = tmp_path / "db"
+    store = Store(str(data))
+    versions = {}
+    try:
+        for name, text in [("example.com.", (ROOT / "zones" / "example.com.zone").read_text()),
+                           ("example.org.", HEAD.replace("1 7200", "42 7200"))]:
+            path = tmp_path / f"{name}zone"
+            path.write_text(text)
+            built = build_zone(str(path), dns.name.from_text(name), str(tmp_path))
+            outcome = apply_built(store, str(path), built)
+            versions[name] = (outcome.serial, outcome.records, outcome.version)
+    finally:
+        store.close()
+    proc = run("status", "--data", str(data))
+    assert proc.returncode == 0, proc.stderr
+    no_traceback(proc)
+    header, *rows = proc.stdout.strip().splitlines()
+    assert header.split()[:5] == ["zone", "status", "serial", "records", "version"]
+    listed = {row.split()[0]: row.split()[1:5] for row in rows}
+    assert listed == {name: ["ok", str(serial), str(records), str(version)]
+                      for name, (serial, records, version) in versions.items()}
+    assert versions["example.org."][:2] == (42, 3)
+
+
+def test_status_without_store(tmp_path: Path) -> None:
+    proc = run("status", "--data", str(tmp_path / "nothing"))
+    assert proc.returncode == 1
+    no_traceback(proc)
+    assert proc.stderr.strip() == f"dnsbackend: no store in {tmp_path / 'nothing'}"
