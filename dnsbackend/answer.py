@@ -75,6 +75,7 @@ class Result:
     required: list[RRset] = field(default_factory=list)  # additional data that must fit (glue)
     optional: list[RRset] = field(default_factory=list)  # additional data that may be left out
     cacheable: bool = True
+    leaves_zones: bool = False  # a chain points out of every served zone (one may be added)
 
 
 class Prepared(NamedTuple):
@@ -89,6 +90,7 @@ class Prepared(NamedTuple):
     required_ar: int  # additional records within required_len (glue)
     # (tail length, additional count) after each optional RRset, for cutting to size
     optional: tuple[tuple[int, int], ...]
+    catalog_txn: int  # valid only for this catalog transaction; -1: for any
 
 
 @dataclass
@@ -135,12 +137,12 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         return _error(query, msg, REFUSED, payload)
     key = (lower, qtype, query.do, tcp and qtype == ANY)
     prepared = zone.responses.get(key)
-    if prepared is None:
+    if prepared is None or prepared.catalog_txn not in (-1, snapshot.txn_id):
         try:
             result = resolve(snapshot, zone, query.qname, qtype, tcp)
         except StaleSnapshot:
             return _error(query, msg, SERVFAIL, payload)
-        prepared = encode(query.qname, result)
+        prepared = encode(query.qname, result, snapshot.txn_id if result.leaves_zones else -1)
         if result.cacheable:
             if len(zone.responses) >= RESPONSE_CACHE_LIMIT:
                 zone.responses.clear()
@@ -216,7 +218,10 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
             return result  # a loop: the chain so far is the answer
         next_zone = _zone_for(snapshot, target_lower, qtype)
         if next_zone is None:
-            return result  # the chain leaves our zones: the resolver follows it
+            # The chain leaves our zones: the resolver follows it. Should a zone for the
+            # target be added, this answer changes though no zone of it did.
+            result.leaves_zones = True
+            return result
         if next_zone is not zone:
             result.cacheable = False  # depends on two zones' versions
         zone = next_zone
@@ -376,7 +381,7 @@ def _rrset(owner: bytes, rtype: int, data: tuple[int, tuple[bytes, ...]]) -> RRs
 # Encoding
 
 
-def encode(qname: bytes, result: Result) -> Prepared:
+def encode(qname: bytes, result: Result, catalog_txn: int = -1) -> Prepared:
     """Encode the sections once, compressed against a question at offset 12."""
     w = Writer(qname)
     an = ns = 0
@@ -394,7 +399,8 @@ def encode(qname: bytes, result: Result) -> Prepared:
         ar += _put(w, rrset)
         optional.append((len(w.buf), ar))
     flags = (AA if result.aa else 0) | (result.rcode & 0xF)
-    return Prepared(flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional))
+    return Prepared(flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
+                    catalog_txn)
 
 
 def _put(w: Writer, rrset: RRset) -> int:

@@ -719,3 +719,24 @@ def test_every_response_is_compressed(snap: Snapshot) -> None:
         again = r.to_wire()
         assert len(wire) <= len(again), (name, rdtype)
         assert b"\x07example\x03com\x00" not in wire[12 + len(q.question[0].name.to_wire() or b""):]
+
+
+def test_chain_leaving_our_zones_is_followed_once_the_target_zone_is_added(
+        tmp_path: Path) -> None:
+    store, _ = build_snapshot(tmp_path, {"example.com.": EXAMPLE_COM})
+    reader = Reader(store)  # one reader: example.com's view, and its cache, carry over
+    try:
+        before = reader.snapshot()
+        r = ask(before, "out.example.com", "A")  # now cached with example.com's version
+        assert texts(r.answer) == {"out.example.com. 3600 IN CNAME www.example.org."}
+        path = tmp_path / "zones" / "example.org.zone"
+        path.write_text(EXAMPLE_NET.replace("example.net.", "example.org."))
+        built = build_zone(str(path), dns.name.from_text("example.org."), str(path.parent))
+        apply_built(store, str(path), built)
+        after = reader.snapshot()
+        assert after.zones[b"\x07example\x03com\x00"] is before.zones[b"\x07example\x03com\x00"]
+        r = ask(after, "out.example.com", "A")
+        assert texts(r.answer) == {"out.example.com. 3600 IN CNAME www.example.org.",
+                                   "www.example.org. 600 IN A 192.0.2.78"}
+    finally:
+        store.close()
