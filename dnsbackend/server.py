@@ -17,6 +17,7 @@ from .snapshot import Reader, StaleSnapshot
 log = logging.getLogger("dnsbackend")
 
 _SERVFAIL_FLAGS = 0x8002
+TCP_WRITE_BATCH = 16384  # bytes of answers gathered before a write on a TCP connection
 PICK_PORT_ATTEMPTS = 20  # with --port 0: tries to find a port free for both UDP and TCP
 
 
@@ -65,7 +66,12 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
 
 class TCPProtocol(asyncio.Protocol):
-    """RFC 7766: length-prefixed messages, answered in order as they arrive, idle timeout."""
+    """RFC 7766: length-prefixed messages, answered in order as they arrive, idle timeout.
+
+    A client that sends queries but does not read the answers is not read from either
+    (pause_writing), so its answers never pile up in memory; if it still reads nothing for
+    the idle timeout, the connection is dropped without waiting to flush.
+    """
 
     def __init__(self, responder: Responder, limits: TCPLimits) -> None:
         self.responder = responder
@@ -73,6 +79,7 @@ class TCPProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
+        self.blocked = False  # our answers wait in the write buffer: stop answering
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = self.transport = cast(asyncio.Transport, transport)
@@ -96,19 +103,45 @@ class TCPProtocol(asyncio.Protocol):
 
     def _timeout(self) -> None:
         if self.transport is not None:
-            self.transport.close()
+            if self.blocked:
+                self.transport.abort()  # close() would wait for a client that never reads
+            else:
+                self.transport.close()
+
+    def pause_writing(self) -> None:
+        self.blocked = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.blocked = False
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+            self._answer_buffered()
+            self._arm()
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        self.buffer += data
+        self._answer_buffered()
+        self._arm()
+
+    def _answer_buffered(self) -> None:
+        """Answer the complete messages in the buffer until the client falls behind."""
+        transport = self.transport
+        assert transport is not None
         buf = self.buffer
-        buf += data
-        out = []
-        while len(buf) >= 2:
+        out: list[bytes] = []
+        pending = 0
+        while len(buf) >= 2 and not self.blocked:
             size = (buf[0] << 8) | buf[1]
             if size < 12:
-                transport.close()  # not a DNS message: no way to resynchronize
+                # Not a DNS message: no way to resynchronize. Answers so far still go out.
+                transport.write(b"".join(out))
+                transport.close()
                 return
             if len(buf) < 2 + size:
                 break
@@ -117,9 +150,13 @@ class TCPProtocol(asyncio.Protocol):
             response = self.responder.respond(message, True)
             if response is not None:
                 out.append(struct.pack("!H", len(response)) + response)
+                pending += len(response)
+                if pending >= TCP_WRITE_BATCH:
+                    transport.write(b"".join(out))  # may call pause_writing
+                    out.clear()
+                    pending = 0
         if out:
             transport.write(b"".join(out))
-        self._arm()
 
 
 class TCPLimits:

@@ -200,6 +200,36 @@ def test_tcp_query_split_across_segments(server: ServerProcess) -> None:
     assert r.id == q.id and len(r.answer[0]) == 2
 
 
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_client_that_does_not_read_gets_answers_later_not_all_at_once(
+        server: ServerProcess) -> None:
+    count = 2000  # 2000 answers of 62 KB: 124 MB if the server answered them all at once
+    q = dns.message.make_query("big.big.test", "TXT")
+    before = _rss_bytes(server.proc.pid)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", server.port))
+        slow.sendall(frame(q) * count)
+        # Others are still served, and by then the server has read the queries.
+        assert server.query("example.com", "SOA", tcp=True).answer
+        assert server.query("example.com", "SOA").answer
+        grown = _rss_bytes(server.proc.pid) - before
+        assert grown < 48 << 20, f"server grew by {grown >> 20} MB"
+        # Reading now gets every answer, whole and in order.
+        slow.settimeout(30)
+        for _ in range(count):
+            size = struct.unpack("!H", recv_exact(slow, 2))[0]
+            wire = recv_exact(slow, size)
+            assert wire[:2] == q.to_wire()[:2] and size > 60000
+
+
 def test_tcp_idle_timeout_closes_connection(limited: ServerProcess) -> None:
     with tcp_connect(limited.port) as sock:
         q = dns.message.make_query("example.com", "SOA")
