@@ -28,7 +28,7 @@ conformance: $(STAMP)
 	$(BIN)/pytest -q tests/test_conformance.py
 
 bench: $(STAMP)
-	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/compare.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
