@@ -6,7 +6,7 @@ import marshal
 import struct
 from dataclasses import dataclass
 
-from .wire import SOA, label_starts
+from .wire import SOA
 from .zonefile import ParsedZone
 
 # A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
@@ -63,32 +63,46 @@ def compile_zone(zone: ParsedZone) -> CompiledZone:
     apex = zone.origin.to_wire()
     assert apex is not None
     apex_lower = apex.lower()
+    # Readers hand records grouped by owner and RRset, so each run of one (owner, type) is
+    # gathered in one go; a run for an RRset already seen is merged into it.
     grouped: dict[bytes, dict[int, tuple[int, list[bytes]]]] = {}
     soa_ttl = 0
     soa_rdata = b""
-    for rec in zone.records:
-        owner = rec.owner.lower()
-        node = grouped.setdefault(owner, {})
-        entry = node.get(rec.rtype)
-        if entry is None:
-            node[rec.rtype] = (rec.ttl, [rec.rdata])
-        else:
-            entry[1].append(rec.rdata)
-        if rec.rtype == SOA and owner == apex_lower:
-            soa_ttl, soa_rdata = rec.ttl, rec.rdata
+    last_owner: bytes | None = None
+    last_type = -1
+    node: dict[int, tuple[int, list[bytes]]] = {}
+    rdatas: list[bytes] = []
+    for owner, rtype, ttl, rdata, _ in zone.records:
+        if owner is not last_owner:
+            last_owner = owner
+            last_type = -1
+            lower = owner.lower()
+            node = grouped.get(lower) or grouped.setdefault(lower, {})
+        if rtype != last_type:
+            last_type = rtype
+            entry = node.get(rtype)
+            if entry is None:
+                rdatas = []
+                node[rtype] = (ttl, rdatas)
+            else:
+                rdatas = entry[1]
+            if rtype == SOA and lower == apex_lower:
+                soa_ttl, soa_rdata = ttl, rdata
+        rdatas.append(rdata)
     nodes: dict[bytes, Node] = {
         owner: {rtype: (ttl, tuple(rdatas)) for rtype, (ttl, rdatas) in node.items()}
         for owner, node in grouped.items()
     }
     # Every name between a node and the apex exists, as an empty non-terminal if nothing else.
-    apex_depth = len(label_starts(apex_lower))
+    apex_size = len(apex_lower)
     for owner in list(nodes):
-        starts = label_starts(owner)
-        for pos in starts[1 : len(starts) - apex_depth]:
+        pos = owner[0] + 1
+        while len(owner) - pos > apex_size:
             parent = owner[pos:]
             if parent in nodes:
                 break
             nodes[parent] = {}
+            pos += owner[pos] + 1
     serial, minimum = soa_fields(soa_rdata)
     meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
     return CompiledZone(meta, nodes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -11,12 +12,8 @@ from typing import IO, Any, NamedTuple
 
 import dns.exception
 import dns.name
-import dns.node
-import dns.rdata
 import dns.rdataclass
-import dns.rdataset
 import dns.rdatatype
-import dns.rrset
 import dns.tokenizer
 import dns.transaction
 import dns.zonefile
@@ -29,7 +26,7 @@ class Record(NamedTuple):
     rtype: int  # RR type code
     ttl: int  # TTL in seconds
     rdata: bytes  # uncompressed rdata wire form
-    where: str  # "file:line" of the line that gave the record
+    where: str  # "file:line" where the record's RRset first appears
 
 
 class ZoneFileError(Exception):
@@ -41,9 +38,111 @@ class ParsedZone:
     """Everything read from one zone file (and the files it includes)."""
 
     origin: dns.name.Name  # the zone's apex
-    records: list[Record]  # in file order, duplicates removed
+    records: list[Record]  # grouped by owner, then RRset, in order of first appearance
     includes: list[str] = field(default_factory=list)  # absolute paths of $INCLUDEd files
     warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
+
+
+SOA = 6
+CNAME = 5
+DNAME = 39
+RRSIG = 46
+# Types BIND refuses more than one record of at a name ("multiple RRs of singleton type").
+SINGLETON_TYPES = frozenset({SOA, CNAME, DNAME})
+# Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035 2.5), with their signatures.
+_NEUTRAL_TYPES = frozenset({47, 50, 25})  # NSEC, NSEC3, KEY
+
+
+def _node_kind(rtype: int, covers: int) -> int:
+    """1 for CNAME data, 0 for types allowed beside anything, 2 for every other type."""
+    base = covers if rtype == RRSIG else rtype
+    if base == CNAME:
+        return 1
+    return 0 if base in _NEUTRAL_TYPES else 2
+
+
+class ZoneBuilder:
+    """Collects records as a zone file is read, merging them into RRsets the way BIND does.
+
+    Both readers (dnspython's and the fast one) feed records here, so duplicate removal, TTL
+    merging and the per-name checks are the same for both. BIND's loader gathers consecutive
+    records of one owner name (compared with letter case) into a batch: inside a batch an
+    RRset keeps the TTL of its first record ("TTL set to prior TTL"); a later batch for the
+    same RRset replaces its TTL.
+    """
+
+    def __init__(self, origin: dns.name.Name) -> None:
+        apex = origin.to_wire()
+        assert apex is not None
+        self.apex_lower = apex.lower()
+        # lower-case owner -> (owner as first written, {(rtype, covers): rrset})
+        # rrset = [ttl, batch number, where, {canonical rdata: rdata as last written}]
+        self.nodes: dict[bytes, tuple[bytes, dict[tuple[int, int], list[Any]]]] = {}
+        self.warnings: list[str] = []
+        self.batch = 0
+        self.batch_owner: bytes | None = None
+
+    def break_batch(self) -> None:
+        """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
+        self.batch_owner = None
+
+    def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
+            canonical: bytes, where: str) -> int:
+        """Add one record; returns the TTL it was given (BIND's loader may override it)."""
+        if owner != self.batch_owner:
+            self.batch += 1
+            self.batch_owner = owner
+        lower = owner.lower()
+        node = self.nodes.get(lower)
+        if node is None:
+            if rtype == SOA and lower != self.apex_lower:
+                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+            self.nodes[lower] = (owner, {(rtype, covers): [ttl, self.batch, where,
+                                                           {canonical: rdata}]})
+            return ttl
+        rrsets = node[1]
+        rrset = rrsets.get((rtype, covers))
+        if rrset is None:
+            if rtype == SOA and lower != self.apex_lower:
+                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+            kind = _node_kind(rtype, covers)
+            if kind:
+                for other_type, other_covers in rrsets:
+                    other = _node_kind(other_type, other_covers)
+                    if other and other != kind:
+                        raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
+            rrsets[(rtype, covers)] = [ttl, self.batch, where, {canonical: rdata}]
+            return ttl
+        if rrset[1] == self.batch:
+            if ttl != rrset[0]:
+                self.warnings.append(f"{where}: TTL set to prior TTL ({rrset[0]})")
+                ttl = rrset[0]
+        else:
+            rrset[0] = ttl
+            rrset[1] = self.batch
+        rdatas = rrset[3]
+        if rtype in SINGLETON_TYPES and canonical not in rdatas:
+            raise ZoneFileError(f"{where}: {_text(owner)}: multiple RRs of singleton type")
+        rdatas[canonical] = rdata
+        return ttl
+
+    def records(self) -> list[Record]:
+        out: list[Record] = []
+        append = out.append
+        make = Record._make
+        for owner, rrsets in self.nodes.values():
+            for (rtype, _), (ttl, _, where, rdatas) in rrsets.items():
+                for rdata in rdatas.values():
+                    append(make((owner, rtype, ttl, rdata, where)))
+        return out
+
+
+def _text(owner: bytes) -> str:
+    return dns.name.from_wire(owner, 0)[0].to_text(omit_final_dot=True)
+
+
+def out_of_zone_warning(where: str, name: dns.name.Name) -> str:
+    return f"{where}: ignoring out-of-zone data ({name.to_text(omit_final_dot=True)})"
 
 
 # $INCLUDE is resolved against the zones directory of the parse running in this thread.
@@ -61,58 +160,52 @@ def _include_open(filename: str, *args: Any, **kwargs: Any) -> IO[str]:
         raise dns.exception.SyntaxError(f"$INCLUDE {filename}: outside the zones directory")
     _include_context.included.append(path)
     try:
-        return _real_open(path, *args, **kwargs)
+        f = _real_open(path, "rb")
     except OSError as exc:
         raise dns.exception.SyntaxError(f"$INCLUDE {filename}: {exc.strerror}") from None
+    with f:
+        raw = f.read()
+    return io.StringIO(decode_zone_text(raw, filename))
 
 
 dns.zonefile.open = _include_open  # type: ignore[attr-defined]
 
 
 class _CollectTransaction(dns.transaction.Transaction):
-    """A dnspython transaction that collects rdatasets by node, remembering where each began."""
+    """A dnspython transaction that hands every record to a ZoneBuilder."""
 
     def __init__(self, manager: _CollectManager) -> None:
         super().__init__(manager, replacement=True, read_only=False)
-        self.nodes: dict[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]] = {}
-        self.where: dict[tuple[dns.name.Name, int, int], str] = {}
-        self.reader: dns.zonefile.Reader | None = None
-
-    def _location(self) -> str:
-        assert self.reader is not None
-        filename, line = self.reader.tok.where()
-        return f"{filename}:{line}"
+        self.builder = ZoneBuilder(manager.origin)
+        self.reader: _Reader | None = None
 
     def _get_rdataset(self, name: Any, rdtype: Any, covers: Any) -> Any:
-        node = self.nodes.get(name)
-        return None if node is None else node.get((rdtype, covers))
+        return None  # so dnspython does no merging of its own: the builder merges
 
     def _get_node(self, name: Any) -> Any:
-        rdatasets = self.nodes.get(name)
-        if not rdatasets:
-            return None
-        node = dns.node.Node()
-        node.rdatasets = list(rdatasets.values())
-        return node
+        return None  # the builder makes the CNAME checks
 
     def _put_rdataset(self, name: Any, rdataset: Any) -> None:
-        key = (rdataset.rdtype, rdataset.covers)
-        node = self.nodes.setdefault(name, {})
-        if key not in node:
-            self.where[(name, *key)] = self._location()
-        node[key] = rdataset
+        assert self.reader is not None
+        owner = name.to_wire()
+        for rdata in rdataset:
+            ttl = self.builder.add(owner, int(rdata.rdtype), int(rdata.covers()), rdataset.ttl,
+                                   rdata.to_wire(), rdata.to_digestable(), self.reader.where)
+            if ttl != rdataset.ttl:  # BIND carries the TTL it kept on to later records
+                self.reader.last_ttl = ttl
+                self.reader.last_ttl_known = True
 
-    def _delete_name(self, name: Any) -> None:
-        self.nodes.pop(name, None)
+    def _delete_name(self, name: Any) -> None:  # pragma: no cover - never deletes
+        raise NotImplementedError
 
-    def _delete_rdataset(self, name: Any, rdtype: Any, covers: Any) -> None:
-        self.nodes.get(name, {}).pop((rdtype, covers), None)
+    def _delete_rdataset(self, name: Any, rdtype: Any, covers: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
 
-    def _name_exists(self, name: Any) -> bool:
-        return bool(self.nodes.get(name))
+    def _name_exists(self, name: Any) -> bool:  # pragma: no cover
+        raise NotImplementedError
 
     def _changed(self) -> bool:
-        return bool(self.nodes)
+        return bool(self.builder.nodes)
 
     def _end_transaction(self, commit: bool) -> None:
         pass
@@ -120,13 +213,11 @@ class _CollectTransaction(dns.transaction.Transaction):
     def _set_origin(self, origin: Any) -> None:
         pass
 
-    def _iterate_rdatasets(self) -> Iterator[Any]:
-        for name, node in self.nodes.items():
-            for rdataset in node.values():
-                yield name, rdataset
+    def _iterate_rdatasets(self) -> Iterator[Any]:  # pragma: no cover
+        raise NotImplementedError
 
-    def _iterate_names(self) -> Iterator[Any]:
-        return iter(self.nodes)
+    def _iterate_names(self) -> Iterator[Any]:  # pragma: no cover
+        raise NotImplementedError
 
 
 class _CollectManager(dns.transaction.TransactionManager):
@@ -146,6 +237,49 @@ class _CollectManager(dns.transaction.TransactionManager):
         return (self.origin, False, self.origin)
 
 
+class _Reader(dns.zonefile.Reader):
+    """dnspython's zone file reader, noting where each record starts and what it skips."""
+
+    where = ""  # "file:line" of the record being read
+    _skipped: dns.name.Name | None = None  # the out-of-zone owner last warned about
+    _tok_seen: dns.tokenizer.Tokenizer | None = None  # the file the last record came from
+
+    def _rr_line(self) -> None:
+        self.where = "{}:{}".format(*self.tok.where())
+        if self.tok is not self._tok_seen:  # into or out of an $INCLUDEd file: a new batch
+            self._tok_seen = self.tok
+            txn = self.txn
+            assert isinstance(txn, _CollectTransaction)
+            txn.builder.break_batch()
+        try:
+            super()._rr_line()
+        except ValueError as exc:  # dnspython's transaction refusing an SOA off the apex
+            name = self.last_name.to_text(omit_final_dot=True) if self.last_name else "?"
+            if "SOA" in str(exc):
+                raise ZoneFileError(f"{self.where}: SOA record not at top of zone ({name})") \
+                    from None
+            raise ZoneFileError(f"{self.where}: {exc}") from None
+
+    def _generate_line(self) -> None:
+        self.where = "{}:{}".format(*self.tok.where())
+        txn = self.txn
+        assert isinstance(txn, _CollectTransaction)
+        txn.builder.break_batch()
+        super()._generate_line()
+        txn.builder.break_batch()
+
+    def _eat_line(self) -> None:
+        """Called by dnspython only to skip a record whose owner is outside the zone."""
+        txn = self.txn
+        assert isinstance(txn, _CollectTransaction)
+        txn.builder.break_batch()
+        if self.last_name is not self._skipped:
+            self._skipped = self.last_name
+            assert self.last_name is not None
+            txn.builder.warnings.append(out_of_zone_warning(self.where, self.last_name))
+        super()._eat_line()
+
+
 def origin_for_file(path: str) -> dns.name.Name:
     """The zone origin a zones-directory file serves: its name without `.zone`."""
     base = os.path.basename(path)
@@ -154,19 +288,14 @@ def origin_for_file(path: str) -> dns.name.Name:
     return dns.name.from_text(base)
 
 
-def _out_of_zone_warnings(text: str, filename: str, origin: dns.name.Name) -> list[str]:
-    """dnspython drops records outside the zone silently; BIND warns. Say which lines."""
-    return []
-
-
-def parse_text(
+def parse_text_dnspython(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None
 ) -> ParsedZone:
-    """Parse zone file text with dnspython; raises ZoneFileError naming file and line."""
+    """Parse zone file text with dnspython's reader; raises ZoneFileError naming file and line."""
     manager = _CollectManager(origin)
     txn = manager.writer(True)
     tok = dns.tokenizer.Tokenizer(text, filename)
-    reader = dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
+    reader = _Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
     txn.reader = reader
     _include_context.root = os.path.realpath(zones_root) if zones_root else None
     _include_context.included = []
@@ -174,26 +303,45 @@ def parse_text(
         reader.read()
     except dns.exception.SyntaxError as exc:
         raise ZoneFileError(_tidy(str(exc))) from None
+    except ZoneFileError:
+        raise
     except dns.exception.DNSException as exc:
         filename_now, line = reader.tok.where()
         raise ZoneFileError(f"{filename_now}:{line}: {_tidy(str(exc))}") from None
     finally:
         included = _include_context.included
         _include_context.root = None
-    records: list[Record] = []
-    for name, node in txn.nodes.items():
-        owner = name.to_wire()
-        assert owner is not None
-        for (rdtype, covers), rdataset in node.items():
-            where = txn.where[(name, rdtype, covers)]
-            for rdata in rdataset:
-                wire = rdata.to_wire()
-                records.append(Record(owner, int(rdtype), int(rdataset.ttl), wire, where))
-    return ParsedZone(origin, records, included)
+    builder = txn.builder
+    return ParsedZone(origin, builder.records(), included, builder.warnings)
+
+
+def parse_text(
+    text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None
+) -> ParsedZone:
+    """Parse zone file text: the fast reader when it understands the whole file, else dnspython."""
+    from .zonefast import parse_fast
+
+    parsed = parse_fast(text, origin, filename)
+    if parsed is not None:
+        return parsed
+    return parse_text_dnspython(text, origin, filename, zones_root)
 
 
 def _tidy(message: str) -> str:
     return message.rstrip(".") if message else "syntax error"
+
+
+def decode_zone_text(raw: bytes, path: str) -> str:
+    """A zone file's bytes as text; binary files are refused with the line they go wrong on."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ZoneFileError(f"{path}:{line}: not a text file (invalid UTF-8)") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ZoneFileError(f"{path}:{line}: not a text file (NUL byte)")
+    return text
 
 
 def read_zone_file(
@@ -207,13 +355,6 @@ def read_zone_file(
             raw = f.read()
     except OSError as exc:
         raise ZoneFileError(f"{path}:0: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ZoneFileError(f"{path}:{line}: not a text file (invalid UTF-8)") from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise ZoneFileError(f"{path}:{line}: not a text file (NUL byte)")
+    text = decode_zone_text(raw, path)
     root = zones_root if zones_root is not None else os.path.dirname(os.path.abspath(path))
     return parse_text(text, origin, path, root)

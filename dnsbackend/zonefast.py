@@ -1,0 +1,419 @@
+"""A fast reader for the common shapes of zone file lines, giving exactly what dnspython's gives.
+
+It reads a file the way `zonefile.parse_text_dnspython` does (same owner, TTL, class and
+type rules, the same ZoneBuilder merging, the same `file:line` for each RRset) but with
+plain string operations instead of dnspython's character-at-a-time tokenizer. Whatever it
+does not fully understand (backslash escapes, `$INCLUDE`, `$GENERATE`, classes other than
+IN, unknown types, carriage returns, non-ASCII text, a parenthesis before an owner name)
+and every error make it give up on the whole file, which is then read by dnspython, so
+error messages always come from one place. Record data of the common types is encoded here;
+other types go to dnspython's own rdata parser one record at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+
+from .zonefile import SOA, ParsedZone, ZoneBuilder, out_of_zone_warning
+
+MAX_TTL = 2**32 - 1
+
+
+class _Unsupported(Exception):
+    """This file is left to the dnspython reader."""
+
+
+# Characters dnspython's tokenizer treats differently from str.split(), or that need escapes,
+# IDNA or CR handling: any of them sends the whole file to dnspython.
+_AWKWARD = re.compile(r"[^\x20-\x7e\t\n]|\\")
+# Tokens of a line holding parentheses or quotes: a quoted string, a parenthesis, a
+# comment, or a run of other characters (dnspython's delimiters are space, tab, ( ) ; ").
+_TOKEN = re.compile(r'[ \t]*(?:("[^"]*")|([()])|(;.*)|([^ \t"();]+))')
+_TTL_UNITS = re.compile(r"(?:[0-9]+[wdhmsWDHMS])+")
+_TTL_UNIT = re.compile(r"([0-9]+)([wdhmsWDHMS])")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_IPV6 = re.compile(r"[0-9A-Fa-f:]{2,39}")
+_LENGTH = [bytes([n]) for n in range(256)]
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+
+# Class names dnspython knows besides IN: a record using one is left to dnspython.
+_OTHER_CLASSES = frozenset({"RESERVED0", "INTERNET", "CH", "CHAOS", "HS", "HESIOD", "NONE", "ANY"})
+
+# Types this reader accepts by mnemonic. The ones with an encoder below are encoded here;
+# the rest go to dnspython's rdata parser record by record.
+_TYPE_NAMES = (
+    "A NS CNAME SOA PTR HINFO MX TXT RP AFSDB AAAA LOC SRV NAPTR KX CERT DNAME DS SSHFP "
+    "RRSIG NSEC DNSKEY NSEC3 NSEC3PARAM TLSA SMIMEA CDS CDNSKEY OPENPGPKEY CSYNC SVCB HTTPS "
+    "SPF URI CAA ZONEMD"
+)
+TYPES = {name: int(dns.rdatatype.from_text(name)) for name in _TYPE_NAMES.split()}
+_NAME_TYPES = frozenset({2, 5, 12, 39})  # NS CNAME PTR DNAME: one name, canonicalized
+_IN = dns.rdataclass.IN
+_DIGEST_LENGTHS = {1: 20, 2: 32, 4: 48}  # DS digest types dnspython checks the length of
+
+
+def _ttl(text: str) -> int | None:
+    """dns.ttl.from_text, or None where it would raise BadTTL."""
+    if text.isdigit():
+        value = int(text)
+    elif _TTL_UNITS.fullmatch(text):
+        value = sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in _TTL_UNIT.findall(text))
+    else:
+        return None
+    return value if value <= MAX_TTL else None
+
+
+def _uint(text: str, limit: int) -> int:
+    if not text.isdigit():
+        raise _Unsupported
+    value = int(text)
+    if value > limit:
+        raise _Unsupported
+    return value
+
+
+class _FastReader:
+    """One pass over one file's text; raises _Unsupported to hand the file to dnspython."""
+
+    def __init__(self, origin: dns.name.Name, filename: str) -> None:
+        self.filename = filename
+        self.zone_origin = origin
+        self.builder = ZoneBuilder(origin)
+        apex = origin.to_wire()
+        assert apex is not None
+        self.apex_lower = apex.lower()
+        self._set_origin(origin)
+        # dnspython's Reader state, same names and meaning
+        self.last_ttl = 0
+        self.last_ttl_known = False
+        self.default_ttl = 0
+        self.default_ttl_known = False
+        self.default_ttl_from_soa = False
+
+    def _set_origin(self, origin: dns.name.Name) -> None:
+        wire = origin.to_wire()
+        assert wire is not None
+        self.origin = origin
+        self.origin_wire = wire
+        self.origin_in_zone = self._in_zone(wire.lower())
+        self.names: dict[str, bytes] = {}  # rdata names already encoded under this origin
+
+    def _in_zone(self, lower: bytes) -> bool:
+        apex = self.apex_lower
+        if not lower.endswith(apex):
+            return False
+        pos, end = 0, len(lower) - len(apex)
+        while pos < end:
+            pos += lower[pos] + 1
+        return pos == end
+
+    def name(self, text: str) -> bytes:
+        """dns.name.from_text(text, current origin).to_wire() for names without escapes."""
+        if text == "@":
+            return self.origin_wire
+        if text[-1] == ".":
+            if text == ".":
+                return b"\x00"
+            text = text[:-1]
+            tail = b"\x00"
+        else:
+            tail = self.origin_wire
+        if "." not in text:
+            if len(text) > 63 or len(tail) > 254 - len(text):
+                raise _Unsupported
+            return _LENGTH[len(text)] + text.encode() + tail
+        labels = text.split(".")
+        if "" in labels:
+            raise _Unsupported
+        try:
+            wire = b"".join([_LENGTH[len(label)] + label.encode() for label in labels]) + tail
+        except IndexError:
+            raise _Unsupported from None
+        if len(wire) > 255 or max(map(len, labels)) > 63:
+            raise _Unsupported
+        return wire
+
+    def rdata_name(self, text: str) -> bytes:
+        wire = self.names.get(text)
+        if wire is None:
+            if text[0] == '"':
+                raise _Unsupported
+            wire = self.names[text] = self.name(text)
+        return wire
+
+    def read(self, text: str) -> ParsedZone:
+        if _AWKWARD.search(text):
+            raise _Unsupported
+        builder = self.builder
+        add = builder.add
+        filename = self.filename
+        lines = text.split("\n")
+        count = len(lines)
+        owner = self.origin_wire  # dnspython's last_name starts at the origin
+        owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
+        warned_id = -1
+        owner_ok = True
+        index = 0
+        while index < count:
+            line = lines[index]
+            index += 1
+            if not line:
+                continue
+            start = index
+            first = line[0]
+            if '"' in line or "(" in line or ")" in line:
+                tokens, index = self._tokens(lines, index, line)
+            else:
+                cut = line.find(";")
+                tokens = (line if cut < 0 else line[:cut]).split()
+            if not tokens:
+                continue
+            pos = 0
+            if first != " " and first != "\t":
+                head = tokens[0]
+                if head[0] == "$":
+                    self._directive(tokens)
+                    continue
+                if first == "(" or head[0] == '"':
+                    raise _Unsupported
+                owner = self.name(head)
+                owner_id += 1
+                owner_ok = (self.origin_in_zone and head[-1] != ".") or \
+                    self._in_zone(owner.lower())
+                pos = 1
+            if not owner_ok:
+                builder.break_batch()
+                if owner_id != warned_id:
+                    warned_id = owner_id
+                    where = f"{filename}:{start}"
+                    builder.warnings.append(
+                        out_of_zone_warning(where, dns.name.from_wire(owner, 0)[0]))
+                continue
+            ntokens = len(tokens)
+            if pos >= ntokens:
+                raise _Unsupported
+            word = tokens[pos]
+            ttl = _ttl(word) if "0" <= word[0] <= "9" else None
+            if ttl is not None:
+                self.last_ttl = ttl
+                self.last_ttl_known = True
+                pos += 1
+                if pos >= ntokens:
+                    raise _Unsupported
+            word = tokens[pos].upper()
+            if word == "IN":
+                pos += 1
+                if pos >= ntokens:
+                    raise _Unsupported
+                word = tokens[pos].upper()
+            elif word in _OTHER_CLASSES or word.startswith("CLASS"):
+                raise _Unsupported
+            if ttl is None:
+                ttl = _ttl(tokens[pos]) if "0" <= word[0] <= "9" else None
+                if ttl is not None:
+                    self.last_ttl = ttl
+                    self.last_ttl_known = True
+                    pos += 1
+                    if pos >= ntokens:
+                        raise _Unsupported
+                    word = tokens[pos].upper()
+                else:
+                    ttl = self._implicit_ttl()
+            rtype = TYPES.get(word)
+            if rtype is None:
+                raise _Unsupported
+            rdata = tokens[pos + 1:]
+            if not rdata:
+                raise _Unsupported
+            covers = 0
+            if rtype == 1:
+                if len(rdata) != 1 or not _IPV4.fullmatch(rdata[0]):
+                    raise _Unsupported
+                wire = canonical = socket.inet_aton(rdata[0])
+            elif rtype in _NAME_TYPES:
+                if len(rdata) != 1:
+                    raise _Unsupported
+                wire = self.rdata_name(rdata[0])
+                canonical = wire.lower()
+            elif rtype == 16 or rtype == 99:  # TXT, SPF
+                wire = canonical = self._strings(rdata)
+            elif rtype == 28:
+                wire = canonical = self._aaaa(rdata)
+            elif rtype == 15:
+                if len(rdata) != 2:
+                    raise _Unsupported
+                head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF))
+                target = self.rdata_name(rdata[1])
+                wire = head_bytes + target
+                canonical = head_bytes + target.lower()
+            elif rtype == 33:
+                if len(rdata) != 4:
+                    raise _Unsupported
+                head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF)) + \
+                    _U16.pack(_uint(rdata[1], 0xFFFF)) + _U16.pack(_uint(rdata[2], 0xFFFF))
+                target = self.rdata_name(rdata[3])
+                wire = head_bytes + target
+                canonical = head_bytes + target.lower()
+            elif rtype == SOA:
+                wire, canonical, minimum = self._soa(rdata)
+                if not self.default_ttl_known:
+                    self.default_ttl = minimum
+                    self.default_ttl_known = True
+                    self.default_ttl_from_soa = True
+                    if ttl is None:
+                        ttl = self._implicit_ttl()
+            elif rtype == 43:
+                wire = canonical = self._ds(rdata)
+            elif rtype == 257:
+                wire = canonical = self._caa(rdata)
+            else:
+                wire, canonical, covers = self._by_dnspython(rtype, rdata)
+            if ttl is None:
+                raise _Unsupported
+            got = add(owner, rtype, covers, ttl, wire, canonical, f"{filename}:{start}")
+            if got != ttl:
+                self.last_ttl = got
+                self.last_ttl_known = True
+        return ParsedZone(self.zone_origin, builder.records(), [], builder.warnings)
+
+    def _implicit_ttl(self) -> int | None:
+        if self.last_ttl_known and (not self.default_ttl_known or self.default_ttl_from_soa):
+            return self.last_ttl
+        if self.default_ttl_known:
+            return self.default_ttl
+        return None
+
+    def _tokens(self, lines: list[str], index: int, line: str) -> tuple[list[str], int]:
+        """The tokens of a line with quotes or parentheses, reading on while one is open."""
+        tokens: list[str] = []
+        depth = 0
+        while True:
+            pos, end = 0, len(line)
+            while pos < end:
+                m = _TOKEN.match(line, pos)
+                if m is None:
+                    if line[pos:].strip(" \t"):
+                        raise _Unsupported  # an unterminated quoted string
+                    break
+                pos = m.end()
+                quoted, paren, comment, word = m.groups()
+                if word is not None:
+                    tokens.append(word)
+                elif quoted is not None:
+                    tokens.append(quoted)
+                elif paren == "(":
+                    depth += 1
+                elif paren == ")":
+                    depth -= 1
+                    if depth < 0:
+                        raise _Unsupported
+                elif comment is not None:
+                    break
+            if depth == 0:
+                return tokens, index
+            if index >= len(lines):
+                raise _Unsupported  # the file ends inside parentheses
+            line = lines[index]
+            index += 1
+
+    def _directive(self, tokens: list[str]) -> None:
+        word = tokens[0].upper()
+        if len(tokens) != 2 or tokens[1][0] == '"':
+            raise _Unsupported
+        if word == "$TTL":
+            ttl = _ttl(tokens[1])
+            if ttl is None:
+                raise _Unsupported
+            self.default_ttl = ttl
+            self.default_ttl_known = True
+            self.default_ttl_from_soa = False
+        elif word == "$ORIGIN":
+            self._set_origin(dns.name.from_wire(self.name(tokens[1]), 0)[0])
+        else:
+            raise _Unsupported
+
+    def _strings(self, rdata: list[str]) -> bytes:
+        parts = []
+        for token in rdata:
+            value = token[1:-1] if token[0] == '"' else token
+            if len(value) > 255:
+                raise _Unsupported
+            parts.append(_LENGTH[len(value)] + value.encode())
+        return b"".join(parts)
+
+    def _ds(self, rdata: list[str]) -> bytes:
+        if len(rdata) < 4:
+            raise _Unsupported
+        digest_type = _uint(rdata[2], 0xFF)
+        if any(token[0] == '"' for token in rdata[3:]):
+            raise _Unsupported
+        try:
+            digest = bytes.fromhex("".join(rdata[3:]))
+        except ValueError:
+            raise _Unsupported from None
+        if _DIGEST_LENGTHS.get(digest_type) != len(digest):
+            raise _Unsupported
+        return struct.pack("!HBB", _uint(rdata[0], 0xFFFF), _uint(rdata[1], 0xFF),
+                           digest_type) + digest
+
+    def _caa(self, rdata: list[str]) -> bytes:
+        if len(rdata) != 3:
+            raise _Unsupported
+        tag, value = (token[1:-1] if token[0] == '"' else token for token in rdata[1:])
+        if not tag.isalnum() or len(tag) > 255:
+            raise _Unsupported
+        return bytes([_uint(rdata[0], 0xFF), len(tag)]) + tag.encode() + value.encode()
+
+    def _aaaa(self, rdata: list[str]) -> bytes:
+        if len(rdata) != 1 or not _IPV6.fullmatch(rdata[0]):
+            raise _Unsupported
+        try:
+            return socket.inet_pton(socket.AF_INET6, rdata[0])
+        except OSError:
+            raise _Unsupported from None
+
+    def _soa(self, rdata: list[str]) -> tuple[bytes, bytes, int]:
+        if len(rdata) != 7:
+            raise _Unsupported
+        mname = self.rdata_name(rdata[0])
+        rname = self.rdata_name(rdata[1])
+        numbers = [_uint(rdata[2], MAX_TTL)]
+        for text in rdata[3:]:
+            value = _ttl(text)
+            if value is None:
+                raise _Unsupported
+            numbers.append(value)
+        tail = struct.pack("!IIIII", *numbers)
+        return mname + rname + tail, mname.lower() + rname.lower() + tail, numbers[4]
+
+    def _by_dnspython(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
+        """Types without an encoder here: dnspython's own parser, on the same tokens."""
+        try:
+            rd = dns.rdata.from_text(_IN, dns.rdatatype.RdataType(rtype), " ".join(rdata),
+                                     self.origin, False)
+        except dns.exception.DNSException:
+            raise _Unsupported from None
+        wire = rd.to_wire()
+        assert wire is not None
+        return wire, rd.to_digestable(), int(rd.covers())
+
+
+def parse_fast(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:
+    """The zone in `text` read without dnspython's reader, or None to read it with dnspython."""
+    try:
+        return _FastReader(origin, filename).read(text)
+    except _Unsupported:
+        return None
+    except Exception:  # noqa: BLE001 - any surprise: dnspython's reader decides
+        return None
