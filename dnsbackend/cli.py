@@ -79,7 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, overrides)
         policy_from_settings(settings, os.getcwd())
     except (SettingsError, CatalogueError) as exc:
-        print(f"dnsbackend: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per wrong setting
+            print(f"dnsbackend: {line}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)

@@ -21,7 +21,7 @@ class SettingsError(Exception):
 class ZoneOptions(BaseModel):
     """Per-zone entries of the catalogue (`[zone."example.com"]` in the TOML file)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     file: str | None = None  # defaults to <zones>/<origin>.zone
     enabled: bool = True
@@ -30,11 +30,13 @@ class ZoneOptions(BaseModel):
 class Settings(BaseModel):
     """Everything the server can be told."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a TOML value of the wrong type is an error, never converted (true is not port
+    # 1, "53" is not a number); infinite and NaN floats are errors too.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     zones: str = "zones"  # directory of <origin>.zone files
     data: str = "var/db"  # directory of the LMDB store
-    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"], min_length=1)
     port: int = Field(53, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
     udp_payload: int = Field(1232, ge=512, le=65535)  # EDNS payload size we advertise

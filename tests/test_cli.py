@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 
 from dnsbackend import __version__
 from dnsbackend.loader import apply_built, build_zone
+from dnsbackend.settings import SettingsError, load_settings
 from dnsbackend.store import Store
 
-from .conftest import ROOT
+from .conftest import ROOT, ServerProcess
 
 HEAD = "$TTL 1h\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
 ERROR_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<message>\S.*)$")
@@ -154,12 +156,10 @@ def test_check_rejects_file_name_that_is_not_a_domain(tmp_path: Path) -> None:
 # Settings
 
 
+# Through the real command: one line, naming the file and the key, nothing started.
 @pytest.mark.parametrize(("toml", "key"), [
     ('port = "x"\n', "port"),
-    ("port = 70000\n", "port"),
     ("colour = 1\n", "colour"),
-    ("tcp_idle_timeout = -1\n", "tcp_idle_timeout"),
-    ('log_level = "loud"\n', "log_level"),
     ('listen = "127.0.0.1"\n', "listen"),
 ])
 def test_bad_setting_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -177,6 +177,61 @@ def test_bad_setting_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
     assert len(lines) == 1, proc.stderr
     assert f"'{key}'" in lines[0] and str(config) in lines[0]
     assert not (tmp_path / "db").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(("toml", "key"), [
+    ("port = 70000\n", "port"),
+    ("port = true\n", "port"),
+    ('port = "53"\n', "port"),
+    ("listen = []\n", "listen"),
+    ("tcp_idle_timeout = -1\n", "tcp_idle_timeout"),
+    ("tcp_idle_timeout = inf\n", "tcp_idle_timeout"),
+    ("tcp_max_connections = 0\n", "tcp_max_connections"),
+    ("udp_payload = 100\n", "udp_payload"),
+    ('log_level = "loud"\n', "log_level"),
+    ('[zone."example.com"]\nenabled = "yes"\n', "zone.example.com.enabled"),
+])
+def test_settings_reject_wrong_values(tmp_path: Path, toml: str, key: str) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(toml)
+    with pytest.raises(SettingsError) as info:
+        load_settings(str(config), {})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{config}: setting '{key}': ")
+
+
+def test_flags_win_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("port = 5353\nworkers = 2\n")
+    settings = load_settings(str(config), {"port": 0})
+    assert settings.port == 0 and settings.workers == 2
+
+
+def test_every_bad_setting_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text('port = "x"\ncolour = 1\nworkers = 0\n')
+    proc = run("serve", "--config", str(config), "--listen", "127.0.0.1", cwd=tmp_path,
+               timeout=20)
+    assert proc.returncode != 0
+    no_traceback(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3, proc.stderr
+    assert all(line.startswith(f"dnsbackend: {config}: setting '") for line in lines)
+    assert {line.split("'")[1] for line in lines} == {"port", "colour", "workers"}
+
+
+def test_good_settings_file_is_used(tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("port = 0\nlisten = [\"127.0.0.1\"]\ntcp_idle_timeout = 3\n"
+                      "udp_payload = 1400\n")
+    (tmp_path / "zones").mkdir()
+    shutil.copy(ROOT / "zones" / "example.com.zone", tmp_path / "zones")
+    srv = ServerProcess(tmp_path / "zones", tmp_path / "db", config=config)
+    try:
+        srv.wait_served("example.com.")
+        assert srv.query("example.com", "SOA", edns=True).payload == 1400
+    finally:
+        srv.stop()
 
 
 def test_settings_file_that_is_not_toml(tmp_path: Path) -> None:
