@@ -119,7 +119,7 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         return _header_only(msg, FORMERR if opcode == 0 else NOTIMP)
     if opcode != 0:
         return _error(query, msg, NOTIMP)
-    payload = settings.udp_payload if settings else 1232
+    payload = settings.udp_payload if settings else snapshot.udp_payload
     if query.edns and query.edns_version > 0:
         return _error(query, msg, BADVERS, payload)
     qtype = query.qtype

@@ -17,8 +17,7 @@ import dns.name
 
 from .loader import ZONE_SUFFIX, zone_files
 from .settings import Settings
-
-POLICY_KEY = b"c"  # catalog database key of the stored policy
+from .snapshot import DEFAULT_UDP_PAYLOAD
 
 
 @dataclass
@@ -37,15 +36,18 @@ class Policy:
     zones_dir: str  # absolute, real path
     discover: bool = True
     explicit: dict[bytes, Wanted] = field(default_factory=dict)  # by lower-case origin wire
+    udp_payload: int = DEFAULT_UDP_PAYLOAD  # served to every worker through the store
 
     def pack(self) -> bytes:
         return marshal.dumps((self.zones_dir, self.discover, {
-            k: (w.origin, w.file, w.enabled) for k, w in self.explicit.items()}))
+            k: (w.origin, w.file, w.enabled) for k, w in self.explicit.items()},
+            self.udp_payload))
 
     @classmethod
     def unpack(cls, raw: bytes) -> Policy:
-        zones_dir, discover, explicit = marshal.loads(raw)
-        return cls(zones_dir, discover, {k: Wanted(*v) for k, v in explicit.items()})
+        zones_dir, discover, explicit, udp_payload = marshal.loads(raw)
+        return cls(zones_dir, discover, {k: Wanted(*v) for k, v in explicit.items()},
+                   udp_payload)
 
     def decide(self, origin_lower: bytes, path: str) -> Wanted | None:
         """Whether a zone read from `path` is wanted (and how), under this policy."""
@@ -88,4 +90,4 @@ def policy_from_settings(settings: Settings, base_dir: str) -> Policy:
         path = options.file or os.path.join(zones_dir, origin.to_text() + "zone")
         path = os.path.realpath(os.path.join(zones_dir, path))
         explicit[wire.lower()] = Wanted(origin.to_text(), path, options.enabled)
-    return Policy(zones_dir, settings.discover, explicit)
+    return Policy(zones_dir, settings.discover, explicit, settings.udp_payload)

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import writer
-from .answer import Settings as EngineSettings
 from .catalogue import CatalogueError, Policy, policy_from_settings
 from .server import Responder, TCPLimits, open_sockets, serve_sockets
 from .settings import DEFAULT_CONFIG, RESTART_ONLY, Settings, SettingsError, load_settings
 from .snapshot import Reader
-from .store import Store
+from .store import Store, open_shared
 from .watcher import CatalogWatcher, ZoneWatcher, report
 
 log = logging.getLogger("dnsbackend")
@@ -56,8 +55,8 @@ class Daemon:
         self.data_dir = os.path.abspath(self.settings.data)
         self.store = Store(self.data_dir)
         self.reader = Reader(self.store)
-        self.engine = EngineSettings(udp_payload=self.settings.udp_payload)
-        self.responder = Responder(self.reader, self.engine)
+        self.responder = Responder(self.reader)
+        self.workers: list[multiprocessing.process.BaseProcess] = []
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
         # parse; the zone watcher keeps at most one job per zone in flight.
@@ -83,6 +82,9 @@ class Daemon:
                           for s in socks if s.type == 2)
         log.info("listening on %s (UDP and TCP); serving %d zones from the store",
                  where, len(held))
+        port = socks[0].getsockname()[1]
+        for index in range(1, self.settings.workers):
+            self.workers.append(self._start_worker(index, port))
 
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,8 +93,13 @@ class Daemon:
                                  self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self.sync(self.policy, startup=True)
+            # Watch first, then reconcile: a file changed in between is seen by one or both.
             tasks = [loop.create_task(self.zones.run(stop)), loop.create_task(catalog.run(stop))]
+            for _ in range(3):
+                await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
+            await self.sync(self.policy, startup=True)
+            if self.workers:
+                tasks.append(loop.create_task(self._keep_workers(port, stop)))
             await stop.wait()
             log.info("stopping")
         finally:
@@ -101,9 +108,30 @@ class Daemon:
                 task.cancel()
             for handle in handles:
                 handle.close()
+            for proc in self.workers:
+                proc.terminate()
+            for proc in self.workers:
+                proc.join(5)
             self.zone_pool.shutdown(wait=True, cancel_futures=True)
             self.catalog_pool.shutdown(wait=True, cancel_futures=True)
             self.store.close()
+
+    def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
+        proc = multiprocessing.get_context("spawn").Process(
+            target=worker_main, args=(self.settings.model_dump(), port, index),
+            name=f"dnsbackend-worker-{index}", daemon=True)
+        proc.start()
+        return proc
+
+    async def _keep_workers(self, port: int, stop: asyncio.Event) -> None:
+        """Restart a serving worker that died (it holds no state: the store has it all)."""
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            for i, proc in enumerate(self.workers):
+                if not proc.is_alive() and not stop.is_set():
+                    log.error("worker %d exited (code %s); starting it again", i + 1,
+                              proc.exitcode)
+                    self.workers[i] = self._start_worker(i + 1, port)
 
     async def sync(self, policy: Policy, startup: bool = False) -> None:
         """One catalogue transaction in the catalog writer process."""
@@ -130,8 +158,7 @@ class Daemon:
         for key in RESTART_ONLY:
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("setting '%s' changed; it takes effect after a restart", key)
-        if settings.udp_payload != self.engine.udp_payload:
-            self.engine.udp_payload = settings.udp_payload
+        if settings.udp_payload != self.settings.udp_payload:
             log.info("EDNS payload size is now %d", settings.udp_payload)
         if settings.log_level != self.settings.log_level:
             logging.getLogger().setLevel(settings.log_level.upper())
@@ -147,3 +174,34 @@ async def run(launch: Launch) -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every change at INFO
     await Daemon(launch).run()
+
+
+def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
+    """A serving worker of `--workers N`: its own sockets (SO_REUSEPORT), its own store
+    handle opened after the start, answers only; the first process does all the writing."""
+    settings = Settings.model_validate(settings_dump)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s [worker {index}] %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    writer.die_with_parent(signal.SIGTERM)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_serve_worker(settings, port))
+
+
+async def _serve_worker(settings: Settings, port: int) -> None:
+    store = open_shared(os.path.abspath(settings.data))
+    responder = Responder(Reader(store))
+    socks = open_sockets(settings.listen, port, reuse_port=True)
+    limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
+    handles = await serve_sockets(socks, responder, limits)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    for handle in handles:
+        handle.close()

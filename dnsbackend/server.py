@@ -28,7 +28,8 @@ class BindError(Exception):
 class Responder:
     """Answers one message from the current snapshot; never raises."""
 
-    def __init__(self, reader: Reader, settings: EngineSettings) -> None:
+    def __init__(self, reader: Reader, settings: EngineSettings | None = None) -> None:
+        """`settings` None: take them from the store (as every worker process does)."""
         self.reader = reader
         self.settings = settings
         self._failures = 0

@@ -13,11 +13,12 @@ from typing import Any
 import lmdb
 
 from .compile import Node, ZoneMeta
-from .store import Store, read_entries, version_key
+from .store import POLICY_KEY, Store, read_entries, version_key
 from .wire import label_starts
 
 NODE_CACHE_LIMIT = 400_000  # per zone version; cleared when full
 RESPONSE_CACHE_LIMIT = 200_000
+DEFAULT_UDP_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 
 
 class StaleSnapshot(Exception):
@@ -66,11 +67,13 @@ class ZoneView:
 class Snapshot:
     """The zones served at one catalog transaction, keyed by lower-case origin wire name."""
 
-    __slots__ = ("txn_id", "zones")
+    __slots__ = ("txn_id", "zones", "udp_payload")
 
-    def __init__(self, txn_id: int, zones: dict[bytes, ZoneView]) -> None:
+    def __init__(self, txn_id: int, zones: dict[bytes, ZoneView],
+                 udp_payload: int = DEFAULT_UDP_PAYLOAD) -> None:
         self.txn_id = txn_id
         self.zones = zones
+        self.udp_payload = udp_payload  # the EDNS payload size we advertise and honour
 
     def find_zone(self, lower: bytes) -> ZoneView | None:
         """The served zone closest to a name (longest origin that is a suffix of it)."""
@@ -101,7 +104,10 @@ class Reader:
             if txn_id == self._current.txn_id:
                 return self._current
             entries = read_entries(txn)
+            policy = txn.get(POLICY_KEY)
         self._current = self._build(txn_id, entries)
+        if policy is not None:
+            self._current.udp_payload = marshal.loads(policy)[3]
         return self._current
 
     def refresh(self) -> Snapshot:

@@ -4,6 +4,7 @@ Layout (both are LMDB environments under the data directory):
   catalog/  b"z:" + origin (lower-case wire) -> catalog entry (marshal'd dict)
             b"v"                            -> next zone version number
             b"r:" + version (8 bytes)       -> time the version stopped being current
+            b"c"                            -> the catalogue policy and served settings
   zones/    version (8 bytes)               -> ZoneMeta of that version
             version (8 bytes) + owner       -> node (lower-case wire owner)
 A version's nodes are written once and never changed, so a reader that found a version in
@@ -22,6 +23,7 @@ import lmdb
 ENTRY_PREFIX = b"z:"
 RETIRED_PREFIX = b"r:"
 NEXT_VERSION = b"v"
+POLICY_KEY = b"c"  # the catalogue policy (catalogue.Policy), with the served settings
 _VERSION = struct.Struct(">Q")
 
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: LMDB files grow as data is written

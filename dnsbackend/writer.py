@@ -9,6 +9,8 @@ result read from an older file than the one already applied is dropped as supers
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import faulthandler
 import os
 import signal
@@ -18,18 +20,31 @@ from typing import Any
 import dns.name
 
 from . import loader
-from .catalogue import POLICY_KEY, Policy, Wanted
+from .catalogue import Policy, Wanted
 from .loader import Built, FileChanged, Outcome, build_zone, digest_files, file_stamp, needs_load
-from .store import Store, open_shared
+from .store import POLICY_KEY, Store, open_shared
 from .transaction import Transaction
 from .zonefile import ZoneFileError
 
 Stamp = tuple[int, int, int]  # loader.file_stamp() of a zone file as it was read
+_PR_SET_PDEATHSIG = 1
 READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
+
+
+def die_with_parent(sig: int) -> None:
+    """Ask Linux to send `sig` to this process when the process that started it dies."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+    except (OSError, AttributeError):
+        pass  # not Linux: the server stops its writers itself on a clean exit
 
 
 def init_writer_process() -> None:
     """Runs first in every writer process: stacks on SIGUSR1, as in the server."""
+    # A writer killed with its server is a crash the store survives (see tests/test_crash.py);
+    # a writer that outlives its server is a leak.
+    die_with_parent(signal.SIGKILL)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us in order
 
