@@ -117,9 +117,9 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         query = parse_query(msg)
     except FormatError:
         return _header_only(msg, FORMERR if opcode == 0 else NOTIMP)
-    if opcode != 0:
-        return _error(query, msg, NOTIMP)
     payload = settings.udp_payload if settings else snapshot.udp_payload
+    if opcode != 0:
+        return _error(query, msg, NOTIMP, payload)  # with OPT if asked with it (RFC 6891)
     if query.edns and query.edns_version > 0:
         return _error(query, msg, BADVERS, payload)
     qtype = query.qtype

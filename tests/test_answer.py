@@ -223,6 +223,15 @@ def test_opcodes_other_than_query_get_notimp(snap: Snapshot, opcode: int) -> Non
     assert not r.answer
 
 
+def test_notimp_keeps_edns(snap: Snapshot) -> None:
+    q = make_query("example.com", "SOA", edns=0)
+    q.set_opcode(dns.opcode.NOTIFY)
+    wire = answer(q.to_wire(), snap, False)
+    assert wire is not None
+    r = dns.message.from_wire(wire)
+    assert r.rcode() == dns.rcode.NOTIMP and r.edns == 0 and r.payload == 1232
+
+
 @pytest.mark.parametrize("qdcount", [0, 2])
 def test_qdcount_not_one_is_formerr(snap: Snapshot, qdcount: int) -> None:
     q = make_query("example.com", "SOA")
