@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .compile import Node
-from .snapshot import RESPONSE_CACHE_LIMIT, Snapshot, StaleSnapshot, ZoneView
+from .snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
 from .wire import (
     AA,
     AAAA,
@@ -38,7 +38,6 @@ from .wire import (
     RD,
     REFUSED,
     RRSIG,
-    SERVFAIL,
     SOA,
     SRV,
     TC,
@@ -138,10 +137,8 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     key = (lower, qtype, query.do, tcp and qtype == ANY)
     prepared = zone.responses.get(key)
     if prepared is None or prepared.catalog_txn not in (-1, snapshot.txn_id):
-        try:
-            result = resolve(snapshot, zone, query.qname, qtype, tcp)
-        except StaleSnapshot:
-            return _error(query, msg, SERVFAIL, payload)
+        # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
+        result = resolve(snapshot, zone, query.qname, qtype, tcp)
         prepared = encode(query.qname, result, snapshot.txn_id if result.leaves_zones else -1)
         if result.cacheable:
             if len(zone.responses) >= RESPONSE_CACHE_LIMIT:

@@ -67,15 +67,19 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        freed = await loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
+        # Serve what the store holds at once; the writers start meanwhile.
+        recovering = loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
         # Start the zone writers now, not at the first edit: spawning one takes a while.
-        await asyncio.gather(*(loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
-                               for _ in range(ZONE_WRITERS)))
-        if freed:
-            log.info("freed %d zone versions left by an unclean stop", freed)
+        for _ in range(ZONE_WRITERS):
+            loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
         held = self.reader.snapshot().zones
-        socks = open_sockets(self.settings.listen, self.settings.port,
-                             reuse_port=self.settings.workers > 1)
+        try:
+            socks = open_sockets(self.settings.listen, self.settings.port,
+                                 reuse_port=self.settings.workers > 1)
+        except BaseException:
+            self.zone_pool.shutdown(wait=True, cancel_futures=True)
+            self.catalog_pool.shutdown(wait=True, cancel_futures=True)
+            raise
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits)
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
@@ -93,6 +97,9 @@ class Daemon:
                                  self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
+            freed = await recovering
+            if freed:
+                log.info("freed %d zone versions left by an unclean stop", freed)
             # Watch first, then reconcile: a file changed in between is seen by one or both.
             tasks = [loop.create_task(self.zones.run(stop)), loop.create_task(catalog.run(stop))]
             for _ in range(3):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import cast
 
 from .answer import Settings as EngineSettings
-from .answer import answer
+from .fastpath import respond
 from .snapshot import Reader, StaleSnapshot
 
 log = logging.getLogger("dnsbackend")
@@ -37,9 +37,9 @@ class Responder:
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
         try:
             try:
-                return answer(data, self.reader.snapshot(), tcp, self.settings)
+                return respond(data, self.reader.snapshot(), tcp, self.settings)
             except StaleSnapshot:
-                return answer(data, self.reader.refresh(), tcp, self.settings)
+                return respond(data, self.reader.refresh(), tcp, self.settings)
         except Exception:  # a bug must cost one answer, not the server
             self._failures += 1
             if self._failures <= 10:

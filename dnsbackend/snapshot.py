@@ -67,13 +67,15 @@ class ZoneView:
 class Snapshot:
     """The zones served at one catalog transaction, keyed by lower-case origin wire name."""
 
-    __slots__ = ("txn_id", "zones", "udp_payload")
+    __slots__ = ("txn_id", "zones", "udp_payload", "memo")
 
     def __init__(self, txn_id: int, zones: dict[bytes, ZoneView],
                  udp_payload: int = DEFAULT_UDP_PAYLOAD) -> None:
         self.txn_id = txn_id
         self.zones = zones
         self.udp_payload = udp_payload  # the EDNS payload size we advertise and honour
+        # fastpath's memo of responses, for UDP [0] and TCP [1]
+        self.memo: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
 
     def find_zone(self, lower: bytes) -> ZoneView | None:
         """The served zone closest to a name (longest origin that is a suffix of it)."""
