@@ -271,7 +271,8 @@ class _FastReader:
                     self.default_ttl = minimum
                     self.default_ttl_known = True
                     self.default_ttl_from_soa = True
-                    if ttl is None:
+                    if ttl is None:  # BIND: the MINIMUM is then the default, as if $TTL
+                        self.default_ttl_from_soa = False
                         ttl = self._implicit_ttl()
             elif rtype == 43:
                 wire = canonical = self._ds(rdata)

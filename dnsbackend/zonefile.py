@@ -237,6 +237,24 @@ class _CollectManager(dns.transaction.TransactionManager):
         return (self.origin, False, self.origin)
 
 
+class _Tokenizer(dns.tokenizer.Tokenizer):
+    """dnspython's tokenizer, with `where()` naming the line of the last token read.
+
+    dnspython counts a newline as soon as it peeks at it, so an error in the last token of a
+    line would otherwise be reported on the next line.
+    """
+
+    token_line = 1
+
+    def skip_whitespace(self) -> int:
+        skipped = super().skip_whitespace()
+        self.token_line = self.line_number - (self.ungotten_char == "\n")
+        return skipped
+
+    def where(self) -> tuple[str, int]:
+        return (self.filename, self.token_line)
+
+
 class _Reader(dns.zonefile.Reader):
     """dnspython's zone file reader, noting where each record starts and what it skips."""
 
@@ -245,12 +263,15 @@ class _Reader(dns.zonefile.Reader):
     _tok_seen: dns.tokenizer.Tokenizer | None = None  # the file the last record came from
 
     def _rr_line(self) -> None:
+        if type(self.tok) is dns.tokenizer.Tokenizer:  # an $INCLUDEd file's, made by dnspython
+            self.tok.__class__ = _Tokenizer
         self.where = "{}:{}".format(*self.tok.where())
         if self.tok is not self._tok_seen:  # into or out of an $INCLUDEd file: a new batch
             self._tok_seen = self.tok
             txn = self.txn
             assert isinstance(txn, _CollectTransaction)
             txn.builder.break_batch()
+        nothing_known = not (self.default_ttl_known or self.last_ttl_known)
         try:
             super()._rr_line()
         except ValueError as exc:  # dnspython's transaction refusing an SOA off the apex
@@ -259,6 +280,10 @@ class _Reader(dns.zonefile.Reader):
                 raise ZoneFileError(f"{self.where}: SOA record not at top of zone ({name})") \
                     from None
             raise ZoneFileError(f"{self.where}: {exc}") from None
+        if nothing_known and self.default_ttl_from_soa and not self.last_ttl_known:
+            # An SOA without a TTL before any TTL is known: like BIND, its MINIMUM becomes the
+            # default TTL, as if written in a $TTL line.
+            self.default_ttl_from_soa = False
 
     def _generate_line(self) -> None:
         self.where = "{}:{}".format(*self.tok.where())
@@ -294,7 +319,7 @@ def parse_text_dnspython(
     """Parse zone file text with dnspython's reader; raises ZoneFileError naming file and line."""
     manager = _CollectManager(origin)
     txn = manager.writer(True)
-    tok = dns.tokenizer.Tokenizer(text, filename)
+    tok = _Tokenizer(text, filename)
     reader = _Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
     txn.reader = reader
     _include_context.root = os.path.realpath(zones_root) if zones_root else None
