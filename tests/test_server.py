@@ -368,8 +368,8 @@ def test_port_in_use_exits_with_one_clear_line(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, cwd=str(tmp_path), env=env)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if "dnsbackend:" in line]
-    assert len(errors) == 1, proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("dnsbackend: "), proc.stderr
     line = errors[0]
     assert f"port {port}" in line and "127.0.0.1" in line
     assert "in use" in line  # why
@@ -385,5 +385,6 @@ def test_address_not_on_this_machine(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if "dnsbackend:" in line]
-    assert len(errors) == 1 and "192.0.2.1" in errors[0] and "--listen" in errors[0]
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("dnsbackend: "), proc.stderr
+    assert "192.0.2.1" in errors[0] and "--listen" in errors[0]
