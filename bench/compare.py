@@ -535,6 +535,8 @@ class Row:
     perf: PerfResult | None
     pss_mib: float = 0.0
     note: str = ""
+    round: int = 1
+    load: float = 0.0  # the machine's 1-minute load average right after the timed run
 
 
 @dataclass
@@ -620,6 +622,7 @@ def measure(run: Running, workers: int, mixes: dict[str, Mix], args: argparse.Na
                     gen_cpu)
             perf = dnsperf(run.port, mix.binary, mode, args.seconds, args.clients,
                            args.outstanding, gen_cpu)
+            load = os.getloadavg()[0]
             if not args.no_latency_run and not perf.error:
                 verbose = tmp / "verbose.out"
                 lat = dnsperf(run.port, mix.binary, mode, args.seconds, args.clients,
@@ -627,15 +630,17 @@ def measure(run: Running, workers: int, mixes: dict[str, Mix], args: argparse.Na
                 perf.p50_ms, perf.p99_ms = lat.p50_ms, lat.p99_ms
                 verbose.unlink(missing_ok=True)
             memory = memory_of(process_tree(run.proc.pid))
-            rows.append(Row(run.name, mix.name, mode, workers, perf, memory, perf.error))
-            log(f"  {mix.name} {mode}: {perf.qps:,.0f} q/s, lost {perf.lost}"
+            rows.append(Row(run.name, mix.name, mode, workers, perf, memory, perf.error,
+                            args.round, load))
+            log(f"  {mix.name} {mode}: {perf.qps:,.0f} q/s, lost {perf.lost}, load {load:.1f}"
                 + (f", error {perf.error}" if perf.error else ""))
     return rows
 
 
 def unavailable(server: str, workers: int, mixes: dict[str, Mix], modes: list[str],
-                why: str) -> list[Row]:
-    return [Row(server, mix, mode, workers, None, note=why) for mix in mixes for mode in modes]
+                why: str, round_no: int) -> list[Row]:
+    return [Row(server, mix, mode, workers, None, note=why, round=round_no)
+            for mix in mixes for mode in modes]
 
 
 def run_server(server: Server, workers: int, zones: list[ZoneFile], mixes: dict[str, Mix],
@@ -653,13 +658,13 @@ def run_server(server: Server, workers: int, zones: list[ZoneFile], mixes: dict[
         except RuntimeError as exc:
             log(str(exc))
             return unavailable(server.name, workers, mixes, args.modes,
-                               f"did not start: {str(exc).splitlines()[0]}")
+                               f"did not start: {str(exc).splitlines()[0]}", args.round)
         owners = udp_socket_owners(process_tree(run.proc.pid), run.port)
         if server.name == "dnsbackend" and len(owners) < workers:
             why = (f"not available: {len(owners)} process(es) serve the port "
                    f"with --workers {workers}")
             log(why)
-            return unavailable(server.name, workers, mixes, args.modes, why)
+            return unavailable(server.name, workers, mixes, args.modes, why, args.round)
         if workers == args.workers[0] and server.name not in found.mismatches:
             compare_answers(run, mixes, found)
         rows = measure(run, workers, mixes, args, gen_cpu, tmp)
@@ -686,12 +691,13 @@ def bench(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     found = Findings()
     for round_no in range(1, args.rounds + 1):
+        args.round = round_no
         if args.rounds > 1:
             log(f"round {round_no} of {args.rounds}")
         for workers in args.workers:
             for server in servers:
                 rows += run_server(server, workers, zones, mixes, args, tmp, found)
-    report = render(median_rows(rows), versions, found, args, mixes)
+    report = render(rows, versions, found, args, mixes)
     print(report)
     if args.write:
         write_doc(Path(args.write), report)
@@ -791,9 +797,30 @@ def fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def render(rows: list[Row], versions: dict[str, str], found: Findings,
+def ratio_cell(all_rows: list[Row], mix: str, mode: str, workers: int, peer: str) -> str:
+    """dnsbackend's q/s over the peer's, each round on its own; the median of the rounds."""
+    def qps(server: str, round_no: int) -> float:
+        for r in all_rows:
+            if (r.server, r.mix, r.mode, r.workers, r.round) == (server, mix, mode, workers,
+                                                                   round_no):
+                return r.perf.qps if r.perf and not r.perf.error else 0.0
+        return 0.0
+
+    rounds = sorted({r.round for r in all_rows})
+    ratios = [qps("dnsbackend", k) / qps(peer, k) for k in rounds
+              if qps(peer, k) and qps("dnsbackend", k)]
+    if not ratios:
+        return "-"
+    median = sorted(ratios)[(len(ratios) - 1) // 2]
+    if len(rounds) == 1:
+        return f"{median:.2f}"
+    return f"{median:.2f} ({', '.join(f'{x:.2f}' for x in ratios)})"
+
+
+def render(all_rows: list[Row], versions: dict[str, str], found: Findings,
            args: argparse.Namespace, mixes: dict[str, Mix]) -> str:
     mismatches, load_times, notes = found.mismatches, found.load_times, found.notes
+    rows = median_rows(all_rows)
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -807,35 +834,31 @@ def render(rows: list[Row], versions: dict[str, str], found: Findings,
     out += ["", f"dnsperf -B -c {args.clients} -T 1 -q {args.outstanding}, {args.seconds:g} s "
             f"per run after a {args.warmup:g} s warm-up; mixes: "
             + ", ".join(f"{m.name} ({m.count} queries)" for m in mixes.values()), ""]
-    out += ["| server | mix | mode | workers | q/s | lost | mean ms | p99 ms | memory MiB |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    out += ["| server | mix | mode | workers | q/s | lost | mean ms | p99 ms | memory MiB "
+            "| load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.perf is None or r.perf.error:
             out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | "
-                       f"{r.note or 'failed'} | | | | |")
+                       f"{r.note or 'failed'} | | | | | |")
             continue
         p = r.perf
         out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | {p.qps:,.0f} | "
-                   f"{p.lost} | {fmt(p.mean_ms)} | {fmt(p.p99_ms)} | {r.pss_mib:.1f} |")
+                   f"{p.lost} | {fmt(p.mean_ms)} | {fmt(p.p99_ms)} | {r.pss_mib:.1f} | "
+                   f"{r.load:.1f} |")
     spread = [r for r in rows if r.note.startswith("q/s of rounds")]
     if spread:
         out += ["", f"Median of {args.rounds} rounds; every round's q/s:", ""]
         out += [f"- {r.server} {r.mix} {r.mode} {r.workers}w: {r.note[15:]}" for r in spread]
-    out += ["", "Ratio of dnsbackend's queries/s to each peer's (same run):", "",
-            "| mix | mode | workers | " + " | ".join(f"/ {s}" for s in ("NSD", "Knot", "BIND"))
+    out += ["", "Ratio of dnsbackend's queries/s to each peer's, measured in the same round"
+            + (" (median of the rounds, then each round's)" if args.rounds > 1 else "") + ":",
+            "", "| mix | mode | workers | " + " | ".join(f"/ {s}" for s in ("NSD", "Knot", "BIND"))
             + " |", "|---|---|---:|---:|---:|---:|"]
-    ours = {(r.mix, r.mode, r.workers): r for r in rows if r.server == "dnsbackend"}
-    for (mix, mode, workers), r in ours.items():
-        cells = []
-        for peer in ("NSD", "Knot", "BIND"):
-            other = next((x for x in rows if x.server == peer and x.mix == mix
-                          and x.mode == mode and x.workers == workers), None)
-            if (r.perf is None or r.perf.error or other is None or other.perf is None
-                    or not other.perf.qps):
-                cells.append("-")
-            else:
-                cells.append(f"{r.perf.qps / other.perf.qps:.2f}")
+    ours = {(r.mix, r.mode, r.workers) for r in rows if r.server == "dnsbackend"}
+    for mix, mode, workers in sorted(ours, key=lambda k: (k[2], k[0], k[1])):
+        cells = [ratio_cell(all_rows, mix, mode, workers, peer) for peer in ("NSD", "Knot", "BIND")]
         out.append(f"| {mix} | {mode} | {workers} | " + " | ".join(cells) + " |")
+    out += ["", "load: the 1-minute load average of the machine right after the timed run "
+            "(2 means both cores busy; this machine is shared, so other work competes)."]
     out += ["", "Seconds from start until every zone answered its SOA: "
             + ", ".join(f"{k} {v:.1f}" for k, v in load_times.items()) + "."]
     checked = sum(len(m.check) for m in mixes.values())
