@@ -1,0 +1,231 @@
+"""The fast zone file reader gives exactly what the dnspython reader gives, or steps aside.
+
+Exactly means the same Record list (owner wire with its letter case, type, TTL, rdata wire,
+`file:line`) in the same order, and the same warnings. Where the fast reader declines a file
+(returns None) the dnspython reader is used, so declining is always safe; accepting a file
+dnspython rejects, or reading it differently, is the failure these tests look for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import dns.name
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from dnsbackend.zonefast import parse_fast
+from dnsbackend.zonefile import ParsedZone, ZoneFileError, parse_text, parse_text_dnspython
+
+from .conftest import DATA, ROOT
+
+ORIGIN = dns.name.from_text("example.com.")
+
+
+def _gen_zone():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("gen_zone", ROOT / "bench" / "gen_zone.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reference(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:
+    try:
+        return parse_text_dnspython(text, origin, filename)
+    except ZoneFileError:
+        return None
+
+
+def assert_same(fast: ParsedZone, slow: ParsedZone | None) -> None:
+    assert slow is not None, "the fast reader accepted a file dnspython rejects"
+    assert fast.records == slow.records
+    assert fast.warnings == slow.warnings
+    assert fast.origin == slow.origin
+
+
+def _origin_of(text: str) -> dns.name.Name:
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and "SOA" in parts[1:5]:
+            return dns.name.from_text(parts[0])
+    raise ValueError("no SOA")
+
+
+def test_every_ferret_zone_is_read_fast_and_the_same() -> None:
+    files = sorted((DATA / "ferret" / "ZoneFiles").glob("*.txt"))
+    assert len(files) == 3000
+    for path in files:
+        text = path.read_text()
+        origin = _origin_of(text)
+        fast = parse_fast(text, origin, str(path))
+        assert fast is not None, f"{path} fell back to dnspython"
+        assert_same(fast, reference(text, origin, str(path)))
+
+
+def test_example_zone_is_read_fast_and_the_same() -> None:
+    path = ROOT / "zones" / "example.com.zone"
+    text = path.read_text()
+    fast = parse_fast(text, ORIGIN, str(path))
+    assert fast is not None
+    assert_same(fast, reference(text, ORIGIN, str(path)))
+
+
+@pytest.mark.parametrize(("origin", "records", "seed"),
+                         [("example.org.", 20000, 1), ("big.example.", 20000, 2),
+                          ("e.example.", 3000, 3)])
+def test_generated_zones_are_read_fast_and_the_same(origin: str, records: int, seed: int,
+                                                    tmp_path: Path) -> None:
+    path = tmp_path / f"{origin}zone"
+    assert _gen_zone().generate(str(path), origin, records, seed) == records
+    text = path.read_text()
+    name = dns.name.from_text(origin)
+    fast = parse_fast(text, name, str(path))
+    assert fast is not None
+    assert len(fast.records) == records
+    assert_same(fast, reference(text, name, str(path)))
+
+
+# Texts the fast reader leaves to dnspython; the dispatcher must then give dnspython's result.
+DECLINED = {
+    "$INCLUDE": "$INCLUDE other.inc\n",
+    "$GENERATE": "$GENERATE 1-3 h$ A 192.0.2.$\n",
+    "escape in a name": "a\\.b A 192.0.2.1\n",
+    "escape in a string": 't TXT "a\\"b"\n',
+    "generic rdata": "g TYPE65534 \\# 2 abcd\n",
+    "unknown type by number": "g TYPE1 192.0.2.1\n",
+    "CR line ends": "a A 192.0.2.1\r\nb A 192.0.2.2\r\n",
+    "non-ASCII": 't TXT "caf\u00e9"\n',
+    "class by number": "a CLASS1 A 192.0.2.1\n",
+    "parenthesis before the owner": "(a A 192.0.2.1)\n",
+    "A with leading zeros": "a A 192.0.2.01\n",
+    "IPv4-mapped AAAA": "a AAAA ::ffff:192.0.2.1\n",
+}
+HEAD = "$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\n"
+
+
+@pytest.mark.parametrize("kind", sorted(DECLINED))
+def test_declined_files_are_read_by_dnspython(kind: str, tmp_path: Path) -> None:
+    text = HEAD + DECLINED[kind]
+    (tmp_path / "other.inc").write_text("inc A 192.0.2.9\n")
+    assert parse_fast(text, ORIGIN, "z") is None
+    try:
+        slow: ParsedZone | str = parse_text_dnspython(text, ORIGIN, "z", str(tmp_path))
+    except ZoneFileError as exc:
+        slow = str(exc)
+    try:
+        got: ParsedZone | str = parse_text(text, ORIGIN, "z", str(tmp_path))
+    except ZoneFileError as exc:
+        got = str(exc)
+    assert got == slow
+
+
+# Pieces of zone file lines: mostly valid ones, and a few that dnspython rejects or that
+# only it handles, so generated files are mostly readable and sometimes subtly not.
+OWNERS = ["@", "www", "WWW", "a.b", "Mixed.Case", "x.example.com.", "X.EXAMPLE.COM.",
+          "out.example.net.", "example.com.evil.", "*", "*.w", "_sip._tcp", "sub", "1.2",
+          "a" * 63, "com.", "a@b", "-x", "ns1", "mail", "Www"]
+BAD_OWNERS = ["a" * 64, "a..b", ".", "$odd", '"q"']
+TTLS = ["", "", "", "300", "0", "1h", "1h30m", "2W", "4294967295", "600", "90s"]
+BAD_TTLS = ["4294967296", "1x", "1h30"]
+CLASSES = ["", "", "IN", "in"]
+BAD_CLASSES = ["CH", "ANY", "CLASS1", "INTERNET"]
+RDATA = [
+    ("A", "192.0.2.1"), ("A", "10.0.0.255"), ("a", "192.0.2.7"), ("A", "192.0.2.1"),
+    ("AAAA", "2001:db8::1"), ("AAAA", "::"), ("AAAA", "1:2:3:4:5:6:7::"),
+    ("AAAA", "::ffff:1.2.3.4"), ("AAAA", "2001:DB8:0:0:0:0:0:1"),
+    ("NS", "ns1"), ("NS", "NS1.example.com."), ("NS", "ns.other.net."), ("NS", "@"),
+    ("CNAME", "www"), ("CNAME", "target.example.net."), ("PTR", "host.example.net."),
+    ("DNAME", "example.net."), ("MX", "10 mail"), ("MX", "65 MAIL"), ("MX", "97 mail"),
+    ("MX", "010 mail"),
+    ("TXT", '"hello world"'), ("TXT", "unquoted"), ("TXT", '"a" "b" c'), ("TXT", '""'),
+    ("TXT", '"semi;colon" "(paren)"'), ("TXT", '"' + "x" * 255 + '"'), ("TXT", 'a"b"c'),
+    ("SPF", '"v=spf1 -all"'),
+    ("SRV", "10 60 5060 sip"), ("SRV", "0 0 0 ."),
+    ("SOA", "ns1 host 1 2 3 4 5"), ("SOA", "ns1 host 2 1h 30m 2w 5m"),
+    ("CAA", '0 issue "ca.example.net"'), ("CAA", "0 iodef mailto:a@b"), ("CAA", '0 "issue" ";"'),
+    ("DS", "12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
+    ("DS", "12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC 1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
+    ("DS", "1 ECDSAP256SHA256 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
+    ("DS", "1 13 7 49FD"),
+    ("DNSKEY", "257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpV "
+               "XckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="),
+    ("NSEC", "next.example.com. A RRSIG NSEC"),
+    ("RRSIG", "A 13 2 300 20261201000000 20261101000000 1 example.com. AAAA"),
+    ("RRSIG", "CNAME 13 2 300 20261201000000 20261101000000 1 example.com. AAAA"),
+    ("HINFO", '"PC" "Linux"'), ("NAPTR", '100 10 "S" "SIP+D2U" "" _sip._udp'),
+    ("SSHFP", "2 1 123456789abcdef67890123456789abcdef67890"),
+    ("SVCB", '1 . alpn="h2,h3" port=8443'), ("LOC", "52 22 23.000 N 4 53 32.000 E -2.00m"),
+]
+BAD_RDATA = [
+    ("A", "192.0.2.01"), ("A", "1.2.3"), ("A", "256.1.1.1"), ("A", "1.2.3.4 5"),
+    ("AAAA", "1::2::3"), ("AAAA", "12345::1"), ("MX", "70000 mail"), ("MX", "mail"),
+    ("TXT", '"' + "x" * 256 + '"'), ("TXT", '"unterminated'), ("SRV", "1 2 70000 x"),
+    ("SOA", "ns1 host 4294967296 1 2 3 4"), ("SOA", "ns1 host 1 2 3 4"),
+    ("CAA", "0 is-sue x"), ("CAA", "256 issue x"), ("DS", "1 13 2 49FD"),
+    ("DS", "1 13 0 49FD"), ("NOSUCH", "x"), ("TYPE65534", "\\# 1 ab"), ("A", ""),
+]
+DIRECTIVES = ["$TTL 300", "$TTL 1h", "$ttl 60", "$ORIGIN sub.example.com.",
+              "$ORIGIN example.com.", "$ORIGIN other.", "$ORIGIN sub", "$ORIGIN @",
+              "$TTL 300 ; comment", "$ORIGIN Example.COM."]
+BAD_DIRECTIVES = ["$TTL", "$TTL x", "$FOO 1", "$ORIGIN a..b"]
+
+
+def _mostly(draw: st.DrawFn, good: list, bad: list):  # type: ignore[no-untyped-def,type-arg]
+    return draw(st.sampled_from(bad if draw(st.integers(0, 79)) == 0 else good))
+
+
+@st.composite
+def record_lines(draw: st.DrawFn) -> str:
+    owner = _mostly(draw, OWNERS + [""] * 8, BAD_OWNERS)
+    ttl = _mostly(draw, TTLS, BAD_TTLS)
+    klass = _mostly(draw, CLASSES, BAD_CLASSES)
+    fields = [ttl, klass] if draw(st.booleans()) else [klass, ttl]
+    rtype, rdata = _mostly(draw, RDATA, BAD_RDATA)
+    sep = draw(st.sampled_from([" ", "\t", "  ", " \t"]))
+    shape = draw(st.sampled_from(["plain", "plain", "parens", "split", "paren-type"]))
+    if shape == "parens":
+        rdata = f"( {rdata} )"
+    elif shape == "split":
+        words = rdata.split(" ")
+        cut = draw(st.integers(0, len(words)))
+        rdata = "(" + " ".join(words[:cut]) + " ; inner\n\t" + " ".join(words[cut:]) + " )"
+    elif shape == "paren-type":
+        rtype = f"( {rtype}"
+        rdata = f"{rdata} )"
+    body = sep.join(part for part in [*fields, rtype, rdata] if part)
+    lead = draw(st.sampled_from([" ", "\t"])) if owner == "" else owner + sep
+    comment = draw(st.sampled_from(["", "", " ; note", ";tight"]))
+    return lead + body + comment
+
+
+@st.composite
+def zone_texts(draw: st.DrawFn) -> str:
+    lines = []
+    if draw(st.booleans()):
+        lines += ["$TTL 1h", "@ IN SOA ns1 host ( 1 2h 30m 2w 5m )", "@ NS ns1"]
+    elif draw(st.booleans()):
+        lines += ["@ IN SOA ns1 host 1 2 3 4 300"]
+    for _ in range(draw(st.integers(1, 14))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            lines.append(_mostly(draw, DIRECTIVES, BAD_DIRECTIVES))
+        elif kind == 1:
+            lines.append(draw(st.sampled_from(["", "; comment", "   ", "\t; indented"])))
+        else:
+            lines.append(draw(record_lines()))
+    end = draw(st.sampled_from(["\n", "\n", ""]))
+    return "\n".join(lines) + end
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(zone_texts())
+def test_generated_text_reads_the_same(text: str) -> None:
+    fast = parse_fast(text, ORIGIN, "gen.zone")
+    slow = reference(text, ORIGIN, "gen.zone")
+    event("read fast" if fast is not None else "declined")
+    event("dnspython accepts" if slow is not None else "dnspython rejects")
+    if fast is not None:
+        assert_same(fast, slow)
