@@ -90,8 +90,6 @@ BAD = {
     "missing-include": ("$INCLUDE nothere.inc\n", 5, "nothere.inc"),
     "soa-not-at-apex": ("www SOA ns1 hostmaster 1 2 3 4 5\n", 5, "SOA"),
 }
-# dnspython notices these at the end of the line and zonefile.py then reports the next line.
-NEXT_LINE_BUG = {"bad-address", "bad-mx", "missing-include"}
 
 
 def _bad_file(directory: Path, case: str) -> Path:
@@ -101,10 +99,7 @@ def _bad_file(directory: Path, case: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(
-        strict=True, reason="zonefile.py reports the line after the bad one (reported)"))
-    if c in NEXT_LINE_BUG else c for c in BAD])
+@pytest.mark.parametrize("case", list(BAD))
 def test_check_bad_file_reports_file_and_line(tmp_path: Path, case: str) -> None:
     path = _bad_file(tmp_path, case)
     _, line, mention = BAD[case]

@@ -210,18 +210,17 @@ def _rss_bytes(pid: int) -> int:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_client_that_does_not_read_gets_answers_later_not_all_at_once(
         server: ServerProcess) -> None:
-    count = 2000  # 2000 answers of 62 KB: 124 MB if the server answered them all at once
+    count = 1000  # 1000 answers of 62 KB: 62 MB if the server answered them all at once
     q = dns.message.make_query("big.big.test", "TXT")
     before = _rss_bytes(server.proc.pid)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect(("127.0.0.1", server.port))
         slow.sendall(frame(q) * count)
         # Others are still served, and by then the server has read the queries.
         assert server.query("example.com", "SOA", tcp=True).answer
         assert server.query("example.com", "SOA").answer
         grown = _rss_bytes(server.proc.pid) - before
-        assert grown < 48 << 20, f"server grew by {grown >> 20} MB"
+        assert grown < 24 << 20, f"server grew by {grown >> 20} MB"
         # Reading now gets every answer, whole and in order.
         slow.settimeout(30)
         for _ in range(count):
