@@ -154,6 +154,19 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time used so far by these processes (all their threads)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def udp_socket_owners(pids: list[int], port: int) -> list[int]:
     """The processes among `pids` holding a UDP socket bound to 127.0.0.1:port."""
     inodes = set()
@@ -451,6 +464,12 @@ class PerfResult:
     p99_ms: float | None = None
     rcodes: str = ""
     error: str = ""
+    cpu_s: float = 0.0  # CPU time the server used during the run
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Answered queries per second of server CPU time: less sensitive to other load."""
+        return (self.sent - self.lost) / self.cpu_s if self.cpu_s else 0.0
 
 
 def _stat(text: str, label: str) -> float:
@@ -620,8 +639,11 @@ def measure(run: Running, workers: int, mixes: dict[str, Mix], args: argparse.Na
         for mode in args.modes:
             dnsperf(run.port, mix.binary, mode, args.warmup, args.clients, args.outstanding,
                     gen_cpu)
+            tree = process_tree(run.proc.pid)
+            before = cpu_seconds(tree)
             perf = dnsperf(run.port, mix.binary, mode, args.seconds, args.clients,
                            args.outstanding, gen_cpu)
+            perf.cpu_s = cpu_seconds(tree) - before
             load = os.getloadavg()[0]
             if not args.no_latency_run and not perf.error:
                 verbose = tmp / "verbose.out"
@@ -797,13 +819,17 @@ def fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def ratio_cell(all_rows: list[Row], mix: str, mode: str, workers: int, peer: str) -> str:
-    """dnsbackend's q/s over the peer's, each round on its own; the median of the rounds."""
+def ratio_cell(all_rows: list[Row], mix: str, mode: str, workers: int, peer: str,
+               per_cpu: bool = False) -> str:
+    """dnsbackend's q/s (or queries per CPU second) over the peer's, each round on its own;
+    the median of the rounds."""
     def qps(server: str, round_no: int) -> float:
         for r in all_rows:
             if (r.server, r.mix, r.mode, r.workers, r.round) == (server, mix, mode, workers,
                                                                    round_no):
-                return r.perf.qps if r.perf and not r.perf.error else 0.0
+                if r.perf is None or r.perf.error:
+                    return 0.0
+                return r.perf.per_cpu_s if per_cpu else r.perf.qps
         return 0.0
 
     rounds = sorted({r.round for r in all_rows})
@@ -834,17 +860,17 @@ def render(all_rows: list[Row], versions: dict[str, str], found: Findings,
     out += ["", f"dnsperf -B -c {args.clients} -T 1 -q {args.outstanding}, {args.seconds:g} s "
             f"per run after a {args.warmup:g} s warm-up; mixes: "
             + ", ".join(f"{m.name} ({m.count} queries)" for m in mixes.values()), ""]
-    out += ["| server | mix | mode | workers | q/s | lost | mean ms | p99 ms | memory MiB "
-            "| load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += ["| server | mix | mode | workers | q/s | lost | mean ms | p99 ms | q per CPU s "
+            "| memory MiB | load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.perf is None or r.perf.error:
             out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | "
-                       f"{r.note or 'failed'} | | | | | |")
+                       f"{r.note or 'failed'} | | | | | | |")
             continue
         p = r.perf
         out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | {p.qps:,.0f} | "
-                   f"{p.lost} | {fmt(p.mean_ms)} | {fmt(p.p99_ms)} | {r.pss_mib:.1f} | "
-                   f"{r.load:.1f} |")
+                   f"{p.lost} | {fmt(p.mean_ms)} | {fmt(p.p99_ms)} | {p.per_cpu_s:,.0f} | "
+                   f"{r.pss_mib:.1f} | {r.load:.1f} |")
     spread = [r for r in rows if r.note.startswith("q/s of rounds")]
     if spread:
         out += ["", f"Median of {args.rounds} rounds; every round's q/s:", ""]
@@ -853,9 +879,19 @@ def render(all_rows: list[Row], versions: dict[str, str], found: Findings,
             + (" (median of the rounds, then each round's)" if args.rounds > 1 else "") + ":",
             "", "| mix | mode | workers | " + " | ".join(f"/ {s}" for s in ("NSD", "Knot", "BIND"))
             + " |", "|---|---|---:|---:|---:|---:|"]
-    ours = {(r.mix, r.mode, r.workers) for r in rows if r.server == "dnsbackend"}
-    for mix, mode, workers in sorted(ours, key=lambda k: (k[2], k[0], k[1])):
-        cells = [ratio_cell(all_rows, mix, mode, workers, peer) for peer in ("NSD", "Knot", "BIND")]
+    ours = sorted({(r.mix, r.mode, r.workers) for r in rows if r.server == "dnsbackend"},
+                  key=lambda k: (k[2], k[0], k[1]))
+    peers = ("NSD", "Knot", "BIND")
+    for mix, mode, workers in ours:
+        cells = [ratio_cell(all_rows, mix, mode, workers, peer) for peer in peers]
+        out.append(f"| {mix} | {mode} | {workers} | " + " | ".join(cells) + " |")
+    out += ["", "The same ratio for answered queries per second of server CPU time (user + "
+            "system, all the server's processes and threads), which other load on the "
+            "machine disturbs much less than queries/s:", "",
+            "| mix | mode | workers | " + " | ".join(f"/ {s}" for s in peers) + " |",
+            "|---|---|---:|---:|---:|---:|"]
+    for mix, mode, workers in ours:
+        cells = [ratio_cell(all_rows, mix, mode, workers, peer, True) for peer in peers]
         out.append(f"| {mix} | {mode} | {workers} | " + " | ".join(cells) + " |")
     out += ["", "load: the 1-minute load average of the machine right after the timed run "
             "(2 means both cores busy; this machine is shared, so other work competes)."]
