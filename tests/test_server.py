@@ -62,9 +62,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server allowing two TCP connections, each closed after 2 quiet seconds."""
+    """A server from a settings file: two TCP connections, each closed after 2 quiet
+    seconds, and an EDNS payload size of 1400."""
     srv = start_server(tmp_path_factory.mktemp("limited"),
-                       "tcp_max_connections = 2\ntcp_idle_timeout = 2\n")
+                       "tcp_max_connections = 2\ntcp_idle_timeout = 2\nudp_payload = 1400\n")
     yield srv
     srv.stop()
 
@@ -227,6 +228,12 @@ def test_client_that_does_not_read_gets_answers_later_not_all_at_once(
             size = struct.unpack("!H", recv_exact(slow, 2))[0]
             wire = recv_exact(slow, size)
             assert wire[:2] == q.to_wire()[:2] and size > 60000
+
+
+def test_payload_size_from_settings_file(limited: ServerProcess) -> None:
+    assert limited.query("example.com", "SOA", edns=True).payload == 1400
+    big = limited.query("big.big.test", "TXT", edns=True)
+    assert big.flags & dns.flags.TC and big.payload == 1400
 
 
 def test_tcp_idle_timeout_closes_connection(limited: ServerProcess) -> None:
