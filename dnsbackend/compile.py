@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 
 from .wire import SOA
-from .zonefile import ParsedZone
+from .zonefile import ParsedZone, paused_gc
 
 # A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
 Node = dict[int, tuple[int, tuple[bytes, ...]]]
@@ -60,6 +60,11 @@ def soa_fields(rdata: bytes) -> tuple[int, int]:
 
 def compile_zone(zone: ParsedZone) -> CompiledZone:
     """Group records into nodes and add the empty non-terminals between them and the apex."""
+    with paused_gc():
+        return _compile(zone)
+
+
+def _compile(zone: ParsedZone) -> CompiledZone:
     apex = zone.origin.to_wire()
     assert apex is not None
     apex_lower = apex.lower()
