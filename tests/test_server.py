@@ -19,6 +19,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import ROOT, ServerProcess
 
@@ -305,6 +307,28 @@ def test_malformed_tcp_frame_does_not_hang(server: ServerProcess, garbage: bytes
         except (ConnectionError, dns.exception.DNSException) as exc:
             assert isinstance(exc, ConnectionError), exc
     assert server.query("example.com", "SOA", tcp=True).answer  # still serving
+
+
+@settings(max_examples=40, deadline=None)
+@given(chunks=st.lists(st.one_of(
+    st.binary(max_size=64),
+    st.sampled_from([b"\x00\x00", b"\x00\x0b", b"\xff\xff"]),
+    st.builds(lambda name: frame(dns.message.make_query(name, "A")),
+              st.sampled_from(["example.com", "www.example.com", "nothing.example.com"]))),
+    max_size=8))
+def test_random_tcp_streams(server: ServerProcess, chunks: list[bytes]) -> None:
+    """Any byte stream, in any pieces, leaves the server answering the next client."""
+    with tcp_connect(server.port) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for chunk in chunks:
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server gave up on this stream: allowed
+    q = dns.message.make_query("example.com", "SOA")
+    with tcp_connect(server.port) as sock:
+        sock.sendall(frame(q))
+        assert recv_message(sock).id == q.id
 
 
 def test_tcp_frame_announcing_more_than_sent_then_close(server: ServerProcess) -> None:
