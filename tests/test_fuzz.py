@@ -131,6 +131,8 @@ def test_valid_queries_always_answered(snap: Snapshot, msg: bytes, tcp: bool) ->
     assert r.question[0].rdtype == q.question[0].rdtype
     limit = max(512, min(q.payload, 1232)) if q.edns >= 0 else 512
     assert len(response) <= (65535 if tcp else limit)
+    # Compressed: no longer than dnspython's (fully compressing) encoding of the same message.
+    assert len(response) <= len(r.to_wire(max_size=65535))
 
 
 @FUZZ
