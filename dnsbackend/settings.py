@@ -39,7 +39,9 @@ class Settings(BaseModel):
     listen: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"], min_length=1)
     port: int = Field(53, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    udp_payload: int = Field(1232, ge=512, le=65535)  # EDNS payload size we advertise
+    # EDNS payload size we advertise; at most 4096 like BIND's max-udp-size (a UDP answer
+    # near 64 KB would exceed what one datagram can carry and be lost, not truncated)
+    udp_payload: int = Field(1232, ge=512, le=4096)
     tcp_idle_timeout: float = Field(10.0, gt=0)  # seconds a quiet TCP connection is kept
     tcp_max_connections: int = Field(256, ge=1)
     debounce_ms: int = Field(50, ge=0, le=10_000)  # quiet time before a changed file is read

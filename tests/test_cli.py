@@ -201,6 +201,7 @@ def test_bad_setting_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
     ("tcp_idle_timeout = inf\n", "tcp_idle_timeout"),
     ("tcp_max_connections = 0\n", "tcp_max_connections"),
     ("udp_payload = 100\n", "udp_payload"),
+    ("udp_payload = 65535\n", "udp_payload"),
     ('log_level = "loud"\n', "log_level"),
     ('[zone."example.com"]\nenabled = "yes"\n', "zone.example.com.enabled"),
 ])
