@@ -12,6 +12,7 @@ other types go to dnspython's own rdata parser one record at a time.
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import struct
@@ -158,18 +159,18 @@ class _FastReader:
         builder = self.builder
         add = builder.add
         filename = self.filename
-        lines = text.split("\n")
-        count = len(lines)
+        lines = io.StringIO(text)
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
         warned_id = -1
         owner_ok = True
         index = 0
-        while index < count:
-            line = lines[index]
+        for line in lines:
             index += 1
-            if not line:
-                continue
+            if line[-1] == "\n":
+                line = line[:-1]
+                if not line:
+                    continue
             start = index
             first = line[0]
             if '"' in line or "(" in line or ")" in line:
@@ -295,7 +296,7 @@ class _FastReader:
             return self.default_ttl
         return None
 
-    def _tokens(self, lines: list[str], index: int, line: str) -> tuple[list[str], int]:
+    def _tokens(self, lines: io.StringIO, index: int, line: str) -> tuple[list[str], int]:
         """The tokens of a line with quotes or parentheses, reading on while one is open."""
         tokens: list[str] = []
         depth = 0
@@ -323,10 +324,12 @@ class _FastReader:
                     break
             if depth == 0:
                 return tokens, index
-            if index >= len(lines):
+            line = lines.readline()
+            if not line:
                 raise _Unsupported  # the file ends inside parentheses
-            line = lines[index]
             index += 1
+            if line[-1] == "\n":
+                line = line[:-1]
 
     def _directive(self, tokens: list[str]) -> None:
         word = tokens[0].upper()

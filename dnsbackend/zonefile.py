@@ -77,12 +77,15 @@ class ZoneBuilder:
         apex = origin.to_wire()
         assert apex is not None
         self.apex_lower = apex.lower()
-        # lower-case owner -> (owner as first written, {(rtype, covers): rrset})
-        # rrset = [ttl, batch number, where, {canonical rdata: rdata as last written}]
+        # lower-case owner -> (owner as first written, {(rtype, covers): rrset}), where
+        # rrset = [ttl, batch number, where, first canonical rdata, first rdata, more] and
+        # more is None or {canonical rdata: rdata} for the second and later ones. An rdata
+        # written twice (in canonical form) keeps its first place and its last spelling.
         self.nodes: dict[bytes, tuple[bytes, dict[tuple[int, int], list[Any]]]] = {}
         self.warnings: list[str] = []
         self.batch = 0
         self.batch_owner: bytes | None = None
+        self._keys: dict[tuple[int, int], tuple[int, int]] = {}  # one key object per type
 
     def break_batch(self) -> None:
         """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
@@ -95,15 +98,16 @@ class ZoneBuilder:
             self.batch += 1
             self.batch_owner = owner
         lower = owner.lower()
+        key = (rtype, covers)
+        key = self._keys.setdefault(key, key)
         node = self.nodes.get(lower)
         if node is None:
             if rtype == SOA and lower != self.apex_lower:
                 raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
-            self.nodes[lower] = (owner, {(rtype, covers): [ttl, self.batch, where,
-                                                           {canonical: rdata}]})
+            self.nodes[lower] = (owner, {key: [ttl, self.batch, where, canonical, rdata, None]})
             return ttl
         rrsets = node[1]
-        rrset = rrsets.get((rtype, covers))
+        rrset = rrsets.get(key)
         if rrset is None:
             if rtype == SOA and lower != self.apex_lower:
                 raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
@@ -113,7 +117,7 @@ class ZoneBuilder:
                     other = _node_kind(other_type, other_covers)
                     if other and other != kind:
                         raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
-            rrsets[(rtype, covers)] = [ttl, self.batch, where, {canonical: rdata}]
+            rrsets[key] = [ttl, self.batch, where, canonical, rdata, None]
             return ttl
         if rrset[1] == self.batch:
             if ttl != rrset[0]:
@@ -122,20 +126,32 @@ class ZoneBuilder:
         else:
             rrset[0] = ttl
             rrset[1] = self.batch
-        rdatas = rrset[3]
-        if rtype in SINGLETON_TYPES and canonical not in rdatas:
+        if canonical == rrset[3]:
+            rrset[4] = rdata
+            return ttl
+        if rtype in SINGLETON_TYPES:
             raise ZoneFileError(f"{where}: {_text(owner)}: multiple RRs of singleton type")
-        rdatas[canonical] = rdata
+        more = rrset[5]
+        if more is None:
+            rrset[5] = {canonical: rdata}
+        else:
+            more[canonical] = rdata
         return ttl
 
     def records(self) -> list[Record]:
+        """Every record, grouped by owner and RRset in order of first appearance; empties the
+        builder as it goes so that a large zone is not held twice."""
         out: list[Record] = []
         append = out.append
         make = Record._make
-        for owner, rrsets in self.nodes.values():
-            for (rtype, _), (ttl, _, where, rdatas) in rrsets.items():
-                for rdata in rdatas.values():
-                    append(make((owner, rtype, ttl, rdata, where)))
+        nodes = self.nodes
+        for lower in list(nodes):
+            owner, rrsets = nodes.pop(lower)
+            for (rtype, _), (ttl, _, where, _, first, more) in rrsets.items():
+                append(make((owner, rtype, ttl, first, where)))
+                if more is not None:
+                    for rdata in more.values():
+                        append(make((owner, rtype, ttl, rdata, where)))
         return out
 
 
