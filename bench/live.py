@@ -18,10 +18,14 @@ measures, in one run:
    10 ms, sees the new content). Once at a fixed rate (-Q) with `-v`, whose per-query
    latencies are split into seconds by the `-S 1` lines printed in the same stream, so
    p50/p99 are taken over exactly those windows; once unlimited, for queries per second.
-   `srv cpu` and `srv wait` are the shares of the window the serving process spent on a
-   CPU and runnable but waiting for its core (other work on the same core).
+   `srv cpu` is the share of the window the serving process's threads spent on a CPU,
+   `srv wait` the share its main (serving) thread was runnable but waiting for its core
+   (other work on the same core); `us/q` is the process's CPU time per answered query,
+   which waiting does not inflate.
 3. edits: dnsperf (unlimited) against a small zone rewritten every 100 ms, as a ratio to
-   the same run without edits (runs alternate: quiet, edited, quiet, edited).
+   the same run without edits (runs alternate: quiet, edited, quiet, edited); also the
+   same ratio from the serving process's CPU time per query (its capacity), which does
+   not depend on how much CPU the load generator and the writers left it.
 4. the rejected design, for contrast: an asyncio responder (uvloop, answers with
    dnsbackend.answer.answer from the same store) that parses the biggest zone with
    `build_zone` in a thread of its own process, so the parse holds the GIL; measured
@@ -169,27 +173,40 @@ def descendants(pid: int) -> list[int]:
 
 
 def sched_seconds(pid: int) -> tuple[float, float]:
-    """(seconds on a CPU, seconds runnable but waiting for one) of a process's main thread.
+    """(seconds on a CPU, all threads; seconds the main thread was runnable but not running).
 
-    The second figure shows when the serving process was starved by other processes on
-    its core (this machine is shared), as opposed to having nothing to do.
+    The second figure shows when the serving thread was held up by other work on its core
+    (its own process's other threads, or other processes: this machine is shared), as
+    opposed to having nothing to do.
     """
-    with open(f"/proc/{pid}/schedstat") as f:
-        run_ns, wait_ns, _ = f.read().split()
-    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    run = wait = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                run_ns, wait_ns, _ = f.read().split()
+        except (OSError, ValueError):
+            continue  # the thread ended
+        run += int(run_ns)
+        if task == str(pid):
+            wait = int(wait_ns)
+    return run / 1e9, wait / 1e9
 
 
 @dataclass
 class Share:
     """How the serving process spent a window, as shares of its length."""
 
-    cpu: float  # running
-    waiting: float  # runnable, waiting for its core
+    cpu: float  # running (all threads)
+    waiting: float  # main thread runnable, waiting for its core
 
     @classmethod
     def between(cls, before: tuple[float, float], after: tuple[float, float],
                 seconds: float) -> Share:
         return cls((after[0] - before[0]) / seconds, (after[1] - before[1]) / seconds)
+
+    def us_per_query(self, qps: float | None) -> float | None:
+        """CPU microseconds the serving process spent per answered query."""
+        return self.cpu / qps * 1e6 if qps else None
 
 
 def pin(pid: int, core: int | None) -> None:
@@ -210,10 +227,18 @@ class Server:
             args = ["taskset", "-c", str(SERVE_CORE), *args]
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.pinned_children: set[int] = set()
         self.port = self._wait_for_port()
-        if pinned:
-            for child in descendants(self.proc.pid):
+        self.pin_writers()
+
+    def pin_writers(self) -> None:
+        """Move writer processes to the load core, new ones too (pools start them lazily)."""
+        if not self.pinned:
+            return
+        for child in descendants(self.proc.pid):
+            if child not in self.pinned_children:
                 pin(child, LOAD_CORE)
+                self.pinned_children.add(child)
 
     def _wait_for_port(self, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout
@@ -231,8 +256,10 @@ class Server:
         return self.log_path.read_text().count(f"zone {origin} loaded:")
 
     def check_alive(self) -> None:
+        """Raise if the server died; called about once a second, so it re-pins too."""
         if self.proc.poll() is not None:
             raise RuntimeError(f"server died: {self.log_path.read_text()[-2000:]}")
+        self.pin_writers()
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -515,6 +542,7 @@ class ReloadRun:
 def bench_reload(server: Server, zone: ZoneFile, qfile: Path, quiet_seconds: float,
                  pinned: bool, timeout: float, rate: int | None, out: Path) -> ReloadRun:
     """dnsperf all along: a window without a reload, then one reload of `zone`."""
+    server.check_alive()
     perf = Dnsperf(server.port, qfile, timeout + quiet_seconds + 10, pinned, out, rate,
                    verbose=rate is not None)
     watch = Watch(server.port, f"probe.{zone.origin}", interval=0.01)
@@ -571,6 +599,7 @@ def bench_edits(server: Server, zone: ZoneFile, qfile: Path, seconds: float, edi
             stop.wait(max(next_at - time.perf_counter(), 0))
 
     editor = threading.Thread(target=rewrite)
+    server.check_alive()
     cpu0, start = sched_seconds(server.proc.pid), time.perf_counter()
     perf = Dnsperf(server.port, qfile, seconds, pinned, out)
     if edited:
@@ -643,7 +672,7 @@ class RejectedRun:
     quiet_qps: float | None
     parsing_qps: float | None
     window_seconds: float
-    parse_done: str  # the responder's "parsed N records in S s" if it finished in the window
+    parse_done: str  # the responder's "parsed N records in S s", if it finished in time
 
 
 def bench_rejected(data: Path, zone: ZoneFile, qfile: Path, quiet_seconds: float,
@@ -666,17 +695,19 @@ def bench_rejected(data: Path, zone: ZoneFile, qfile: Path, quiet_seconds: float
         proc.stdin.flush()
         proc.stdout.readline()  # "parsing"
         parse_start = time.time()
-        time.sleep(parse_seconds)
+        done = ""
+        if select.select([proc.stdout], [], [], parse_seconds)[0]:
+            done = proc.stdout.readline().strip()  # "parsed N records in S s"
         parse_end = time.time()
         result = perf.stop()
     finally:
         proc.kill()
-        rest, _ = proc.communicate()
+        proc.wait()
     return RejectedRun(zone.records, rate, result.latency_between(quiet_start, quiet_end),
                        result.latency_between(parse_start, parse_end),
                        result.qps_between(quiet_start, quiet_end),
                        result.qps_between(parse_start, parse_end), parse_end - parse_start,
-                       rest.strip())
+                       done)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -691,11 +722,11 @@ def wait_served(port: int, zones: list[ZoneFile], timeout: float,
 
 
 def wait_watching(server: Server, zone: ZoneFile, attempts: int = 10) -> int:
-    """Edit `zone` until an edit shows up: the zone watcher is then running.
+    """Edit `zone` until an edit shows up, so that measurements start with a working watcher.
 
-    Works around a start-up gap (reported with this benchmark): the watcher starts only
-    after the start-up load, and a file written in between is not read again until it
-    changes once more. Returns how many edits it took.
+    Before commit f0578ff the watcher started only after the start-up load, and a file
+    written in between was not read again until it changed once more; this benchmark hit
+    that gap. Returns how many edits it took (1 since the fix).
     """
     watch = Watch(server.port, f"probe.{zone.origin}")
     try:
@@ -721,11 +752,12 @@ def latency_row(label: str, lat: Latency, qps: float | None, srv: Share | None) 
     return (f"{label:<20} {lat.answered:>9,} {lat.lost:>5} {fmt(lat.p50_ms, 2):>7} "
             f"{fmt(lat.p99_ms, 2):>7} {fmt(lat.max_ms, 2):>7} {fmt(qps, 0):>7} "
             f"{percent(srv.cpu if srv else None):>8} "
-            f"{percent(srv.waiting if srv else None):>9}")
+            f"{percent(srv.waiting if srv else None):>9} "
+            f"{fmt(srv.us_per_query(qps) if srv else None):>7}")
 
 
 LATENCY_HEADER = (f"{'window':<20} {'answered':>9} {'lost':>5} {'p50 ms':>7} {'p99 ms':>7} "
-                  f"{'max ms':>7} {'qps':>7} {'srv cpu':>8} {'srv wait':>9}")
+                  f"{'max ms':>7} {'qps':>7} {'srv cpu':>8} {'srv wait':>9} {'us/q':>7}")
 
 
 def report(vis: list[Visibility], reloads: list[ReloadRun], edits: list[EditRun],
@@ -753,28 +785,38 @@ def report(vis: list[Visibility], reloads: list[ReloadRun], edits: list[EditRun]
         j = rejected
         yield ""
         yield (f"   REJECTED DESIGN, for contrast: build_zone of the {j.records:,}-record zone "
-               f"in a thread of the serving process (dnsperf -Q {j.rate}; first "
-               f"{j.window_seconds:.0f}s of the parse)")
+               f"in a thread of the serving process (dnsperf -Q {j.rate}; {j.window_seconds:.0f}s "
+               "window)")
         yield "   " + LATENCY_HEADER
         yield "   " + latency_row("no parse", j.quiet, j.quiet_qps, None)
         yield "   " + latency_row("parse in a thread", j.parsing, j.parsing_qps, None)
-        yield ("   (the parse " + (f"finished inside the window: {j.parse_done})" if j.parse_done
-                                   else "was still running at the end of the window)"))
+        yield ("   (the window ends with the parse: " + j.parse_done + ")" if j.parse_done
+               else "   (the parse was still running at the end of the window)")
     if edits:
         yield ""
         yield ("3. dnsperf (unlimited) qps with the zone rewritten every 100 ms (os.replace), "
                "vs no edits")
         yield (f"{'run':<10} {'qps':>10} {'lost':>6} {'mean ms':>8} {'srv cpu':>8} "
-               f"{'srv wait':>9} {'writes':>7} {'loads':>6}")
+               f"{'srv wait':>9} {'us/q':>6} {'writes':>7} {'loads':>6}")
         for e in edits:
             yield (f"{'edited' if e.edited else 'no edits':<10} {e.qps:>10,.0f} {e.lost:>6} "
                    f"{e.avg_latency_ms:>8.2f} {percent(e.server.cpu):>8} "
-                   f"{percent(e.server.waiting):>9} {e.writes:>7} {e.loads:>6}")
-        quiet = [e.qps for e in edits if not e.edited]
-        edited = [e.qps for e in edits if e.edited]
+                   f"{percent(e.server.waiting):>9} {fmt(e.server.us_per_query(e.qps)):>6} "
+                   f"{e.writes:>7} {e.loads:>6}")
+
+        def mean(values: list[float | None]) -> float:
+            known = [v for v in values if v is not None]
+            return sum(known) / len(known) if known else math.nan
+
+        quiet = [e for e in edits if not e.edited]
+        edited = [e for e in edits if e.edited]
         if quiet and edited:
-            ratio = (sum(edited) / len(edited)) / (sum(quiet) / len(quiet))
-            yield f"ratio edited / no edits (means): {ratio:.3f}"
+            ratio = mean([e.qps for e in edited]) / mean([e.qps for e in quiet])
+            yield f"ratio edited / no edits, dnsperf qps (means): {ratio:.3f}"
+            cost = (mean([e.server.us_per_query(e.qps) for e in quiet]) /
+                    mean([e.server.us_per_query(e.qps) for e in edited]))
+            yield (f"ratio edited / no edits, serving capacity from CPU per query "
+                   f"(means): {cost:.3f}")
 
 
 def main() -> int:
@@ -794,8 +836,8 @@ def main() -> int:
                    "windows without a reload")
     p.add_argument("--rate", type=int, default=10_000,
                    help="dnsperf -Q for the latency measurements")
-    p.add_argument("--contrast-seconds", type=float, default=30,
-                   help="how long to measure the rejected design while it parses")
+    p.add_argument("--contrast-seconds", type=float, default=120,
+                   help="how long at most to measure the rejected design while it parses")
     p.add_argument("--work", default="/tmp/dnsbackend-bench-live", help="scratch directory")
     p.add_argument("--json", help="also write the figures as JSON to this file")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
