@@ -69,35 +69,41 @@ def _compile(zone: ParsedZone) -> CompiledZone:
     assert apex is not None
     apex_lower = apex.lower()
     # Readers hand records grouped by owner and RRset, so each run of one (owner, type) is
-    # gathered in one go; a run for an RRset already seen is merged into it.
-    grouped: dict[bytes, dict[int, tuple[int, list[bytes]]]] = {}
+    # gathered into one tuple; a run for an entry already made (RRSIGs covering other
+    # types, or records not handed over grouped) is appended to it.
+    nodes: dict[bytes, Node] = {}
     soa_ttl = 0
     soa_rdata = b""
-    last_owner: bytes | None = None
-    last_type = -1
-    node: dict[int, tuple[int, list[bytes]]] = {}
-    rdatas: list[bytes] = []
+    node: Node = {}
+    lower = b""
+    run_owner: bytes | None = None
+    run_type = -1
+    run_ttl = 0
+    run: list[bytes] = []
     for owner, rtype, ttl, rdata, _ in zone.records:
-        if owner is not last_owner:
-            last_owner = owner
-            last_type = -1
+        if owner is run_owner and rtype == run_type:
+            run.append(rdata)
+            continue
+        if run:
+            entry = node.get(run_type)
+            node[run_type] = (run_ttl, tuple(run)) if entry is None else \
+                (entry[0], entry[1] + tuple(run))
+        if owner is not run_owner:
+            run_owner = owner
             lower = owner.lower()
-            node = grouped.get(lower) or grouped.setdefault(lower, {})
-        if rtype != last_type:
-            last_type = rtype
-            entry = node.get(rtype)
-            if entry is None:
-                rdatas = []
-                node[rtype] = (ttl, rdatas)
-            else:
-                rdatas = entry[1]
-            if rtype == SOA and lower == apex_lower:
-                soa_ttl, soa_rdata = ttl, rdata
-        rdatas.append(rdata)
-    nodes: dict[bytes, Node] = {
-        owner: {rtype: (ttl, tuple(rdatas)) for rtype, (ttl, rdatas) in node.items()}
-        for owner, node in grouped.items()
-    }
+            found = nodes.get(lower)
+            if found is None:
+                found = nodes[lower] = {}
+            node = found
+        run_type = rtype
+        run_ttl = ttl
+        run = [rdata]
+        if rtype == SOA and lower == apex_lower:
+            soa_ttl, soa_rdata = ttl, rdata
+    if run:
+        entry = node.get(run_type)
+        node[run_type] = (run_ttl, tuple(run)) if entry is None else \
+            (entry[0], entry[1] + tuple(run))
     # Every name between a node and the apex exists, as an empty non-terminal if nothing else.
     apex_size = len(apex_lower)
     for owner in list(nodes):
