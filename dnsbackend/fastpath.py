@@ -14,6 +14,9 @@ from .answer import Settings, answer
 from .snapshot import Snapshot
 
 MEMO_LIMIT = 100_000  # entries per snapshot and transport; cleared when full
+# Larger responses are not remembered: the client picks the query bytes, so 100,000
+# remembered 64 KB TCP answers (one name in 100,000 spellings) would be 6 GB.
+MEMO_MAX_RESPONSE = 1232
 _DROP = b""  # remembered "no response"
 
 
@@ -25,7 +28,8 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None
     if hit is not None:
         return msg[:2] + hit if hit else None
     response = answer(msg, snapshot, tcp, settings)
-    if settings is None and len(msg) >= 2:
+    if settings is None and len(msg) >= 2 and (response is None
+                                               or len(response) <= MEMO_MAX_RESPONSE):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         memo[key] = _DROP if response is None else response[2:]

@@ -238,6 +238,24 @@ def test_payload_size_from_settings_file(limited: ServerProcess) -> None:
     assert big.flags & dns.flags.TC and big.payload == 1400
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_many_spellings_of_a_big_query_do_not_pile_up(server: ServerProcess) -> None:
+    # Letter case and EDNS payload make distinct query bytes for one 62 KB answer.
+    name = "big.big.test"
+    letters = [i for i, c in enumerate(name) if c.isalpha()]
+    before = _rss_bytes(server.proc.pid)
+    with tcp_connect(server.port) as sock:
+        for n in range(1000):
+            spelled = "".join(c.upper() if i in letters and n >> letters.index(i) & 1 else c
+                              for i, c in enumerate(name))
+            q = dns.message.make_query(spelled, "TXT", use_edns=0, payload=1232 + n // 1024)
+            sock.sendall(frame(q))
+            size = struct.unpack("!H", recv_exact(sock, 2))[0]
+            assert recv_exact(sock, size)[:2] == q.to_wire()[:2]
+    grown = _rss_bytes(server.proc.pid) - before
+    assert grown < 24 << 20, f"server grew by {grown >> 20} MB for 1000 spellings"
+
+
 def test_tcp_idle_timeout_closes_connection(limited: ServerProcess) -> None:
     with tcp_connect(limited.port) as sock:
         q = dns.message.make_query("example.com", "SOA")
