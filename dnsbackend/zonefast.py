@@ -32,9 +32,10 @@ class _Unsupported(Exception):
     """This file is left to the dnspython reader."""
 
 
-# Characters dnspython's tokenizer treats differently from str.split(), or that need escapes,
-# IDNA or CR handling: any of them sends the whole file to dnspython.
-_AWKWARD = re.compile(r"[^\x20-\x7e\t\n]|\\")
+# The characters this reader handles: printable ASCII but the backslash, tab and newline.
+# Any other (escapes, IDNA, CR, control characters str.split() would treat as spaces)
+# sends the whole file to dnspython.
+_PLAIN = (bytes(range(0x20, 0x7F)) + b"\t\n").replace(b"\\", b"")
 # Tokens of a line holding parentheses or quotes: a quoted string, a parenthesis, a
 # comment, or a run of other characters (dnspython's delimiters are space, tab, ( ) ; ").
 _TOKEN = re.compile(r'[ \t]*(?:("[^"]*")|([()])|(;.*)|([^ \t"();]+))')
@@ -154,7 +155,7 @@ class _FastReader:
         return wire
 
     def read(self, text: str) -> ParsedZone:
-        if _AWKWARD.search(text):
+        if not text.isascii() or text.encode().translate(None, _PLAIN):
             raise _Unsupported
         builder = self.builder
         add = builder.add
