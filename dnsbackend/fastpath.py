@@ -17,6 +17,7 @@ MEMO_LIMIT = 100_000  # entries per snapshot and transport; cleared when full
 # Larger responses are not remembered: the client picks the query bytes, so 100,000
 # remembered 64 KB TCP answers (one name in 100,000 spellings) would be 6 GB.
 MEMO_MAX_RESPONSE = 1232
+MEMO_MAX_QUERY = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
 _DROP = b""  # remembered "no response"
 
 
@@ -28,8 +29,8 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None
     if hit is not None:
         return msg[:2] + hit if hit else None
     response = answer(msg, snapshot, tcp, settings)
-    if settings is None and len(msg) >= 2 and (response is None
-                                               or len(response) <= MEMO_MAX_RESPONSE):
+    if settings is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
+            response is None or len(response) <= MEMO_MAX_RESPONSE):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         memo[key] = _DROP if response is None else response[2:]

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -254,6 +255,22 @@ def test_many_spellings_of_a_big_query_do_not_pile_up(server: ServerProcess) -> 
             assert recv_exact(sock, size)[:2] == q.to_wire()[:2]
     grown = _rss_bytes(server.proc.pid) - before
     assert grown < 24 << 20, f"server grew by {grown >> 20} MB for 1000 spellings"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_many_big_queries_do_not_pile_up(server: ServerProcess) -> None:
+    # Each query carries 60 KB of EDNS padding (RFC 7830), one byte different each time.
+    before = _rss_bytes(server.proc.pid)
+    with tcp_connect(server.port) as sock:
+        for n in range(1000):
+            padding = dns.edns.GenericOption(dns.edns.OptionType.PADDING,
+                                             n.to_bytes(4, "big") + bytes(60000))
+            q = dns.message.make_query("example.com", "SOA", use_edns=0, options=[padding])
+            wire = q.to_wire(max_size=65535)
+            sock.sendall(struct.pack("!H", len(wire)) + wire)
+            assert recv_message(sock).id == q.id
+    grown = _rss_bytes(server.proc.pid) - before
+    assert grown < 24 << 20, f"server grew by {grown >> 20} MB for 1000 queries"
 
 
 def test_tcp_idle_timeout_closes_connection(limited: ServerProcess) -> None:
