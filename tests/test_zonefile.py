@@ -362,3 +362,13 @@ def test_include_of_a_missing_or_binary_file_is_refused(tmp_path: Path) -> None:
     (zones / "bin.inc").write_bytes(b"x A 192.0.2.2\n\x00")
     with pytest.raises(ZoneFileError, match=r"bin.inc:2: not a text file"):
         read_zone_file(str(path), dns.name.from_text(ORIGIN), str(zones))
+
+
+def test_include_ends_a_batch_and_soa_minimum_is_the_default_like_bind(tmp_path: Path) -> None:
+    text = ("@ IN SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\nns1 A 192.0.2.1\nw 600 A 192.0.2.2\n"
+            "$INCLUDE x.inc\nv 600 A 192.0.2.4\nv 100 A 192.0.2.5\nb A 192.0.2.6\n"
+            "$GENERATE 1-2 g A 192.0.2.$\n")
+    parsed = load_like_bind(tmp_path, text, extra={"x.inc": "w 100 A 192.0.2.3\n"})
+    want = expected("w 100 A 192.0.2.2\nw 100 A 192.0.2.3\nv 600 A 192.0.2.4\n"
+                    "v 600 A 192.0.2.5\nb 5 A 192.0.2.6\nns1 5 A 192.0.2.1\ng 5 A 192.0.2.1")
+    assert want <= ours(parsed)
