@@ -52,6 +52,9 @@ from .wire import (
 )
 
 MAX_CHAIN = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
+# Answers made up for the query name (wildcard, DNAME) are kept only up to this size: the
+# client chooses those names freely, so big ones would fill memory one name at a time.
+SYNTHESIZED_CACHE_MAX = 1232
 CD = 0x0010
 _HEADER = struct.Struct("!HHHHHH")
 
@@ -75,6 +78,7 @@ class Result:
     optional: list[RRset] = field(default_factory=list)  # additional data that may be left out
     cacheable: bool = True
     leaves_zones: bool = False  # a chain points out of every served zone (one may be added)
+    synthesized: bool = False  # made up for this query name (wildcard or DNAME)
 
 
 class Prepared(NamedTuple):
@@ -140,7 +144,8 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
         result = resolve(snapshot, zone, query.qname, qtype, tcp)
         prepared = encode(query.qname, result, snapshot.txn_id if result.leaves_zones else -1)
-        if result.cacheable:
+        if result.cacheable and not (result.synthesized and
+                                     len(prepared.tail) > SYNTHESIZED_CACHE_MAX):
             if len(zone.responses) >= RESPONSE_CACHE_LIMIT:
                 zone.responses.clear()
             zone.responses[key] = prepared
@@ -292,6 +297,7 @@ def _not_found(zone: ZoneView, name: bytes, lower: bytes, starts: list[int], enc
     """No node at `name`: synthesize from the wildcard at the closest encloser, or NXDOMAIN."""
     wildcard = zone.node(b"\x01*" + lower[starts[encloser]:])
     if wildcard is not None:
+        result.synthesized = True
         return _from_node(zone, name, wildcard, qtype, tcp, result)
     _negative(zone, result, NXDOMAIN)
     return None
@@ -323,6 +329,7 @@ def _dname(name: bytes, at: int, node: Node, qtype: int, result: Result) -> byte
         result.rcode = YXDOMAIN
         return None
     result.answer.append(RRset(name, CNAME, ttl, (target,)))
+    result.synthesized = True
     return None if qtype == CNAME else target
 
 

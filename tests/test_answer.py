@@ -76,10 +76,12 @@ old      DNAME example.net.
 old2     DNAME old
 grow     DNAME a-much-longer-target-name-for-testing.example.net.
 fatmx    MX    10 fat
+*.fatwild TXT "one of many"
 """ + "".join(f"mxmix MX {i} {PADDED}-{i}\n{PADDED}-{i} A 192.0.2.{100 + i}\n"
               for i in range(1, MIX_HOSTS + 1)) + "".join(
     f"fat A 198.51.100.{i}\n" for i in range(1, FAT_ADDRESSES + 1)) + "".join(
-    f'bigtxt TXT "{i:02d} {"x" * 90}"\n' for i in range(20))
+    f'bigtxt TXT "{i:02d} {"x" * 90}"\n' for i in range(20)) + "".join(
+    f'*.fatwild TXT "{i:02d} {"y" * 200}"\n' for i in range(30))
 
 EXAMPLE_NET = """\
 $ORIGIN example.net.
@@ -749,3 +751,17 @@ def test_chain_leaving_our_zones_is_followed_once_the_target_zone_is_added(
                                    "www.example.org. 600 IN A 192.0.2.78"}
     finally:
         store.close()
+
+
+def test_big_wildcard_answers_are_not_kept_per_name(snap: Snapshot) -> None:
+    # Every name below fatwild gets a 6 KB answer; a flood of random names must not leave
+    # one kept copy per name behind (small ones may be kept: the cache limit bounds them).
+    zone = snap.find_zone(b"\x07example\x03com\x00")
+    assert zone is not None
+    for i in range(50):
+        r = ask(snap, f"n{i}.fatwild.example.com", "TXT", tcp=True)
+        assert len(r.answer[0]) == 31
+        r = ask(snap, f"n{i}.fatwild.example.com", "TXT")  # over UDP: TC, same cache entry
+        assert r.flags & dns.flags.TC
+    kept = [p for key, p in zone.responses.items() if b"fatwild" in key[0]]
+    assert sum(len(p.tail) for p in kept) < 50 * 1232
