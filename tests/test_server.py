@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -297,6 +298,7 @@ def test_tcp_connection_cap(limited: ServerProcess) -> None:
             first.close()
             second.close()
             first = second = None
+            time.sleep(0.05)  # give the server a moment to see earlier connections close
     assert first is not None and second is not None, "two connections never fitted"
     try:
         with tcp_connect(limited.port) as third:
@@ -315,6 +317,7 @@ def test_tcp_connection_cap(limited: ServerProcess) -> None:
                 if recv_message(fourth).id == q.id:
                     break
             except ConnectionError:
+                time.sleep(0.05)
                 continue
     else:
         raise AssertionError("a closed connection's slot was never given back")
