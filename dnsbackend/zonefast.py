@@ -12,10 +12,10 @@ other types go to dnspython's own rdata parser one record at a time.
 
 from __future__ import annotations
 
-import io
 import re
 import socket
 import struct
+from collections.abc import Iterator
 
 import dns.exception
 import dns.name
@@ -83,6 +83,19 @@ def _uint(text: str, limit: int) -> int:
     if value > limit:
         raise _Unsupported
     return value
+
+
+def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
+    """text.split("\n"), a megabyte at a time so that a large file is not held a second time
+    as one string per line."""
+    start = 0
+    while True:
+        end = text.find("\n", start + chunk)
+        if end < 0:
+            yield from text[start:].split("\n")
+            return
+        yield from text[start:end].split("\n")
+        start = end + 1
 
 
 class _FastReader:
@@ -160,7 +173,7 @@ class _FastReader:
         builder = self.builder
         add = builder.add
         filename = self.filename
-        lines = io.StringIO(text)
+        lines = _split_lines(text)
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
         warned_id = -1
@@ -168,10 +181,8 @@ class _FastReader:
         index = 0
         for line in lines:
             index += 1
-            if line[-1] == "\n":
-                line = line[:-1]
-                if not line:
-                    continue
+            if not line:
+                continue
             start = index
             first = line[0]
             if '"' in line or "(" in line or ")" in line:
@@ -297,7 +308,7 @@ class _FastReader:
             return self.default_ttl
         return None
 
-    def _tokens(self, lines: io.StringIO, index: int, line: str) -> tuple[list[str], int]:
+    def _tokens(self, lines: Iterator[str], index: int, line: str) -> tuple[list[str], int]:
         """The tokens of a line with quotes or parentheses, reading on while one is open."""
         tokens: list[str] = []
         depth = 0
@@ -325,12 +336,11 @@ class _FastReader:
                     break
             if depth == 0:
                 return tokens, index
-            line = lines.readline()
-            if not line:
+            next_line = next(lines, None)
+            if next_line is None:
                 raise _Unsupported  # the file ends inside parentheses
+            line = next_line
             index += 1
-            if line[-1] == "\n":
-                line = line[:-1]
 
     def _directive(self, tokens: list[str]) -> None:
         word = tokens[0].upper()
