@@ -67,19 +67,15 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        held = self.reader.snapshot().zones
+        # Bind before any writer process exists: a bind error then exits at once.
+        socks = open_sockets(self.settings.listen, self.settings.port,
+                             reuse_port=self.settings.workers > 1)
         # Serve what the store holds at once; the writers start meanwhile.
         recovering = loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
         # Start the zone writers now, not at the first edit: spawning one takes a while.
         for _ in range(ZONE_WRITERS):
             loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
-        held = self.reader.snapshot().zones
-        try:
-            socks = open_sockets(self.settings.listen, self.settings.port,
-                                 reuse_port=self.settings.workers > 1)
-        except BaseException:
-            self.zone_pool.shutdown(wait=True, cancel_futures=True)
-            self.catalog_pool.shutdown(wait=True, cancel_futures=True)
-            raise
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits)
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
