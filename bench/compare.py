@@ -682,6 +682,11 @@ def run_server(server: Server, workers: int, zones: list[ZoneFile], mixes: dict[
             return unavailable(server.name, workers, mixes, args.modes,
                                f"did not start: {str(exc).splitlines()[0]}", args.round)
         owners = udp_socket_owners(process_tree(run.proc.pid), run.port)
+        deadline = time.monotonic() + 20  # extra workers may bind after the first answers
+        while server.name == "dnsbackend" and len(owners) < workers \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+            owners = udp_socket_owners(process_tree(run.proc.pid), run.port)
         if server.name == "dnsbackend" and len(owners) < workers:
             why = (f"not available: {len(owners)} process(es) serve the port "
                    f"with --workers {workers}")
