@@ -77,11 +77,12 @@ class ZoneBuilder:
         apex = origin.to_wire()
         assert apex is not None
         self.apex_lower = apex.lower()
-        # lower-case owner -> (owner as first written, {(rtype, covers): rrset}), where
-        # rrset = [ttl, batch number, where, first canonical rdata, first rdata, more] and
-        # more is None or {canonical rdata: rdata} for the second and later ones. An rdata
-        # written twice (in canonical form) keeps its first place and its last spelling.
-        self.nodes: dict[bytes, tuple[bytes, dict[tuple[int, int], list[Any]]]] = {}
+        # lower-case owner -> [owner as first written, key, rrset] for a name with one RRset
+        # so far, [owner as first written, None, {key: rrset}] once it has more; key is
+        # (rtype, covers) and rrset is [ttl, batch number, where, first canonical rdata, first
+        # rdata, more], more being None or {canonical rdata: rdata} for the later ones. An
+        # rdata written twice (in canonical form) keeps its first place and its last spelling.
+        self.nodes: dict[bytes, list[Any]] = {}
         self.warnings: list[str] = []
         self.batch = 0
         self.batch_owner: bytes | None = None
@@ -104,20 +105,25 @@ class ZoneBuilder:
         if node is None:
             if rtype == SOA and lower != self.apex_lower:
                 raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
-            self.nodes[lower] = (owner, {key: [ttl, self.batch, where, canonical, rdata, None]})
+            self.nodes[lower] = [owner, key, [ttl, self.batch, where, canonical, rdata, None]]
             return ttl
-        rrsets = node[1]
-        rrset = rrsets.get(key)
+        single = node[1]  # the key of a name's only RRset, None once it has several
+        rrset = node[2].get(key) if single is None else (node[2] if single == key else None)
         if rrset is None:
             if rtype == SOA and lower != self.apex_lower:
                 raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
             kind = _node_kind(rtype, covers)
             if kind:
-                for other_type, other_covers in rrsets:
+                for other_type, other_covers in (node[2] if single is None else (single,)):
                     other = _node_kind(other_type, other_covers)
                     if other and other != kind:
                         raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
-            rrsets[key] = [ttl, self.batch, where, canonical, rdata, None]
+            new = [ttl, self.batch, where, canonical, rdata, None]
+            if single is None:
+                node[2][key] = new
+            else:
+                node[1] = None
+                node[2] = {single: node[2], key: new}
             return ttl
         if rrset[1] == self.batch:
             if ttl != rrset[0]:
@@ -146,8 +152,9 @@ class ZoneBuilder:
         make = Record._make
         nodes = self.nodes
         for lower in list(nodes):
-            owner, rrsets = nodes.pop(lower)
-            for (rtype, _), (ttl, _, where, _, first, more) in rrsets.items():
+            owner, single, rrsets = nodes.pop(lower)
+            items = rrsets.items() if single is None else ((single, rrsets),)
+            for (rtype, _), (ttl, _, where, _, first, more) in items:
                 append(make((owner, rtype, ttl, first, where)))
                 if more is not None:
                     for rdata in more.values():
