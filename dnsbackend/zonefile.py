@@ -423,5 +423,6 @@ def read_zone_file(
     except OSError as exc:
         raise ZoneFileError(f"{path}:0: cannot read: {exc.strerror}") from None
     text = decode_zone_text(raw, path)
+    del raw  # not held through the parse of a large file
     root = zones_root if zones_root is not None else os.path.dirname(os.path.abspath(path))
     return parse_text(text, origin, path, root)
