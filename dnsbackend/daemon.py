@@ -147,6 +147,8 @@ class Daemon:
             return
         for outcome in outcomes:
             report(outcome, quiet_kept=not startup)
+        # Only now that the store applies the new policy may zone jobs act on it.
+        self.zones.set_policy(policy)
 
     def reload_settings(self) -> Policy | None:
         """The settings file changed: apply what can change live, say what cannot."""
@@ -168,7 +170,6 @@ class Daemon:
             log.info("log level is now %s", settings.log_level)
         self.settings = settings
         self.policy = policy
-        self.zones.set_policy(policy)
         return policy
 
 

@@ -227,7 +227,8 @@ def log_outcome(outcome: Outcome) -> None:
                 else "; not served")
         log.error("zone %s rejected: %s%s", outcome.origin, outcome.error, keep)
     elif outcome.action == "removed":
-        log.info("zone %s removed (%s is gone)", outcome.origin, outcome.path or "file")
+        log.info("zone %s removed: %s", outcome.origin,
+                 outcome.error or f"{outcome.path or 'its file'} is gone")
     elif outcome.action == "kept":
         log.info("zone %s serving serial %d from the store (file unchanged)", outcome.origin,
                  outcome.serial)

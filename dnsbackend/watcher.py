@@ -54,6 +54,7 @@ class ZoneWatcher:
         return sorted(d for d in dirs if os.path.isdir(d))
 
     async def run(self, stop: asyncio.Event) -> None:
+        first = True
         while not stop.is_set():
             self.restart.clear()
             dirs = self._dirs(self.policy)
@@ -61,12 +62,23 @@ class ZoneWatcher:
                 await _wait_any(stop, self.restart, timeout=1.0)
                 continue
             halt = _either(stop, self.restart)
+            if not first:
+                # Files in newly watched directories may have changed before the watch
+                # began: look at every zone once (unchanged ones cost a digest).
+                asyncio.get_running_loop().create_task(self._rescan())
+            first = False
             async for changes in watchfiles.awatch(
                 *dirs, watch_filter=None, debounce=max(self.debounce_ms, 1),
                 step=max(min(self.debounce_ms, 20), 1), stop_event=halt,
                 recursive=True, ignore_permission_denied=True,
             ):
                 self.on_changes({path for _, path in changes})
+
+    async def _rescan(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)  # let the new watch set itself up first
+        for wanted in self.policy.wanted_zones().values():
+            self.schedule(wanted.origin, wanted.file)
 
     def on_changes(self, paths: set[str]) -> None:
         zones = self._zones_for(paths)

@@ -134,6 +134,12 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     wanted = Wanted(origin, os.path.realpath(path))
     if not os.path.exists(path):
         return [remove_if_gone(store, origin_lower, wanted)], None
+    entry = store.entries().get(origin_lower)
+    if entry and entry.get("version") and entry.get("status") == "ok" and \
+            entry.get("file") == wanted.file:
+        stamp = file_stamp(path)
+        if entry.get("hash") == digest_files([path, *entry.get("includes", [])]):
+            return [Outcome(origin, "kept", path, entry.get("serial", 0))], stamp
     parsed, stamp, digest = _parse(wanted, zones_dir)
     with Transaction(store) as txn:
         policy = _stored_policy(txn, Policy(zones_dir))
@@ -180,7 +186,8 @@ def sync_catalogue_job(data_dir: str, packed_policy: bytes) -> list[Outcome]:
             if origin_lower not in wanted:
                 txn.remove_zone(origin_lower)
                 outcomes.append(Outcome(str(entry.get("origin")), "removed",
-                                        str(entry.get("file", ""))))
+                                        str(entry.get("file", "")),
+                                        error="no longer in the catalogue"))
         for origin_lower, zone in wanted.items():
             if origin_lower in parsed:
                 outcomes.append(_apply(txn, policy, origin_lower, zone, *parsed[origin_lower]))
