@@ -19,6 +19,7 @@ from .zonefile import ZoneFileError, origin_for_file, read_zone_file
 log = logging.getLogger("dnsbackend")
 
 ZONE_SUFFIX = ".zone"
+WARNINGS_LOGGED = 5  # per zone load; a zone with thousands of warnings must not flood the log
 
 
 @dataclass
@@ -232,5 +233,8 @@ def log_outcome(outcome: Outcome) -> None:
     elif outcome.action == "kept":
         log.info("zone %s serving serial %d from the store (file unchanged)", outcome.origin,
                  outcome.serial)
-    for warning in outcome.warnings:
+    for warning in outcome.warnings[:WARNINGS_LOGGED]:
         log.warning("zone %s: %s", outcome.origin, warning)
+    if len(outcome.warnings) > WARNINGS_LOGGED:
+        log.warning("zone %s: %d more warnings like these (dnsbackend check %s lists them all)",
+                    outcome.origin, len(outcome.warnings) - WARNINGS_LOGGED, outcome.path)
