@@ -60,6 +60,7 @@ from typing import cast
 import dns.message
 import dns.name
 from gen_zone import generate  # bench/gen_zone.py, next to this file
+from procs import process_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_CORE = 0
@@ -150,28 +151,6 @@ class ZoneFile:
 
 # -- the server under test -------------------------------------------------------------------
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def sched_seconds(pid: int) -> tuple[float, float]:
     """(seconds on a CPU, all threads; seconds the main thread was runnable but not running).
 
@@ -235,7 +214,7 @@ class Server:
         """Move writer processes to the load core, new ones too (pools start them lazily)."""
         if not self.pinned:
             return
-        for child in descendants(self.proc.pid):
+        for child in process_tree(self.proc.pid)[1:]:
             if child not in self.pinned_children:
                 pin(child, LOAD_CORE)
                 self.pinned_children.add(child)
