@@ -14,7 +14,7 @@ from .compile import CompiledZone, compile_zone
 from .store import Store
 from .transaction import Transaction
 from .zonecheck import check_zone
-from .zonefile import ZoneFileError, origin_for_file, read_zone_file
+from .zonefile import origin_for_file, read_zone_file
 
 log = logging.getLogger("dnsbackend")
 
@@ -148,25 +148,6 @@ def apply_built(store: Store, path: str, built: Built) -> Outcome:
                    built.seconds, version=version, warnings=warnings)
 
 
-def record_failure(store: Store, origin_lower: bytes, origin: dns.name.Name, path: str,
-                   error: str, digest: str) -> Outcome:
-    """Note a file that failed to load; whatever version was serving keeps serving."""
-    with Transaction(store) as txn:
-        entry = txn.entry(origin_lower) or {"origin": origin.to_text(), "version": 0}
-        entry.update(file=path, status="error", error=error, failed_hash=digest)
-        txn.set_entry(origin_lower, entry)
-    return Outcome(origin.to_text(), "failed", path, entry.get("serial", 0), error=error,
-                   version=entry.get("version", 0))
-
-
-def remove_zone(store: Store, origin_lower: bytes) -> Outcome:
-    with Transaction(store) as txn:
-        entry = txn.entry(origin_lower) or {}
-        txn.remove_zone(origin_lower)
-        txn.collect_garbage()
-    return Outcome(str(entry.get("origin", "?")), "removed", str(entry.get("file", "")))
-
-
 def needs_load(entry: dict | None, path: str) -> tuple[bool, str]:
     """Whether a file differs from what the store holds for it; also its current digest."""
     if entry is None:
@@ -176,34 +157,6 @@ def needs_load(entry: dict | None, path: str) -> tuple[bool, str]:
         return False, digest  # the same broken content: nothing new to say
     return not (entry.get("version") and entry.get("hash") == digest and
                 entry.get("file") == path), digest
-
-
-def load_one(store: Store, origin_lower: bytes, path: str, origin: dns.name.Name,
-             zones_root: str, force: bool = False) -> Outcome:
-    """Load one zone file if it changed (or `force`); failures keep the last good version."""
-    entry = store.entries().get(origin_lower)
-    changed, digest = needs_load(entry, path)
-    if not changed and not force:
-        return Outcome(origin.to_text(), "kept", path, (entry or {}).get("serial", 0),
-                       (entry or {}).get("records", 0), version=(entry or {}).get("version", 0))
-    try:
-        built = build_zone(path, origin, zones_root)
-    except ZoneFileError as exc:
-        return record_failure(store, origin_lower, origin, path, str(exc), digest)
-    return apply_built(store, path, built)
-
-
-def reconcile(store: Store, zones_dir: str) -> list[Outcome]:
-    """Make the store serve exactly the zone files in a directory, reparsing only changed ones."""
-    outcomes = []
-    files = zone_files(zones_dir)
-    root = os.path.realpath(zones_dir)
-    for origin_lower, (path, origin) in files.items():
-        outcomes.append(load_one(store, origin_lower, path, origin, root))
-    for origin_lower in store.entries():
-        if origin_lower not in files:
-            outcomes.append(remove_zone(store, origin_lower))
-    return outcomes
 
 
 def recover(store: Store) -> int:
