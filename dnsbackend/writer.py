@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import faulthandler
+import gc
 import os
 import signal
 import time
@@ -28,16 +29,34 @@ from .zonefile import ZoneFileError
 
 Stamp = tuple[int, int, int]  # loader.file_stamp() of a zone file as it was read
 _PR_SET_PDEATHSIG = 1
+LARGE_ZONE_RECORDS = 50_000  # zones from this size on are followed by release_memory()
 READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
 
 
 def die_with_parent(sig: int) -> None:
     """Ask Linux to send `sig` to this process when the process that started it dies."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
+    if libc is not None and hasattr(libc, "prctl"):
         libc.prctl(_PR_SET_PDEATHSIG, sig)
-    except (OSError, AttributeError):
-        pass  # not Linux: the server stops its writers itself on a clean exit
+    # elsewhere the server stops its writers itself on a clean exit
+
+
+def release_memory(records: int) -> None:
+    """After a large zone, hand the parse's freed memory back to the system (glibc keeps
+    it otherwise, and an idle writer would hold hundreds of MB)."""
+    if records < LARGE_ZONE_RECORDS:
+        return
+    gc.collect()
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def init_writer_process() -> None:
@@ -145,6 +164,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         policy = _stored_policy(txn, Policy(zones_dir))
         outcome = _apply(txn, policy, origin_lower, wanted, parsed, stamp, digest)
         txn.collect_garbage()
+    release_memory(outcome.records)
     return [outcome], stamp
 
 
@@ -194,6 +214,7 @@ def sync_catalogue_job(data_dir: str, packed_policy: bytes) -> list[Outcome]:
             else:
                 outcomes.append(_set_enabled(txn, origin_lower, zone))
         txn.collect_garbage()
+    release_memory(max((o.records for o in outcomes), default=0))
     return outcomes
 
 
