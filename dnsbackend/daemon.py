@@ -56,6 +56,7 @@ class Daemon:
         self.store = Store(self.data_dir)
         self.reader = Reader(self.store)
         self.responder = Responder(self.reader)
+        self.served_payload = self.settings.udp_payload  # as last stored by a catalogue sync
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
@@ -149,6 +150,11 @@ class Daemon:
             report(outcome, quiet_kept=not startup)
         # Only now that the store applies the new policy may zone jobs act on it.
         self.zones.set_policy(policy)
+        if policy.udp_payload != self.served_payload:
+            # Said only now: the size reaches the workers through the store.
+            self.served_payload = policy.udp_payload
+            if not startup:
+                log.info("EDNS payload size is now %d", policy.udp_payload)
 
     def reload_settings(self) -> Policy | None:
         """The settings file changed: apply what can change live, say what cannot."""
@@ -163,8 +169,6 @@ class Daemon:
         for key in RESTART_ONLY:
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("setting '%s' changed; it takes effect after a restart", key)
-        if settings.udp_payload != self.settings.udp_payload:
-            log.info("EDNS payload size is now %d", settings.udp_payload)
         if settings.log_level != self.settings.log_level:
             logging.getLogger().setLevel(settings.log_level.upper())
             log.info("log level is now %s", settings.log_level)
