@@ -9,7 +9,6 @@ because NSD (minimal-responses: no) adds the apex NS set and its addresses to th
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from .conftest import ROOT, ServerProcess
+from .conftest import ROOT, ServerProcess, free_port, stop_process
 from .test_answer import ZONES
 
 ZONE_FILE = ROOT / "zones" / "example.com.zone"
@@ -55,21 +54,6 @@ EXTRA_NAMES = [
     "NS1.DEV.example.com.", "Foo.OLD.example.com.",
     "example.org.", "com.", ".",  # no served zone: REFUSED
 ]
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP at the moment of asking."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return int(port)
-    raise RuntimeError("no free port")
 
 
 class NSDProcess:
@@ -122,12 +106,7 @@ remote-control:
         raise RuntimeError(f"nsd did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_pair(root: Path, zone_files: list[Path]) -> tuple[NSDProcess, ServerProcess]:
