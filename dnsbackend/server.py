@@ -10,9 +10,11 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
+from . import udpbatch
 from .answer import Settings as EngineSettings
 from .fastpath import respond
 from .snapshot import Reader, StaleSnapshot
+from .udpbatch import BatchedUDP
 
 log = logging.getLogger("dnsbackend")
 
@@ -235,13 +237,20 @@ def _bind_pair(addr: str, port: int, reuse_port: bool) -> list[socket.socket]:
         return [udp, tcp]
 
 
+Handle = asyncio.BaseTransport | asyncio.AbstractServer | BatchedUDP
+
+
 async def serve_sockets(socks: list[socket.socket], responder: Responder,
-                        limits: TCPLimits) -> list[asyncio.BaseTransport | asyncio.AbstractServer]:
-    """Start protocols on already bound sockets."""
+                        limits: TCPLimits, batched: bool = True) -> list[Handle]:
+    """Start protocols on already bound sockets (UDP batched where the platform allows)."""
     loop = asyncio.get_running_loop()
-    handles: list[asyncio.BaseTransport | asyncio.AbstractServer] = []
+    handles: list[Handle] = []
     for sock in socks:
-        if sock.type == socket.SOCK_DGRAM:
+        if sock.type == socket.SOCK_DGRAM and batched and udpbatch.available():
+            endpoint = BatchedUDP(sock, responder.respond)
+            endpoint.start(loop)
+            handles.append(endpoint)
+        elif sock.type == socket.SOCK_DGRAM:
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: UDPProtocol(responder), sock=sock)
             handles.append(transport)
