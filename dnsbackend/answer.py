@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .compile import Node
 from .snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
@@ -34,6 +34,7 @@ from .wire import (
     NS,
     NXDOMAIN,
     OPT,
+    PTR,
     QR,
     RD,
     REFUSED,
@@ -57,6 +58,8 @@ MAX_CHAIN = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
 SYNTHESIZED_CACHE_MAX = 1232
 CD = 0x0010
 _HEADER = struct.Struct("!HHHHHH")
+_TYPE_CLASS_TTL = struct.Struct("!HHI")
+_TWO = struct.Struct("!H")
 
 
 class RRset(NamedTuple):
@@ -79,21 +82,21 @@ class Result:
     cacheable: bool = True
     leaves_zones: bool = False  # a chain points out of every served zone (one may be added)
     synthesized: bool = False  # made up for this query name (wildcard or DNAME)
+    name_dependent: bool = False  # a chain stopped because it came back to the query name
 
 
-class Prepared(NamedTuple):
-    """An encoded answer whose question is at offset 12; ready to be stamped per query."""
-
-    flags: int  # AA and rcode bits
-    tail: bytes  # answer, authority and additional sections
-    an: int
-    ns: int
-    ar: int
-    required_len: int  # bytes of tail that must fit, else the response is truncated
-    required_ar: int  # additional records within required_len (glue)
-    # (tail length, additional count) after each optional RRset, for cutting to size
-    optional: tuple[tuple[int, int], ...]
-    catalog_txn: int  # valid only for this catalog transaction; -1: for any
+# An encoded answer whose question is at offset 12, ready to be stamped per query. A plain
+# tuple, not a class: the caches hold hundreds of thousands, and the garbage collector
+# stops tracking a tuple of bytes and ints but would scan every instance of a class.
+#   (flags: AA and rcode bits,
+#    tail: answer, authority and additional sections,
+#    an, ns, ar: the section counts,
+#    required_len: bytes of tail that must fit, else the response is truncated,
+#    required_ar: additional records within required_len (glue),
+#    optional: (tail length, additional count) after each optional RRset, for cutting,
+#    catalog_txn: valid only for this catalog transaction; -1: for any)
+Prepared = tuple[int, bytes, int, int, int, int, int, tuple[tuple[int, int], ...], int]
+_TXN = 8  # index of catalog_txn (the tail is [1])
 
 
 @dataclass
@@ -134,21 +137,16 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         return _error(query, msg, REFUSED, payload)
     if qtype in (MAILA, MAILB):
         return _error(query, msg, NOTIMP, payload)
-    lower = query.qname.lower()
+    qname = query.qname
+    lower = qname.lower()
     zone = _zone_for(snapshot, lower, qtype)
     if zone is None:
         return _error(query, msg, REFUSED, payload)
-    key = (lower, qtype, query.do, tcp and qtype == ANY)
+    tcp_any = tcp and qtype == ANY
+    key = (lower, qtype, tcp_any)
     prepared = zone.responses.get(key)
-    if prepared is None or prepared.catalog_txn not in (-1, snapshot.txn_id):
-        # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
-        result = resolve(snapshot, zone, query.qname, qtype, tcp)
-        prepared = encode(query.qname, result, snapshot.txn_id if result.leaves_zones else -1)
-        if result.cacheable and not (result.synthesized and
-                                     len(prepared.tail) > SYNTHESIZED_CACHE_MAX):
-            if len(zone.responses) >= RESPONSE_CACHE_LIMIT:
-                zone.responses.clear()
-            zone.responses[key] = prepared
+    if prepared is None or prepared[_TXN] not in (-1, snapshot.txn_id):
+        prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
     if tcp:
         limit = 65535
     elif query.edns:
@@ -158,26 +156,106 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     return stamp(msg, query, prepared, limit, payload)
 
 
+def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
+             tcp: bool, key: tuple[bytes, int, bool]) -> Prepared:
+    """The prepared answer on a miss of the name's own cache entry.
+
+    A name below a zone cut, or absent from the zone, gets an answer that does not depend
+    on its labels below the cut or the closest encloser: those answers are kept once per
+    (where it landed, type, length of the name), so that a stream of random names (a
+    random-subdomain flood, a wildcard's clients) costs a walk down the tree, not a
+    resolution and an encoding each.
+    """
+    landed = locate(zone, lower)
+    outcome_key: tuple[int, bytes, int, bool, int] | None = None
+    anchor = 0
+    if landed is not None:
+        kind, anchor, node = landed
+        if kind == EXACT:
+            assert node is not None
+            if qtype == ANY or CNAME in node or (NS in node and node is not zone.apex
+                                                 and qtype != DS):
+                landed = None  # ANY, a CNAME to follow, or a referral: the full way
+            elif qtype in node:
+                if qtype in _PLAIN_TYPES:
+                    prepared = _plain_answer(qtype, node[qtype])
+                    _keep(zone.responses, key, prepared)
+                    return prepared
+                landed = None  # rdata names to compress, additional data to add
+            else:
+                # NODATA: the zone's SOA whatever the name, encoded against its origin.
+                kind, anchor = NO_DATA, len(lower) - len(zone.origin_lower)
+    if landed is not None:
+        outcome_key = (kind, lower[anchor:], qtype, key[2], len(lower))
+        kept = zone.outcomes.get(outcome_key)
+        if kept is not None and kept[0][_TXN] in (-1, snapshot.txn_id):
+            if not kept[1] or not _shares_below(lower, anchor, kept[1]):
+                return kept[0]
+            outcome_key = None  # this name is one the answer mentions: its own encoding
+    # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
+    result = resolve(snapshot, zone, qname, qtype, tcp)
+    txn = snapshot.txn_id if result.leaves_zones else -1
+    if outcome_key is not None and not result.name_dependent:
+        prepared, below = encode_anchored(qname, result, txn, anchor)
+        if result.cacheable:
+            _keep(zone.outcomes, outcome_key, (prepared, below))
+        if not below or not _shares_below(lower, anchor, below):
+            return prepared
+    prepared = encode(qname, result, txn)
+    if result.cacheable and not (result.synthesized and
+                                 len(prepared[1]) > SYNTHESIZED_CACHE_MAX):
+        _keep(zone.responses, key, prepared)
+    return prepared
+
+
+# Types answered from the node as they are: no names in the rdata to compress (RFC 3597
+# section 4 allows compression only in the RFC 1035 types) and no additional section.
+_PLAIN_TYPES = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
+
+
+def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]]) -> Prepared:
+    """The answer RRset of a plain type at the query name, owner a pointer to the question:
+    what resolve() and encode() give, without building either."""
+    ttl, rdatas = data
+    head = b"\xc0\x0c" + _TYPE_CLASS_TTL.pack(qtype, CLASS_IN, ttl)
+    tail = b"".join([head + _TWO.pack(len(rdata)) + rdata for rdata in rdatas])
+    return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1)
+
+
+def _shares_below(lower: bytes, anchor: int, below: frozenset[bytes]) -> bool:
+    """Whether a suffix of the name, below the anchor, is one of the names `below`."""
+    pos = 0
+    while pos < anchor:
+        if lower[pos:] in below:
+            return True
+        pos += lower[pos] + 1
+    return False
+
+
+def _keep(cache: dict[Any, Any], key: object, prepared: object) -> None:
+    if len(cache) >= RESPONSE_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = prepared
+
+
 def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int) -> bytes:
     """Copy the client's ID, RD/CD flags and question into a prepared answer; truncate to limit."""
     question = msg[12 : query.question_end]
     opt = opt_record(payload, query.do) if query.edns else b""
-    flags = QR | prepared.flags | (query.flags & (RD | CD))
-    ar = prepared.ar
-    tail = prepared.tail
+    pflags, tail, an, ns, ar, required_len, required_ar, optional, _ = prepared
+    flags = QR | pflags | (query.flags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
     if len(tail) > room:
-        if prepared.required_len > room:
+        if required_len > room:
             # The required records do not fit: send none, with TC, so the client retries on TCP.
             return _HEADER.pack(query.id, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
-        ar = prepared.required_ar
-        cut = prepared.required_len
-        for end, count in prepared.optional:
+        ar = required_ar
+        cut = required_len
+        for end, count in optional:
             if end > room:
                 break
             cut, ar = end, count
         tail = tail[:cut]
-    an, ns = prepared.an, prepared.ns
     if opt:
         ar += 1
     return _HEADER.pack(query.id, flags, 1, an, ns, ar) + question + tail + opt
@@ -208,6 +286,7 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
     """The sections of the answer to (qname, qtype) from the zones of one snapshot."""
     result = Result()
     name = qname
+    qname_lower = qname.lower()
     seen: set[bytes] = set()
     for hop in range(MAX_CHAIN + 1):
         lower = name.lower()
@@ -217,7 +296,9 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
             return result
         target_lower = target.lower()
         if target_lower in seen:
-            return result  # a loop: the chain so far is the answer
+            # A loop: the chain so far is the answer.
+            result.name_dependent = target_lower == qname_lower
+            return result
         next_zone = _zone_for(snapshot, target_lower, qtype)
         if next_zone is None:
             # The chain leaves our zones: the resolver follows it. Should a zone for the
@@ -229,6 +310,37 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
         zone = next_zone
         name = target
     return result
+
+
+# Where the first step of a resolution lands, for `locate`.
+BELOW_CUT = 1  # under a delegation: the referral
+NOT_FOUND = 2  # no such name: the wildcard at the closest encloser, or NXDOMAIN
+EXACT = 3  # the name exists
+NO_DATA = 4  # the name exists, without the type (an outcome key kind, not from locate)
+
+
+def locate(zone: ZoneView, lower: bytes) -> tuple[int, int, Node | None] | None:
+    """Where the first step of resolving a name lands, by the same walk as `_lookup`:
+    (BELOW_CUT, offset of the cut, None), (NOT_FOUND, offset of the closest encloser, None)
+    or (EXACT, 0, the name's node); None when a DNAME above the name rewrites it."""
+    starts = label_starts(lower)
+    below = len(starts) - zone.depth
+    node: Node | None = zone.apex
+    for i in range(below, 0, -1):
+        if i < below:
+            node = zone.node(lower[starts[i]:])
+            if node is None:
+                return NOT_FOUND, starts[i + 1], None
+            if NS in node:
+                return BELOW_CUT, starts[i], None
+        assert node is not None
+        if DNAME in node:
+            return None
+    if below > 0:
+        node = zone.node(lower)
+        if node is None:
+            return NOT_FOUND, starts[1], None
+    return EXACT, 0, node
 
 
 def _zone_for(snapshot: Snapshot, lower: bytes, qtype: int) -> ZoneView | None:
@@ -385,9 +497,35 @@ def _rrset(owner: bytes, rtype: int, data: tuple[int, tuple[bytes, ...]]) -> RRs
 # Encoding
 
 
-def encode(qname: bytes, result: Result, catalog_txn: int = -1) -> Prepared:
+def encode(qname: bytes, result: Result, catalog_txn: int = -1, anchor: int = 0) -> Prepared:
     """Encode the sections once, compressed against a question at offset 12."""
-    w = Writer(qname)
+    return _encode(Writer(qname, anchor), result, catalog_txn)
+
+
+def encode_anchored(qname: bytes, result: Result, catalog_txn: int,
+                    anchor: int) -> tuple[Prepared, frozenset[bytes]]:
+    """Encode an answer that came from the cut or closest encloser at offset `anchor`.
+
+    Names are compressed only against the question from the anchor up, and the question
+    name itself is written only as the owner of the answer made for it. The encoding then
+    fits every query name of the same length that lands at the same place, and is the
+    one `encode` gives, unless a suffix of the query name below the anchor is one of the
+    names written: those come back as the frozenset, and such a query name needs its own.
+    """
+    w = Writer(qname, anchor)
+    w.written = []
+    prepared = _encode(w, result, catalog_txn)
+    tail = qname[anchor:].lower()
+    below = set()
+    for name in w.written:
+        pos = 0
+        while len(name) - pos > len(tail) and name.endswith(tail):
+            below.add(name[pos:])
+            pos += name[pos] + 1
+    return prepared, frozenset(below)
+
+
+def _encode(w: Writer, result: Result, catalog_txn: int) -> Prepared:
     an = ns = 0
     for rrset in result.answer:
         an += _put(w, rrset)
@@ -403,8 +541,8 @@ def encode(qname: bytes, result: Result, catalog_txn: int = -1) -> Prepared:
         ar += _put(w, rrset)
         optional.append((len(w.buf), ar))
     flags = (AA if result.aa else 0) | (result.rcode & 0xF)
-    return Prepared(flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
-                    catalog_txn)
+    return (flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
+            catalog_txn)
 
 
 def _put(w: Writer, rrset: RRset) -> int:

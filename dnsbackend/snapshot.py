@@ -29,7 +29,7 @@ class ZoneView:
     """One version of one zone, read from LMDB on demand and cached (versions never change)."""
 
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta",
-                 "nodes", "responses", "apex")
+                 "nodes", "responses", "outcomes", "apex")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -40,7 +40,8 @@ class ZoneView:
         self.origin_lower = meta.origin.lower()
         self.depth = len(label_starts(self.origin_lower))  # labels, the root's included
         self.nodes: dict[bytes, Node | None] = {}
-        self.responses: dict[Any, Any] = {}  # filled by the answer engine
+        self.responses: dict[Any, Any] = {}  # filled by the answer engine, per name
+        self.outcomes: dict[Any, Any] = {}  # and per cut or closest encloser
         apex = self.node(self.origin_lower)
         if apex is None:
             raise StaleSnapshot(f"zone version {version} has no apex")

@@ -172,16 +172,21 @@ def opt_record(payload: int, do: bool, ext_rcode: int = 0) -> bytes:
 class Writer:
     """Builds the sections after the question, compressing names against all that came before.
 
-    Offsets are those of the final message, whose question starts at byte 12.
+    Offsets are those of the final message, whose question starts at byte 12. With an
+    anchor, only the question name's suffix from that offset up is used for compression,
+    and the question name itself (the very object passed in) is written as a pointer to it.
     """
 
-    __slots__ = ("buf", "table", "base")
+    __slots__ = ("buf", "table", "base", "qname", "written")
 
-    def __init__(self, qname: bytes) -> None:
+    def __init__(self, qname: bytes, anchor: int = 0) -> None:
         self.buf = bytearray()
         self.base = 12 + len(qname) + 4
         self.table: dict[bytes, int] = {}
-        self._remember(qname.lower(), 12)
+        self.qname = qname
+        self._remember(qname[anchor:].lower(), 12 + anchor)
+        # Set to a list to collect every other name written, lower case (encode_anchored).
+        self.written: list[bytes] | None = None
 
     def _remember(self, lower: bytes, at: int) -> None:
         pos = 0
@@ -193,7 +198,12 @@ class Writer:
             pos += lower[pos] + 1
 
     def name(self, name: bytes) -> None:
+        if name is self.qname:
+            self.buf += b"\xc0\x0c"
+            return
         lower = name.lower()
+        if self.written is not None:
+            self.written.append(lower)
         pos = 0
         table = self.table
         while lower[pos] != 0:
