@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import multiprocessing
 import os
@@ -79,6 +80,7 @@ class Daemon:
             loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits)
+        gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
                           for s in socks if s.type == 2)
         log.info("listening on %s (UDP and TCP); serving %d zones from the store",
@@ -208,6 +210,7 @@ async def _serve_worker(settings: Settings, port: int) -> None:
     socks = open_sockets(settings.listen, port, reuse_port=True)
     limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
     handles = await serve_sockets(socks, responder, limits)
+    gc.freeze()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
