@@ -129,14 +129,16 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     if query.edns and query.edns_version > 0:
         return _error(query, msg, BADVERS, payload)
     qtype = query.qtype
-    if qtype == OPT or 128 <= qtype < 251:
-        return _error(query, msg, FORMERR, payload)
+    if qtype in _REFUSED_TYPES:  # one test for the common case, then which one
+        if qtype == OPT or 128 <= qtype < 251:
+            return _error(query, msg, FORMERR, payload)
+        if query.qclass != CLASS_IN:
+            return _error(query, msg, REFUSED, payload)
+        if qtype in (MAILA, MAILB):
+            return _error(query, msg, NOTIMP, payload)
+        return _error(query, msg, REFUSED, payload)  # AXFR, IXFR
     if query.qclass != CLASS_IN:
         return _error(query, msg, REFUSED, payload)
-    if qtype in (AXFR, IXFR):
-        return _error(query, msg, REFUSED, payload)
-    if qtype in (MAILA, MAILB):
-        return _error(query, msg, NOTIMP, payload)
     qname = query.qname
     lower = qname.lower()
     zone = _zone_for(snapshot, lower, qtype)
@@ -311,6 +313,10 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
         name = target
     return result
 
+
+# Query types answered with an error: meta types (FORMERR), zone transfers (REFUSED),
+# MAILA/MAILB (NOTIMP).
+_REFUSED_TYPES = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
 
 # Where the first step of a resolution lands, for `locate`.
 BELOW_CUT = 1  # under a delegation: the referral

@@ -54,11 +54,17 @@ class ZoneView:
             return nodes[lower]
         except KeyError:
             pass
-        with self.env.begin(buffers=True) as txn:
+        txn = self.env.begin(buffers=True)  # begin/abort: half the cost of `with`
+        try:
             raw = txn.get(self.prefix + lower)
-            if raw is None and txn.get(self.prefix) is None:
-                raise StaleSnapshot(f"zone version {self.version} was freed")
-            node = None if raw is None else marshal.loads(raw)
+            if raw is None:
+                if txn.get(self.prefix) is None:
+                    raise StaleSnapshot(f"zone version {self.version} was freed")
+                node = None
+            else:
+                node = marshal.loads(raw)
+        finally:
+            txn.abort()
         if len(nodes) >= NODE_CACHE_LIMIT:
             nodes.clear()
         nodes[lower] = node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ COMPRESSIBLE = {NS: 0, CNAME: 0, PTR: 0, MX: 2, SOA: 0}
 _HEADER = struct.Struct("!HHHHHH")
 _RR_FIXED = struct.Struct("!HHIH")
 _TWO = struct.Struct("!H")
+_TWO_TWO = struct.Struct("!HH")
 
 
 class FormatError(Exception):
@@ -111,8 +113,20 @@ def parse_query(msg: bytes) -> Query:
     if offset + 4 > n:
         raise FormatError("question runs past the message")
     qname = msg[12:offset]
-    qtype, qclass = struct.unpack_from("!HH", msg, offset)
+    qtype, qclass = _TWO_TWO.unpack_from(msg, offset)
     question_end = offset + 4
+    if not ancount and not nscount:
+        # The common shapes: no OPT, or one OPT of the root name right after the question.
+        if not arcount:
+            if question_end != n:
+                raise FormatError("trailing bytes")
+            return Query(ident, flags, qname, qtype, qclass, question_end, False, 512, 0,
+                         False)
+        if arcount == 1 and question_end + 11 <= n and msg[question_end] == 0:
+            rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(msg, question_end + 1)
+            if rtype == OPT and question_end + 11 + rdlen == n:
+                return Query(ident, flags, qname, qtype, qclass, question_end, True,
+                             max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & 0x8000))
     offset = question_end
     for _ in range(ancount + nscount):
         offset = _skip_rr(msg, offset)
@@ -163,6 +177,7 @@ def label_starts(name: bytes) -> list[int]:
         pos += size + 1
 
 
+@functools.lru_cache(maxsize=64)
 def opt_record(payload: int, do: bool, ext_rcode: int = 0) -> bytes:
     """An OPT pseudo-record advertising our payload size."""
     ttl = (ext_rcode << 24) | (0x8000 if do else 0)
