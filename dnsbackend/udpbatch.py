@@ -52,9 +52,9 @@ _FLAGS_OFF = _MsgHdr.msg_flags.offset
 _LEN_OFF = _MMsgHdr.msg_len.offset
 _IOV_LEN_OFF = _IOVec.iov_len.offset
 _NAME = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct msghdr)
+# What recvmmsg wrote into one header: msg_namelen, msg_flags, msg_len, in one unpack.
+_RECEIVED = struct.Struct(f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
 _SIZE = struct.Struct("@N")  # size_t
-_U32 = struct.Struct("@I")
-_INT = struct.Struct("@i")
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
@@ -146,11 +146,11 @@ class BatchedUDP:
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
         names = self.names_addr
         out = 0
+        received = _RECEIVED.unpack_from
         for i in range(n):
-            base = i * _HDR
-            if _INT.unpack_from(rhdr, base + _FLAGS_OFF)[0] & MSG_TRUNC:
+            namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
+            if msg_flags & MSG_TRUNC:
                 continue  # longer than any query we answer
-            size = _U32.unpack_from(rhdr, base + _LEN_OFF)[0]
             start = i * RECV_SLOT
             response = respond(bytes(rview[start:start + size]), False)
             if response is None:
@@ -161,7 +161,6 @@ class BatchedUDP:
             at = out * SEND_SLOT
             sbuf[at:at + length] = response
             _SIZE.pack_into(siov, out * _IOV + _IOV_LEN_OFF, length)
-            namelen = _U32.unpack_from(rhdr, base + _NAMELEN_OFF)[0]
             _NAME.pack_into(shdr, out * _HDR + _NAME_OFF, names + i * NAME_SLOT, namelen)
             out += 1
         sent = 0
