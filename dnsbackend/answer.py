@@ -49,7 +49,7 @@ from .wire import (
     Writer,
     label_starts,
     opt_record,
-    parse_query,
+    parse_fields,
 )
 
 MAX_CHAIN = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
@@ -120,30 +120,18 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         return None
     opcode = (flags >> 11) & 0xF
     try:
-        query = parse_query(msg)
+        fields = parse_fields(msg)
     except FormatError:
         return _header_only(msg, FORMERR if opcode == 0 else NOTIMP)
+    ident, qflags, qname, qtype, qclass, question_end, edns, client_payload, version, do = \
+        fields
     payload = settings.udp_payload if settings else snapshot.udp_payload
-    if opcode != 0:
-        return _error(query, msg, NOTIMP, payload)  # with OPT if asked with it (RFC 6891)
-    if query.edns and query.edns_version > 0:
-        return _error(query, msg, BADVERS, payload)
-    qtype = query.qtype
-    if qtype in _REFUSED_TYPES:  # one test for the common case, then which one
-        if qtype == OPT or 128 <= qtype < 251:
-            return _error(query, msg, FORMERR, payload)
-        if query.qclass != CLASS_IN:
-            return _error(query, msg, REFUSED, payload)
-        if qtype in (MAILA, MAILB):
-            return _error(query, msg, NOTIMP, payload)
-        return _error(query, msg, REFUSED, payload)  # AXFR, IXFR
-    if query.qclass != CLASS_IN:
-        return _error(query, msg, REFUSED, payload)
-    qname = query.qname
+    if opcode or qtype in _REFUSED_TYPES or qclass != CLASS_IN or (edns and version):
+        return _refuse(Query(*fields), msg, opcode, payload)
     lower = qname.lower()
     zone = _zone_for(snapshot, lower, qtype)
     if zone is None:
-        return _error(query, msg, REFUSED, payload)
+        return _error(Query(*fields), msg, REFUSED, payload)
     tcp_any = tcp and qtype == ANY
     key = (lower, qtype, tcp_any)
     prepared = zone.responses.get(key)
@@ -151,11 +139,27 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
     if tcp:
         limit = 65535
-    elif query.edns:
-        limit = max(512, min(query.payload, payload))
+    elif edns:
+        limit = max(512, min(client_payload, payload))
     else:
         limit = 512
-    return stamp(msg, query, prepared, limit, payload)
+    return _stamp(msg, ident, qflags, question_end, edns, do, prepared, limit, payload)
+
+
+def _refuse(query: Query, msg: bytes, opcode: int, payload: int) -> bytes:
+    """The error for a query we do not answer from a zone, by the first reason that applies."""
+    if opcode != 0:
+        return _error(query, msg, NOTIMP, payload)  # with OPT if asked with it (RFC 6891)
+    if query.edns and query.edns_version > 0:
+        return _error(query, msg, BADVERS, payload)
+    qtype = query.qtype
+    if qtype == OPT or 128 <= qtype < 251:
+        return _error(query, msg, FORMERR, payload)
+    if query.qclass != CLASS_IN:
+        return _error(query, msg, REFUSED, payload)
+    if qtype in (MAILA, MAILB):
+        return _error(query, msg, NOTIMP, payload)
+    return _error(query, msg, REFUSED, payload)  # AXFR, IXFR
 
 
 def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
@@ -242,15 +246,21 @@ def _keep(cache: dict[Any, Any], key: object, prepared: object) -> None:
 
 def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int) -> bytes:
     """Copy the client's ID, RD/CD flags and question into a prepared answer; truncate to limit."""
-    question = msg[12 : query.question_end]
-    opt = opt_record(payload, query.do) if query.edns else b""
+    return _stamp(msg, query.id, query.flags, query.question_end, query.edns, query.do,
+                  prepared, limit, payload)
+
+
+def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns: bool, do: bool,
+           prepared: Prepared, limit: int, payload: int) -> bytes:
+    question = msg[12:question_end]
+    opt = opt_record(payload, do) if edns else b""
     pflags, tail, an, ns, ar, required_len, required_ar, optional, _ = prepared
-    flags = QR | pflags | (query.flags & (RD | CD))
+    flags = QR | pflags | (qflags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
     if len(tail) > room:
         if required_len > room:
             # The required records do not fit: send none, with TC, so the client retries on TCP.
-            return _HEADER.pack(query.id, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
+            return _HEADER.pack(ident, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
         ar = required_ar
         cut = required_len
         for end, count in optional:
@@ -260,7 +270,7 @@ def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int
         tail = tail[:cut]
     if opt:
         ar += 1
-    return _HEADER.pack(query.id, flags, 1, an, ns, ar) + question + tail + opt
+    return _HEADER.pack(ident, flags, 1, an, ns, ar) + question + tail + opt
 
 
 def _header_only(msg: bytes, rcode: int) -> bytes:

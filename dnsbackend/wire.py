@@ -87,11 +87,21 @@ def read_name(msg: bytes, offset: int) -> tuple[bytes, int]:
     return b"".join(labels), (end if end >= 0 else offset)
 
 
+# Query's fields as a plain tuple, in Query's order: what the answer engine's hot path
+# unpacks into locals (building a Query costs more than answering from a cache).
+Fields = tuple[int, int, bytes, int, int, int, bool, int, int, bool]
+
+
 def parse_query(msg: bytes) -> Query:
     """Parse a query's header, question and OPT record; raise FormatError when malformed.
 
     The caller has already checked that the message is at least 12 bytes long.
     """
+    return Query(*parse_fields(msg))
+
+
+def parse_fields(msg: bytes) -> Fields:
+    """parse_query(), as a tuple."""
     ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(msg)
     if qdcount != 1:
         raise FormatError("QDCOUNT is not 1")
@@ -120,13 +130,12 @@ def parse_query(msg: bytes) -> Query:
         if not arcount:
             if question_end != n:
                 raise FormatError("trailing bytes")
-            return Query(ident, flags, qname, qtype, qclass, question_end, False, 512, 0,
-                         False)
+            return ident, flags, qname, qtype, qclass, question_end, False, 512, 0, False
         if arcount == 1 and question_end + 11 <= n and msg[question_end] == 0:
             rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(msg, question_end + 1)
             if rtype == OPT and question_end + 11 + rdlen == n:
-                return Query(ident, flags, qname, qtype, qclass, question_end, True,
-                             max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & 0x8000))
+                return (ident, flags, qname, qtype, qclass, question_end, True,
+                        max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & 0x8000))
     offset = question_end
     for _ in range(ancount + nscount):
         offset = _skip_rr(msg, offset)
@@ -151,7 +160,7 @@ def parse_query(msg: bytes) -> Query:
             do = bool(ttl & 0x8000)
     if offset != n:
         raise FormatError("trailing bytes")
-    return Query(ident, flags, qname, qtype, qclass, question_end, edns, payload, version, do)
+    return ident, flags, qname, qtype, qclass, question_end, edns, payload, version, do
 
 
 def _skip_rr(msg: bytes, offset: int) -> int:
