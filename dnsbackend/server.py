@@ -43,12 +43,36 @@ class Responder:
             except StaleSnapshot:
                 return respond(data, self.reader.refresh(), tcp, self.settings)
         except Exception:  # a bug must cost one answer, not the server
-            self._failures += 1
-            if self._failures <= 10:
-                log.exception("internal error answering a query; answered SERVFAIL")
-            if len(data) < 12:
-                return None
-            return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
+            return self._servfail(data)
+
+    def batch(self) -> Callable[[bytes], bytes | None]:
+        """respond() for the UDP queries of one batch, all answered from one snapshot."""
+        settings = self.settings
+        try:
+            snapshot = self.reader.snapshot()
+        except Exception:
+            return lambda data: self.respond(data, False)
+
+        def one(data: bytes) -> bytes | None:
+            nonlocal snapshot
+            try:
+                try:
+                    return respond(data, snapshot, False, settings)
+                except StaleSnapshot:
+                    snapshot = self.reader.refresh()
+                    return respond(data, snapshot, False, settings)
+            except Exception:  # a bug must cost one answer, not the server
+                return self._servfail(data)
+
+        return one
+
+    def _servfail(self, data: bytes) -> bytes | None:
+        self._failures += 1
+        if self._failures <= 10:
+            log.exception("internal error answering a query; answered SERVFAIL")
+        if len(data) < 12:
+            return None
+        return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
@@ -247,7 +271,7 @@ async def serve_sockets(socks: list[socket.socket], responder: Responder,
     handles: list[Handle] = []
     for sock in socks:
         if sock.type == socket.SOCK_DGRAM and batched and udpbatch.available():
-            endpoint = BatchedUDP(sock, responder.respond)
+            endpoint = BatchedUDP(sock, responder.batch)
             endpoint.start(loop)
             handles.append(endpoint)
         elif sock.type == socket.SOCK_DGRAM:

@@ -3,9 +3,10 @@
 One datagram per system call (what asyncio's datagram transports do) spends more time in
 the kernel's entry, the loop's callback and the address tuple than in answering a query
 from the memo; NSD and Knot read and write a batch per call, and so does this endpoint.
-It is the same thin layer as UDPProtocol: bytes in, `respond(bytes, tcp=False)`, bytes
-out. The buffers, message headers and their pointers are laid out once; per batch only
-lengths are written. Where recvmmsg is not available, the server uses UDPProtocol.
+It is the same thin layer as UDPProtocol: bytes in, the responder's answer, bytes out;
+the queries of one batch are answered from one snapshot of the store. The buffers,
+message headers and their pointers are laid out once; per batch only lengths are
+written. Where recvmmsg is not available, the server uses UDPProtocol.
 """
 
 from __future__ import annotations
@@ -90,13 +91,15 @@ def _address(buf: bytearray) -> int:
 class BatchedUDP:
     """Reads a batch of queries when the socket is readable, answers them, sends the batch."""
 
-    def __init__(self, sock: socket.socket, respond: Callable[[bytes, bool], bytes | None],
+    def __init__(self, sock: socket.socket,
+                 batch_responder: Callable[[], Callable[[bytes], bytes | None]],
                  batch: int = BATCH) -> None:
+        """`batch_responder()` gives the function that answers the queries of one batch."""
         assert _CALLS is not None
         self._recvmmsg, self._sendmmsg = _CALLS
         self.sock = sock
         self.fd = sock.fileno()
-        self.respond = respond
+        self.batch_responder = batch_responder
         self.batch = batch
         self.loop: asyncio.AbstractEventLoop | None = None
         self.errors = 0
@@ -141,7 +144,7 @@ class BatchedUDP:
             if n < 0:
                 self._failed("recvmmsg")
             return
-        respond = self.respond
+        respond = self.batch_responder()
         rview = self.rview
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
         names = self.names_addr
@@ -152,7 +155,7 @@ class BatchedUDP:
             if msg_flags & MSG_TRUNC:
                 continue  # longer than any query we answer
             start = i * RECV_SLOT
-            response = respond(bytes(rview[start:start + size]), False)
+            response = respond(bytes(rview[start:start + size]))
             if response is None:
                 continue
             length = len(response)
