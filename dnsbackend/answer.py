@@ -196,6 +196,8 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
         kept = zone.outcomes.get(outcome_key)
         if kept is not None and kept[0][_TXN] in (-1, snapshot.txn_id):
             if not kept[1] or not _shares_below(lower, anchor, kept[1]):
+                if kind == NO_DATA:  # a name of the zone: keep it under the name as well
+                    _keep(zone.responses, key, kept[0])
                 return kept[0]
             outcome_key = None  # this name is one the answer mentions: its own encoding
     # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
@@ -206,6 +208,8 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
         if result.cacheable:
             _keep(zone.outcomes, outcome_key, (prepared, below))
         if not below or not _shares_below(lower, anchor, below):
+            if kind == NO_DATA and result.cacheable:
+                _keep(zone.responses, key, prepared)
             return prepared
     prepared = encode(qname, result, txn)
     if result.cacheable and not (result.synthesized and
