@@ -3,16 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The query path, compiled in place with mypyc (setup.py); rebuilt whenever one changes.
+NATIVE := dnsbackend/native__mypyc$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+NATIVE_SRC := $(addprefix dnsbackend/,wire.py answer.py fastpath.py snapshot.py compile.py)
 
 .PHONY: run test lint typecheck unit conformance bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	DNSBACKEND_PURE=1 $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# `DNSBACKEND_PURE=1 make run` (or bench, test) removes them: pure Python, for py-spy.
+$(NATIVE): $(STAMP) $(NATIVE_SRC) setup.py
+	rm -f dnsbackend/*.so
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	@test -n "$$DNSBACKEND_PURE" || test -f $(NATIVE) || echo "dnsbackend: running as pure Python"
+
+run: $(NATIVE)
 	$(BIN)/dnsbackend serve $(ARGS)
 
 lint: $(STAMP)
@@ -21,14 +30,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(NATIVE)
 	$(BIN)/pytest -q -n 2 tests
 
-conformance: $(STAMP)
+conformance: $(NATIVE)
 	$(BIN)/pytest -q tests/test_conformance.py
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(BIN)/python bench/compare.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info dnsbackend/*.so
