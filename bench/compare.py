@@ -745,7 +745,9 @@ def profile(run: Running, mix: Mix, seconds: int, args: argparse.Namespace, gen_
         text = summarize_profile(raw)
         out = Path(args.profile_out) / f"profile-{mix.name}.txt" if args.profile_out else None
         if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text)
+            (out.parent / raw.name.replace(".txt", ".raw")).write_text(raw.read_text())
         print(f"\n### py-spy profile, {mix.name} mix, UDP, 1 worker\n\n{text}")
 
 
