@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The query path, compiled in place with mypyc (setup.py); rebuilt whenever one changes.
 NATIVE := dnsbackend/native__mypyc$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-NATIVE_SRC := $(addprefix dnsbackend/,wire.py answer.py fastpath.py snapshot.py compile.py)
+NATIVE_SRC := $(addprefix dnsbackend/,wire.py answer.py fastpath.py snapshot.py compile.py udpbatch.py)
 
 .PHONY: run test lint typecheck unit conformance bench clean native
 

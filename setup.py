@@ -1,4 +1,5 @@
-"""Build hook: compile the query path (wire, answer, fastpath, snapshot, compile) with mypyc.
+"""Build hook: compile the query path (wire, answer, fastpath, snapshot, compile, udpbatch)
+with mypyc.
 
 The modules stay plain, typed Python; mypyc turns them into C extensions, which answer a
 query about 1.4 times as fast (docs/PERFORMANCE.md). Where that cannot be done (no C
@@ -14,7 +15,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NATIVE = ["dnsbackend/wire.py", "dnsbackend/answer.py", "dnsbackend/fastpath.py",
-          "dnsbackend/snapshot.py", "dnsbackend/compile.py"]
+          "dnsbackend/snapshot.py", "dnsbackend/compile.py", "dnsbackend/udpbatch.py"]
 
 
 class OptionalBuildExt(build_ext):

@@ -5,7 +5,7 @@ import os as _os
 __version__ = "0.1.0"
 
 # The query path's modules, compiled with mypyc where the build could (setup.py).
-NATIVE_MODULES = ("wire", "answer", "fastpath", "snapshot", "compile")
+NATIVE_MODULES = ("wire", "answer", "fastpath", "snapshot", "compile", "udpbatch")
 
 
 def _refuse_stale_native() -> None:

@@ -10,8 +10,14 @@ case. The memo belongs to the snapshot: a new catalog transaction starts an empt
 
 from __future__ import annotations
 
+import logging
+import struct
+from collections.abc import Callable
+
 from .answer import Settings, answer
-from .snapshot import Snapshot
+from .snapshot import Reader, Snapshot, StaleSnapshot
+
+log = logging.getLogger("dnsbackend")
 
 MEMO_LIMIT = 100_000  # entries per snapshot and transport; cleared when full
 # Larger responses are not remembered: the client picks the query bytes, so 100,000
@@ -19,6 +25,7 @@ MEMO_LIMIT = 100_000  # entries per snapshot and transport; cleared when full
 MEMO_MAX_RESPONSE = 1232
 MEMO_MAX_QUERY = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
 _DROP = b""  # remembered "no response"
+_SERVFAIL_FLAGS = 0x8002
 
 
 def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None) -> bytes | None:
@@ -35,3 +42,60 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None
             memo.clear()
         memo[key] = _DROP if response is None else response[2:]
     return response
+
+
+class Responder:
+    """respond() from the store's current snapshot, for the network layer; never raises."""
+
+    def __init__(self, reader: Reader, settings: Settings | None = None) -> None:
+        """`settings` None: take them from the store (as every worker process does)."""
+        self.reader = reader
+        self.settings = settings
+        self._failures = 0
+
+    def respond(self, data: bytes, tcp: bool) -> bytes | None:
+        try:
+            try:
+                return respond(data, self.reader.snapshot(), tcp, self.settings)
+            except StaleSnapshot:
+                return respond(data, self.reader.refresh(), tcp, self.settings)
+        except Exception:  # a bug must cost one answer, not the server
+            return self.servfail(data)
+
+    def batch(self) -> Callable[[bytes], bytes | None]:
+        """respond() for the UDP queries of one batch, all answered from one snapshot."""
+        try:
+            snapshot = self.reader.snapshot()
+        except Exception:
+            return self.respond_udp
+        return _Batch(self, snapshot).respond
+
+    def respond_udp(self, data: bytes) -> bytes | None:
+        return self.respond(data, False)
+
+    def servfail(self, data: bytes) -> bytes | None:
+        self._failures += 1
+        if self._failures <= 10:
+            log.exception("internal error answering a query; answered SERVFAIL")
+        if len(data) < 12:
+            return None
+        return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
+
+
+class _Batch:
+    """The queries of one UDP batch, answered from one snapshot (a fresh one if it goes stale)."""
+
+    def __init__(self, responder: Responder, snapshot: Snapshot) -> None:
+        self.responder = responder
+        self.snapshot = snapshot
+        self.settings = responder.settings
+
+    def respond(self, data: bytes) -> bytes | None:
+        try:
+            try:
+                return respond(data, self.snapshot, False, self.settings)
+            except StaleSnapshot:
+                self.snapshot = self.responder.reader.refresh()
+                return respond(data, self.snapshot, False, self.settings)
+        except Exception:  # a bug must cost one answer, not the server
+            return self.responder.servfail(data)

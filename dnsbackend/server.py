@@ -11,68 +11,17 @@ from collections.abc import Callable
 from typing import cast
 
 from . import udpbatch
-from .answer import Settings as EngineSettings
-from .fastpath import respond
-from .snapshot import Reader, StaleSnapshot
+from .fastpath import Responder
 from .udpbatch import BatchedUDP
 
 log = logging.getLogger("dnsbackend")
 
-_SERVFAIL_FLAGS = 0x8002
 TCP_WRITE_BATCH = 16384  # bytes of answers gathered before a write on a TCP connection
 PICK_PORT_ATTEMPTS = 20  # with --port 0: tries to find a port free for both UDP and TCP
 
 
 class BindError(Exception):
     """A listening socket could not be opened; the message says why and what to do."""
-
-
-class Responder:
-    """Answers one message from the current snapshot; never raises."""
-
-    def __init__(self, reader: Reader, settings: EngineSettings | None = None) -> None:
-        """`settings` None: take them from the store (as every worker process does)."""
-        self.reader = reader
-        self.settings = settings
-        self._failures = 0
-
-    def respond(self, data: bytes, tcp: bool) -> bytes | None:
-        try:
-            try:
-                return respond(data, self.reader.snapshot(), tcp, self.settings)
-            except StaleSnapshot:
-                return respond(data, self.reader.refresh(), tcp, self.settings)
-        except Exception:  # a bug must cost one answer, not the server
-            return self._servfail(data)
-
-    def batch(self) -> Callable[[bytes], bytes | None]:
-        """respond() for the UDP queries of one batch, all answered from one snapshot."""
-        settings = self.settings
-        try:
-            snapshot = self.reader.snapshot()
-        except Exception:
-            return lambda data: self.respond(data, False)
-
-        def one(data: bytes) -> bytes | None:
-            nonlocal snapshot
-            try:
-                try:
-                    return respond(data, snapshot, False, settings)
-                except StaleSnapshot:
-                    snapshot = self.reader.refresh()
-                    return respond(data, snapshot, False, settings)
-            except Exception:  # a bug must cost one answer, not the server
-                return self._servfail(data)
-
-        return one
-
-    def _servfail(self, data: bytes) -> bytes | None:
-        self._failures += 1
-        if self._failures <= 10:
-            log.exception("internal error answering a query; answered SERVFAIL")
-        if len(data) < 12:
-            return None
-        return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
 
 
 class UDPProtocol(asyncio.DatagramProtocol):

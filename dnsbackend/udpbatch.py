@@ -19,6 +19,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("dnsbackend")
 
@@ -30,28 +31,29 @@ MSG_DONTWAIT = 0x40
 MSG_TRUNC = 0x20
 
 
-class _IOVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+# struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } and struct iovec, laid
+# out by struct's native alignment (the C compiler's): msghdr is name, namelen, iov,
+# iovlen, control, controllen, flags.
+_MSGHDR = "PIPNPNi"
 
 
-class _MsgHdr(ctypes.Structure):
-    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
-                ("msg_iov", ctypes.c_void_p), ("msg_iovlen", ctypes.c_size_t),
-                ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
-                ("msg_flags", ctypes.c_int)]
+def _offset(fields: str, index: int) -> int:
+    return struct.calcsize("@" + fields[: index + 1]) - struct.calcsize("@" + fields[index])
 
 
-class _MMsgHdr(ctypes.Structure):
-    _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint32)]
+def _aligned(size: int) -> int:
+    align = struct.calcsize("@P")
+    return (size + align - 1) // align * align
 
 
-_HDR = ctypes.sizeof(_MMsgHdr)
-_IOV = ctypes.sizeof(_IOVec)
-_NAME_OFF = _MsgHdr.msg_name.offset
-_NAMELEN_OFF = _MsgHdr.msg_namelen.offset
-_FLAGS_OFF = _MsgHdr.msg_flags.offset
-_LEN_OFF = _MMsgHdr.msg_len.offset
-_IOV_LEN_OFF = _IOVec.iov_len.offset
+_NAME_OFF = _offset(_MSGHDR, 0)
+_NAMELEN_OFF = _offset(_MSGHDR, 1)
+_IOV_OFF = _offset(_MSGHDR, 2)
+_FLAGS_OFF = _offset(_MSGHDR, 6)
+_LEN_OFF = _aligned(struct.calcsize("@" + _MSGHDR))  # msg_len, after the whole msghdr
+_HDR = _aligned(_LEN_OFF + struct.calcsize("@I"))
+_IOV = struct.calcsize("@PN")
+_IOV_LEN_OFF = struct.calcsize("@P")
 _NAME = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct msghdr)
 # What recvmmsg wrote into one header: msg_namelen, msg_flags, msg_len, in one unpack.
 _RECEIVED = struct.Struct(f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
@@ -81,7 +83,7 @@ _CALLS = _libc_calls()
 def available() -> bool:
     """Whether this platform has recvmmsg and sendmmsg (Linux)."""
     # _NAME packs msg_name and msg_namelen together: they must be adjacent, as on Linux.
-    return _CALLS is not None and _NAME_OFF + ctypes.sizeof(ctypes.c_void_p) == _NAMELEN_OFF
+    return _CALLS is not None and _NAME_OFF + struct.calcsize("@P") == _NAMELEN_OFF
 
 
 def _address(buf: bytearray) -> int:
@@ -121,7 +123,7 @@ class BatchedUDP:
             for hdr, iov in ((self.rhdr, riov), (self.shdr, siov)):
                 base = i * _HDR
                 _NAME.pack_into(hdr, base + _NAME_OFF, names + i * NAME_SLOT, NAME_SLOT)
-                struct.pack_into("@PN", hdr, base + _MsgHdr.msg_iov.offset, iov + i * _IOV, 1)
+                struct.pack_into("@PN", hdr, base + _IOV_OFF, iov + i * _IOV, 1)
         self.rhdr_fresh = bytes(self.rhdr)  # namelen is in-out: reset before each recvmmsg
         self.rview = memoryview(self.rbuf)
 
@@ -131,7 +133,8 @@ class BatchedUDP:
 
     def close(self) -> None:
         if self.loop is not None:
-            self.loop.remove_reader(self.fd)
+            loop: Any = self.loop  # uvloop's remove_reader returns None, typeshed says bool
+            loop.remove_reader(self.fd)
             self.loop = None
         self.sock.close()
 
