@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from .compile import Node
 from .snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
@@ -52,14 +52,14 @@ from .wire import (
     parse_fields,
 )
 
-MAX_CHAIN = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
+MAX_CHAIN: Final = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
 # Answers made up for the query name (wildcard, DNAME) are kept only up to this size: the
 # client chooses those names freely, so big ones would fill memory one name at a time.
-SYNTHESIZED_CACHE_MAX = 1232
-CD = 0x0010
-_HEADER = struct.Struct("!HHHHHH")
-_TYPE_CLASS_TTL = struct.Struct("!HHI")
-_TWO = struct.Struct("!H")
+SYNTHESIZED_CACHE_MAX: Final = 1232
+CD: Final = 0x0010
+_HEADER: Final = struct.Struct("!HHHHHH")
+_TYPE_CLASS_TTL: Final = struct.Struct("!HHI")
+_TWO: Final = struct.Struct("!H")
 
 
 class RRset(NamedTuple):
@@ -96,7 +96,7 @@ class Result:
 #    optional: (tail length, additional count) after each optional RRset, for cutting,
 #    catalog_txn: valid only for this catalog transaction; -1: for any)
 Prepared = tuple[int, bytes, int, int, int, int, int, tuple[tuple[int, int], ...], int]
-_TXN = 8  # index of catalog_txn (the tail is [1])
+_TXN: Final = 8  # index of catalog_txn (the tail is [1])
 
 
 @dataclass
@@ -220,7 +220,7 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
 
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597
 # section 4 allows compression only in the RFC 1035 types) and no additional section.
-_PLAIN_TYPES = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
+_PLAIN_TYPES: Final = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
 
 
 def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]]) -> Prepared:
@@ -330,13 +330,13 @@ def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
 
 # Query types answered with an error: meta types (FORMERR), zone transfers (REFUSED),
 # MAILA/MAILB (NOTIMP).
-_REFUSED_TYPES = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
+_REFUSED_TYPES: Final = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
 
 # Where the first step of a resolution lands, for `locate`.
-BELOW_CUT = 1  # under a delegation: the referral
-NOT_FOUND = 2  # no such name: the wildcard at the closest encloser, or NXDOMAIN
-EXACT = 3  # the name exists
-NO_DATA = 4  # the name exists, without the type (an outcome key kind, not from locate)
+BELOW_CUT: Final = 1  # under a delegation: the referral
+NOT_FOUND: Final = 2  # no such name: the wildcard at the closest encloser, or NXDOMAIN
+EXACT: Final = 3  # the name exists
+NO_DATA: Final = 4  # the name exists, without the type (an outcome key kind, not from locate)
 
 
 def locate(zone: ZoneView, lower: bytes) -> tuple[int, int, Node | None] | None:

@@ -13,19 +13,20 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
+from typing import Final
 
 from .answer import Settings, answer
 from .snapshot import Reader, Snapshot, StaleSnapshot
 
 log = logging.getLogger("dnsbackend")
 
-MEMO_LIMIT = 100_000  # entries per snapshot and transport; cleared when full
+MEMO_LIMIT: Final = 100_000  # entries per snapshot and transport; cleared when full
 # Larger responses are not remembered: the client picks the query bytes, so 100,000
 # remembered 64 KB TCP answers (one name in 100,000 spellings) would be 6 GB.
-MEMO_MAX_RESPONSE = 1232
-MEMO_MAX_QUERY = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
-_DROP = b""  # remembered "no response"
-_SERVFAIL_FLAGS = 0x8002
+MEMO_MAX_RESPONSE: Final = 1232
+MEMO_MAX_QUERY: Final = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
+_DROP: Final = b""  # remembered "no response"
+_SERVFAIL_FLAGS: Final = 0x8002
 
 
 def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None) -> bytes | None:

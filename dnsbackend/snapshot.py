@@ -8,7 +8,7 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 from __future__ import annotations
 
 import marshal
-from typing import Any
+from typing import Any, Final
 
 import lmdb
 
@@ -16,9 +16,9 @@ from .compile import Node, ZoneMeta
 from .store import POLICY_KEY, Store, read_entries, version_key
 from .wire import label_starts
 
-NODE_CACHE_LIMIT = 400_000  # per zone version; cleared when full
-RESPONSE_CACHE_LIMIT = 200_000
-DEFAULT_UDP_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
+NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
+RESPONSE_CACHE_LIMIT: Final = 200_000
+DEFAULT_UDP_PAYLOAD: Final = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 
 
 _UNREAD: Any = object()  # a name not yet looked up in nodes (None means "no such name")

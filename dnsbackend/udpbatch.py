@@ -19,16 +19,16 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 log = logging.getLogger("dnsbackend")
 
-BATCH = 64  # datagrams per system call
-RECV_SLOT = 4096  # bytes kept of a query; longer ones arrive truncated and are dropped
-SEND_SLOT = 4096  # the largest EDNS payload size the settings allow
-NAME_SLOT = 128  # sizeof(struct sockaddr_storage)
-MSG_DONTWAIT = 0x40
-MSG_TRUNC = 0x20
+BATCH: Final = 64  # datagrams per system call
+RECV_SLOT: Final = 4096  # bytes kept of a query; longer ones arrive truncated and are dropped
+SEND_SLOT: Final = 4096  # the largest EDNS payload size the settings allow
+NAME_SLOT: Final = 128  # sizeof(struct sockaddr_storage)
+MSG_DONTWAIT: Final = 0x40
+MSG_TRUNC: Final = 0x20
 
 
 # struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } and struct iovec, laid
@@ -46,18 +46,19 @@ def _aligned(size: int) -> int:
     return (size + align - 1) // align * align
 
 
-_NAME_OFF = _offset(_MSGHDR, 0)
-_NAMELEN_OFF = _offset(_MSGHDR, 1)
-_IOV_OFF = _offset(_MSGHDR, 2)
-_FLAGS_OFF = _offset(_MSGHDR, 6)
-_LEN_OFF = _aligned(struct.calcsize("@" + _MSGHDR))  # msg_len, after the whole msghdr
-_HDR = _aligned(_LEN_OFF + struct.calcsize("@I"))
-_IOV = struct.calcsize("@PN")
-_IOV_LEN_OFF = struct.calcsize("@P")
-_NAME = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct msghdr)
+_NAME_OFF: Final = _offset(_MSGHDR, 0)
+_NAMELEN_OFF: Final = _offset(_MSGHDR, 1)
+_IOV_OFF: Final = _offset(_MSGHDR, 2)
+_FLAGS_OFF: Final = _offset(_MSGHDR, 6)
+_LEN_OFF: Final = _aligned(struct.calcsize("@" + _MSGHDR))  # msg_len, after the whole msghdr
+_HDR: Final = _aligned(_LEN_OFF + struct.calcsize("@I"))
+_IOV: Final = struct.calcsize("@PN")
+_IOV_LEN_OFF: Final = struct.calcsize("@P")
+_NAME: Final = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct msghdr)
 # What recvmmsg wrote into one header: msg_namelen, msg_flags, msg_len, in one unpack.
-_RECEIVED = struct.Struct(f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
-_SIZE = struct.Struct("@N")  # size_t
+_RECEIVED: Final = struct.Struct(
+    f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
+_SIZE: Final = struct.Struct("@N")  # size_t
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:

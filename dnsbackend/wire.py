@@ -5,28 +5,53 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 # RR types the engine treats specially.
-A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DNAME, OPT, DS, RRSIG = (
-    1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43, 46,
-)
-IXFR, AXFR, MAILB, MAILA, ANY = 251, 252, 253, 254, 255
-CLASS_IN = 1
+# (Final: compiled, these are constants in the code, not look-ups in the module.)
+A: Final = 1
+NS: Final = 2
+CNAME: Final = 5
+SOA: Final = 6
+PTR: Final = 12
+MX: Final = 15
+TXT: Final = 16
+AAAA: Final = 28
+SRV: Final = 33
+DNAME: Final = 39
+OPT: Final = 41
+DS: Final = 43
+RRSIG: Final = 46
+IXFR: Final = 251
+AXFR: Final = 252
+MAILB: Final = 253
+MAILA: Final = 254
+ANY: Final = 255
+CLASS_IN: Final = 1
 
 # Response codes (BADVERS is extended: its upper bits travel in the OPT record).
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN = 0, 1, 2, 3, 4, 5, 6
-BADVERS = 16
+NOERROR: Final = 0
+FORMERR: Final = 1
+SERVFAIL: Final = 2
+NXDOMAIN: Final = 3
+NOTIMP: Final = 4
+REFUSED: Final = 5
+YXDOMAIN: Final = 6
+BADVERS: Final = 16
 
 # Header flag bits.
-QR, AA, TC, RD = 0x8000, 0x0400, 0x0200, 0x0100
+QR: Final = 0x8000
+AA: Final = 0x0400
+TC: Final = 0x0200
+RD: Final = 0x0100
 
 # Types whose rdata names may be compressed (RFC 3597 section 4: the RFC 1035 types).
-COMPRESSIBLE = {NS: 0, CNAME: 0, PTR: 0, MX: 2, SOA: 0}
+COMPRESSIBLE: Final = {NS: 0, CNAME: 0, PTR: 0, MX: 2, SOA: 0}
 
-_HEADER = struct.Struct("!HHHHHH")
-_RR_FIXED = struct.Struct("!HHIH")
-_TWO = struct.Struct("!H")
-_TWO_TWO = struct.Struct("!HH")
+_HEADER: Final = struct.Struct("!HHHHHH")
+_RR_FIXED: Final = struct.Struct("!HHIH")
+_TWO: Final = struct.Struct("!H")
+_TWO_TWO: Final = struct.Struct("!HH")
 
 
 class FormatError(Exception):
