@@ -737,7 +737,8 @@ def profile(run: Running, mix: Mix, seconds: int, args: argparse.Namespace, gen_
                              str(args.clients), "-l", str(seconds + 2)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)
-    subprocess.run([spy, "record", "-d", str(seconds), "-r", "250", "--format", "raw",
+    # --native: the query path is compiled (mypyc), its functions are C functions.
+    subprocess.run([spy, "record", "--native", "-d", str(seconds), "-r", "250", "--format", "raw",
                     "-o", str(raw), "--pid", str(run.proc.pid)],
                    capture_output=True, text=True)
     perf.wait()
