@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # `DNSBACKEND_PURE=1 make run` (or bench, test) removes them: pure Python, for py-spy.
+ifeq ($(DNSBACKEND_PURE),1)
+.PHONY: $(NATIVE)
+endif
 $(NATIVE): $(STAMP) $(NATIVE_SRC) setup.py
 	rm -f dnsbackend/*.so
 	$(BIN)/python setup.py --quiet build_ext --inplace
