@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The query path, compiled in place with mypyc (setup.py); rebuilt whenever one changes.
+# The query path, compiled in place with mypyc (setup.py). Compiled code relies on the
+# types of every module it imports, so a change to any module rebuilds it.
 NATIVE := dnsbackend/native__mypyc$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-NATIVE_SRC := $(addprefix dnsbackend/,wire.py answer.py fastpath.py snapshot.py compile.py udpbatch.py)
+NATIVE_SRC := $(wildcard dnsbackend/*.py)
 
 .PHONY: run test lint typecheck unit conformance bench clean native
 

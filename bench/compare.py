@@ -748,7 +748,7 @@ def profile(run: Running, mix: Mix, seconds: int, args: argparse.Namespace, gen_
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text)
-            (out.parent / raw.name.replace(".txt", ".raw")).write_text(raw.read_text())
+            shutil.copyfile(raw, out.parent / raw.name.replace(".txt", ".raw"))
         print(f"\n### py-spy profile, {mix.name} mix, UDP, 1 worker\n\n{text}")
 
 

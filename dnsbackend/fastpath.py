@@ -55,24 +55,11 @@ class Responder:
         self._failures = 0
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
-        try:
-            try:
-                return respond(data, self.reader.snapshot(), tcp, self.settings)
-            except StaleSnapshot:
-                return respond(data, self.reader.refresh(), tcp, self.settings)
-        except Exception:  # a bug must cost one answer, not the server
-            return self.servfail(data)
+        return _OneSnapshot(self, tcp).respond(data)
 
     def batch(self) -> Callable[[bytes], bytes | None]:
         """respond() for the UDP queries of one batch, all answered from one snapshot."""
-        try:
-            snapshot = self.reader.snapshot()
-        except Exception:
-            return self.respond_udp
-        return _Batch(self, snapshot).respond
-
-    def respond_udp(self, data: bytes) -> bytes | None:
-        return self.respond(data, False)
+        return _OneSnapshot(self, False).respond
 
     def servfail(self, data: bytes) -> bytes | None:
         self._failures += 1
@@ -83,20 +70,25 @@ class Responder:
         return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
 
 
-class _Batch:
-    """The queries of one UDP batch, answered from one snapshot (a fresh one if it goes stale)."""
+class _OneSnapshot:
+    """Queries answered from one snapshot: taken at the first, renewed if its version is freed."""
 
-    def __init__(self, responder: Responder, snapshot: Snapshot) -> None:
+    def __init__(self, responder: Responder, tcp: bool) -> None:
         self.responder = responder
-        self.snapshot = snapshot
+        self.tcp = tcp
         self.settings = responder.settings
+        self.snapshot: Snapshot | None = None
 
     def respond(self, data: bytes) -> bytes | None:
+        reader = self.responder.reader
         try:
             try:
-                return respond(data, self.snapshot, False, self.settings)
+                snapshot = self.snapshot
+                if snapshot is None:
+                    snapshot = self.snapshot = reader.snapshot()
+                return respond(data, snapshot, self.tcp, self.settings)
             except StaleSnapshot:
-                self.snapshot = self.responder.reader.refresh()
-                return respond(data, self.snapshot, False, self.settings)
+                snapshot = self.snapshot = reader.refresh()
+                return respond(data, snapshot, self.tcp, self.settings)
         except Exception:  # a bug must cost one answer, not the server
             return self.responder.servfail(data)
