@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 # The query path, compiled in place with mypyc (setup.py). Compiled code relies on the
 # types of every module it imports, so a change to any module rebuilds it.
 NATIVE := dnsbackend/native__mypyc$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-NATIVE_SRC := $(wildcard dnsbackend/*.py)
+NATIVE_SRC := $(wildcard dnsbackend/*.py dnsbackend/*/*.py)
+NATIVE_SO = dnsbackend/*.so dnsbackend/*/*.so
 
-.PHONY: run test lint typecheck unit conformance bench clean native
+.PHONY: run test lint typecheck unit conformance bench clean clean-native native
 
 native: $(NATIVE)
 
@@ -23,9 +24,9 @@ ifeq ($(DNSBACKEND_PURE),1)
 .PHONY: $(NATIVE)
 endif
 $(NATIVE): $(STAMP) $(NATIVE_SRC) setup.py
-	rm -f dnsbackend/*.so
+	rm -f $(NATIVE_SO)
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	touch -c dnsbackend/*.so  # copies keep the build cache's times; these are current
+	touch -c $(NATIVE_SO)  # copies keep the build cache's times; these are current
 	@test -n "$$DNSBACKEND_PURE" || test -f $(NATIVE) || echo "dnsbackend: running as pure Python"
 
 run: $(NATIVE)
@@ -46,5 +47,8 @@ conformance: $(NATIVE)
 bench: $(NATIVE)
 	$(BIN)/python bench/compare.py $(ARGS)
 
+clean-native:
+	rm -f $(NATIVE_SO)
+
 clean:
-	rm -rf $(VENV) var build *.egg-info dnsbackend/*.so
+	rm -rf $(VENV) var build *.egg-info $(NATIVE_SO)

@@ -16,7 +16,7 @@ from setuptools.command.build_ext import build_ext
 
 # Read without importing the package (whose import checks the compiled modules).
 NATIVE_MODULES = runpy.run_path("dnsbackend/nativebuild.py")["NATIVE_MODULES"]
-NATIVE = [f"dnsbackend/{name}.py" for name in NATIVE_MODULES]
+NATIVE = [f"dnsbackend/{name.replace('.', '/')}.py" for name in NATIVE_MODULES]
 
 
 class OptionalBuildExt(build_ext):

@@ -599,10 +599,10 @@ def bench_edits(server: Server, zone: ZoneFile, qfile: Path, seconds: float, edi
 def rejected_responder(data: str, zone_file: str, origin: str) -> None:
     """Serve from the store with dnsbackend.answer.answer; on 'parse' on stdin, parse
     `zone_file` with build_zone in a thread of this very process (the design we rejected)."""
-    from dnsbackend.answer import answer
-    from dnsbackend.loader import build_zone
-    from dnsbackend.snapshot import Reader
-    from dnsbackend.store import Store
+    from dnsbackend.query.engine import answer
+    from dnsbackend.store.database import Store
+    from dnsbackend.store.snapshot import Reader
+    from dnsbackend.zone.build import build_zone
 
     reader = Reader(Store(data))
 
@@ -620,7 +620,7 @@ def rejected_responder(data: str, zone_file: str, origin: str) -> None:
     def parse() -> None:
         started = time.perf_counter()
         built = build_zone(zone_file, dns.name.from_text(origin), os.path.dirname(zone_file))
-        print(f"parsed {built.compiled.meta.records} records in "
+        print(f"parsed {built.contents.meta.records} records in "
               f"{time.perf_counter() - started:.1f}s", flush=True)
 
     async def main() -> None:

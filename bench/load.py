@@ -52,11 +52,12 @@ def measure(records: int, with_dnspython: bool) -> dict[str, float]:
     from gen_zone import generate
 
     from dnsbackend import loader
-    from dnsbackend.compile import compile_zone
-    from dnsbackend.store import Store
-    from dnsbackend.zonecheck import check_zone
-    from dnsbackend.zonefast import parse_fast
-    from dnsbackend.zonefile import paused_gc, read_zone_file
+    from dnsbackend.store.database import Store
+    from dnsbackend.zone.bindreader import read_zone_file
+    from dnsbackend.zone.checks import check_zone
+    from dnsbackend.zone.fastreader import parse_fast
+    from dnsbackend.zone.nodes import zone_nodes
+    from dnsbackend.zone.records import paused_gc
 
     out: dict[str, float] = {"records": records}
     origin = dns.name.from_text(ORIGIN)
@@ -78,7 +79,7 @@ def measure(records: int, with_dnspython: bool) -> dict[str, float]:
         with _Timer(out, "check"):
             check_zone(parsed, path)
         with _Timer(out, "compile"):
-            compiled = compile_zone(parsed)
+            compiled = zone_nodes(parsed)
         out["compile_mb"] = _peak_mb()
         del parsed, compiled
 
@@ -98,7 +99,7 @@ def measure(records: int, with_dnspython: bool) -> dict[str, float]:
         del built
 
         if with_dnspython:
-            from dnsbackend.zonefile import parse_text_dnspython
+            from dnsbackend.zone.bindreader import parse_text_dnspython
 
             text = Path(path).read_text()
             with _Timer(out, "dnspython"), paused_gc():

@@ -7,14 +7,14 @@ import asyncio
 import logging
 import os
 import sys
-import time
 
-from . import __version__
-from .loader import build_zone
-from .server import BindError
-from .settings import SettingsError, load_settings
-from .store import Store, StoreError
-from .zonefile import ZoneFileError, origin_for_file
+from . import __version__, status
+from .serve.sockets import BindError
+from .settings import SettingsError, load_settings, policy_from_settings
+from .store.database import StoreError
+from .zone.build import build_zone
+from .zone.files import origin_for_file
+from .zone.records import ZoneFileError
 
 log = logging.getLogger("dnsbackend")
 
@@ -61,13 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "status":
-        return _status(args)
+        return status.main(args.data)
     _parser().print_help()
     return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .catalogue import CatalogueError, policy_from_settings
     from .daemon import Launch, run
 
     overrides = {
@@ -78,7 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, overrides)
         policy_from_settings(settings, os.getcwd())
-    except (SettingsError, CatalogueError) as exc:
+    except SettingsError as exc:
         for line in str(exc).splitlines():  # one line per wrong setting
             print(f"dnsbackend: {line}", file=sys.stderr)
         return 2
@@ -117,7 +116,7 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{path}:0: bad origin: {exc}", file=sys.stderr)
             failed += 1
             continue
-        meta = built.compiled.meta
+        meta = built.contents.meta
         for warning in built.warnings:
             print(warning, file=sys.stderr)
         print(f"zone {origin.to_text()}: loaded serial {meta.serial}, {meta.records} records "
@@ -126,27 +125,4 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{failed} of {len(args.files)} zone files have errors", file=sys.stderr)
         return 1
     print("OK")
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    if not os.path.isdir(os.path.join(args.data, "catalog")):
-        print(f"dnsbackend: no store in {args.data}", file=sys.stderr)
-        return 1
-    try:
-        store = Store(args.data)
-    except StoreError as exc:
-        print(f"dnsbackend: {exc}", file=sys.stderr)
-        return 1
-    entries = store.entries()
-    print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  loaded at")
-    for entry in sorted(entries.values(), key=lambda e: str(e.get("origin"))):
-        loaded = entry.get("loaded_at")
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(loaded)) if loaded else "-"
-        status = "disabled" if entry.get("disabled") else entry.get("status", "?")
-        print(f"{entry.get('origin', '?'):<32} {status:<8} {entry.get('serial', 0):>10} "
-              f"{entry.get('records', 0):>9} {entry.get('version', 0):>8}  {when}")
-        if entry.get("error"):
-            print(f"    last error: {entry['error']}")
-    store.close()
     return 0

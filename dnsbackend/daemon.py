@@ -1,4 +1,7 @@
-"""The serving process: opens the store, binds the sockets, serves, and runs the two watchers."""
+"""The serving process: opens the store, binds the sockets, serves, and runs the two watchers.
+
+The outer layer: it ties the network layer (serve/) to the write jobs (update/) by the settings.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,32 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import writer
-from .catalogue import CatalogueError, Policy, policy_from_settings
-from .server import Responder, TCPLimits, open_sockets, serve_sockets
-from .settings import DEFAULT_CONFIG, RESTART_ONLY, Settings, SettingsError, load_settings
-from .snapshot import Reader
-from .store import Store, open_shared
-from .watcher import CatalogWatcher, ZoneWatcher, report
+from .query.responder import Responder
+from .serve.endpoints import serve_sockets
+from .serve.sockets import open_sockets
+from .serve.tcp import TCPLimits
+from .settings import (
+    DEFAULT_CONFIG,
+    RESTART_ONLY,
+    Settings,
+    SettingsError,
+    load_settings,
+    policy_from_settings,
+    served_settings,
+)
+from .store.database import Store, open_shared
+from .store.format import ServedSettings
+from .store.snapshot import Reader
+from .update import jobs
+from .update.outcome import report
+from .update.policy import ZonePolicy
+from .update.process import die_with_parent, init_writer_process
+from .update.watch import SettingsWatcher, ZoneWatcher
 
 log = logging.getLogger("dnsbackend")
 
@@ -44,7 +62,7 @@ def writer_pool(processes: int) -> ProcessPoolExecutor:
     """Writer processes, started clean (no inherited LMDB handles or event loop)."""
     return ProcessPoolExecutor(max_workers=processes,
                                mp_context=multiprocessing.get_context("spawn"),
-                               initializer=writer.init_writer_process)
+                               initializer=init_writer_process)
 
 
 class Daemon:
@@ -57,7 +75,7 @@ class Daemon:
         self.store = Store(self.data_dir)
         self.reader = Reader(self.store)
         self.responder = Responder(self.reader)
-        self.served_payload = self.settings.udp_payload  # as last stored by a catalogue sync
+        self.served_payload = self.settings.udp_payload  # as last stored by a policy sync
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
@@ -74,15 +92,15 @@ class Daemon:
         socks = open_sockets(self.settings.listen, self.settings.port,
                              reuse_port=self.settings.workers > 1)
         # Serve what the store holds at once; the writers start meanwhile.
-        recovering = loop.run_in_executor(self.catalog_pool, writer.recover_job, self.data_dir)
+        recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job, self.data_dir)
         # Start the zone writers now, not at the first edit: spawning one takes a while.
         for _ in range(ZONE_WRITERS):
-            loop.run_in_executor(self.zone_pool, writer.warm_up, self.data_dir)
+            loop.run_in_executor(self.zone_pool, jobs.warm_up, self.data_dir)
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits)
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
-                          for s in socks if s.type == 2)
+                          for s in socks if s.type == socket.SOCK_DGRAM)
         log.info("listening on %s (UDP and TCP); serving %d zones from the store",
                  where, len(held))
         port = socks[0].getsockname()[1]
@@ -92,18 +110,19 @@ class Daemon:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        catalog = CatalogWatcher(self.launch.config_path, self.settings.debounce_ms,
-                                 self.reload_settings, self.sync)
+        watch_settings = SettingsWatcher(self.launch.config_path, self.settings.debounce_ms,
+                                         self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
             freed = await recovering
             if freed:
                 log.info("freed %d zone versions left by an unclean stop", freed)
             # Watch first, then reconcile: a file changed in between is seen by one or both.
-            tasks = [loop.create_task(self.zones.run(stop)), loop.create_task(catalog.run(stop))]
+            tasks = [loop.create_task(self.zones.run(stop)),
+                     loop.create_task(watch_settings.run(stop))]
             for _ in range(3):
                 await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
-            await self.sync(self.policy, startup=True)
+            await self.sync(self.policy, served_settings(self.settings), startup=True)
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
             await stop.wait()
@@ -139,33 +158,35 @@ class Daemon:
                               proc.exitcode)
                     self.workers[i] = self._start_worker(i + 1, port)
 
-    async def sync(self, policy: Policy, startup: bool = False) -> None:
-        """One catalogue transaction in the catalog writer process."""
+    async def sync(self, policy: ZonePolicy, served: ServedSettings,
+                   startup: bool = False) -> None:
+        """One policy transaction in the catalog writer process."""
         loop = asyncio.get_running_loop()
         try:
             outcomes = await loop.run_in_executor(
-                self.catalog_pool, writer.sync_catalogue_job, self.data_dir, policy.pack())
+                self.catalog_pool, jobs.sync_policy_job, self.data_dir, policy.pack(),
+                served.pack())
         except Exception as exc:
-            log.error("catalogue update failed: %s", exc)
+            log.error("zone policy update failed: %s", exc)
             return
         for outcome in outcomes:
             report(outcome, quiet_kept=not startup)
         # Only now that the store applies the new policy may zone jobs act on it.
         self.zones.set_policy(policy)
-        if policy.udp_payload != self.served_payload:
+        if served.udp_payload != self.served_payload:
             # Said only now: the size reaches the workers through the store.
-            self.served_payload = policy.udp_payload
+            self.served_payload = served.udp_payload
             if not startup:
-                log.info("EDNS payload size is now %d", policy.udp_payload)
+                log.info("EDNS payload size is now %d", served.udp_payload)
 
-    def reload_settings(self) -> Policy | None:
+    def reload_settings(self) -> tuple[ZonePolicy, ServedSettings] | None:
         """The settings file changed: apply what can change live, say what cannot."""
         launch = self.launch
         try:
             settings = load_settings(launch.config_path if os.path.exists(launch.config_path)
                                      else launch.config, launch.overrides)
             policy = policy_from_settings(settings, launch.base_dir)
-        except (SettingsError, CatalogueError) as exc:
+        except SettingsError as exc:
             log.error("settings not applied: %s", exc)
             return None
         for key in RESTART_ONLY:
@@ -176,7 +197,7 @@ class Daemon:
             log.info("log level is now %s", settings.log_level)
         self.settings = settings
         self.policy = policy
-        return policy
+        return policy, served_settings(settings)
 
 
 async def run(launch: Launch) -> None:
@@ -193,7 +214,7 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format=f"%(asctime)s %(levelname)s [worker {index}] %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    writer.die_with_parent(signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         import uvloop

@@ -8,18 +8,38 @@ from __future__ import annotations
 
 import os
 
-NATIVE_MODULES = ("wire", "answer", "fastpath", "snapshot", "compile", "udpbatch")
+# Dotted names below the package. The query path (wire, query, the stored format and the
+# snapshot, batched UDP) and the load-time step from records to nodes.
+NATIVE_MODULES = (
+    "wire.codes", "wire.message", "wire.compress",
+    "store.format", "store.snapshot",
+    "query.engine", "query.resolve", "query.encode", "query.responder",
+    "zone.nodes",
+    "serve.udpbatch",
+)
+
+
+def module_path(package_dir: str, name: str, suffix: str = ".py") -> str:
+    return os.path.join(package_dir, *name.split(".")) + suffix
 
 
 def refuse_stale(package_dir: str) -> None:
     """In a source checkout, a compiled module older than its .py would run the old code."""
     if not os.path.exists(os.path.join(package_dir, os.pardir, "setup.py")):
         return  # an installed package: its files are written together
-    for entry in os.listdir(package_dir):
-        name, _, rest = entry.partition(".")
-        if name in NATIVE_MODULES and rest.endswith(("so", "pyd")):
-            source = os.path.join(package_dir, name + ".py")
-            if os.path.getmtime(source) > os.path.getmtime(os.path.join(package_dir, entry)):
+    for name in NATIVE_MODULES:
+        folder, _, base = module_path(package_dir, name, "").rpartition(os.sep)
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        source = module_path(package_dir, name)
+        for entry in entries:
+            stem, _, rest = entry.partition(".")
+            if stem == base and rest.endswith(("so", "pyd")) and \
+                    os.path.getmtime(source) > os.path.getmtime(os.path.join(folder, entry)):
+                shown = os.path.relpath(os.path.join(folder, entry), os.path.dirname(package_dir))
                 raise ImportError(
-                    f"dnsbackend/{entry} is older than dnsbackend/{name}.py: run `make` "
-                    "(any target rebuilds it) or delete dnsbackend/*.so to run pure Python")
+                    f"{shown} is older than {os.path.relpath(source, os.path.dirname(package_dir))}"
+                    ": run `make` (any target rebuilds it) or delete the compiled modules "
+                    "(make clean-native) to run pure Python")

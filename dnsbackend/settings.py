@@ -1,4 +1,7 @@
-"""Settings: defaults, then the TOML file, then command-line flags; validated by pydantic."""
+"""Settings: defaults, then the TOML file, then command-line flags; validated by pydantic.
+
+Also what they become for the layers below: the zone policy and the served settings.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,13 @@ import os
 import tomllib
 from typing import Any, Literal
 
+import dns.exception
+import dns.name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .store.format import DEFAULT_UDP_PAYLOAD, ServedSettings
+from .update.policy import WantedZone, ZonePolicy
+from .zone.files import origin_key
 
 DEFAULT_CONFIG = "dnsbackend.toml"
 
@@ -41,7 +50,7 @@ class Settings(BaseModel):
     workers: int = Field(1, ge=1, le=64)
     # EDNS payload size we advertise; at most 4096 like BIND's max-udp-size (a UDP answer
     # near 64 KB would exceed what one datagram can carry and be lost, not truncated)
-    udp_payload: int = Field(1232, ge=512, le=4096)
+    udp_payload: int = Field(DEFAULT_UDP_PAYLOAD, ge=512, le=4096)
     tcp_idle_timeout: float = Field(10.0, gt=0)  # seconds a quiet TCP connection is kept
     tcp_max_connections: int = Field(256, ge=1)
     debounce_ms: int = Field(50, ge=0, le=10_000)  # quiet time before a changed file is read
@@ -82,3 +91,23 @@ def load_settings(config: str | None, overrides: dict[str, Any]) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(describe_errors(exc, source)) from None
+
+
+def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
+    """The zone policy of validated settings; relative paths are taken from `base_dir`."""
+    zones_dir = os.path.realpath(os.path.join(base_dir, settings.zones))
+    explicit: dict[bytes, WantedZone] = {}
+    for name, options in settings.zone.items():
+        try:
+            origin = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise SettingsError(f"setting 'zone.{name}': not a domain name: {exc}") from None
+        path = options.file or os.path.join(zones_dir, origin.to_text() + "zone")
+        path = os.path.realpath(os.path.join(zones_dir, path))
+        explicit[origin_key(origin)] = WantedZone(origin.to_text(), path, options.enabled)
+    return ZonePolicy(zones_dir, settings.discover, explicit)
+
+
+def served_settings(settings: Settings) -> ServedSettings:
+    """The settings every serving process answers by (stored for all workers)."""
+    return ServedSettings(settings.udp_payload)

@@ -17,10 +17,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from dnsbackend.answer import Settings, answer
-from dnsbackend.loader import apply_built, build_zone
-from dnsbackend.snapshot import Reader, Snapshot
-from dnsbackend.store import Store
+from dnsbackend.query.engine import AnswerOptions, answer
+from dnsbackend.store.snapshot import Reader, Snapshot
+from testkit.store import load_zone, store_with_zones
 
 FAT_ADDRESSES = 40  # A records at fat.example.com: more than fits in 512 bytes
 MIX_HOSTS = 8  # MX targets of mxmix.example.com, each with one address
@@ -104,17 +103,7 @@ ZONES = {"example.com.": EXAMPLE_COM, "example.net.": EXAMPLE_NET,
          "served.example.com.": SERVED_EXAMPLE_COM}
 
 
-def build_snapshot(root: Path, zones: dict[str, str]) -> tuple[Store, Snapshot]:
-    """Write zone texts to files, load them into a fresh store and take a snapshot."""
-    zone_dir = root / "zones"
-    zone_dir.mkdir()
-    store = Store(str(root / "db"))
-    for origin, text in zones.items():
-        path = zone_dir / f"{origin}zone"
-        path.write_text(text)
-        built = build_zone(str(path), dns.name.from_text(origin), str(zone_dir))
-        apply_built(store, str(path), built)
-    return store, Reader(store).snapshot()
+build_snapshot = store_with_zones
 
 
 @pytest.fixture(scope="module")
@@ -600,7 +589,7 @@ def test_opt_echoed_with_our_payload(snap: Snapshot) -> None:
 
 def test_payload_from_settings(snap: Snapshot) -> None:
     q = make_query("host.example.com", "A", edns=0, payload=4096)
-    wire = answer(q.to_wire(), snap, False, Settings(udp_payload=1400))
+    wire = answer(q.to_wire(), snap, False, AnswerOptions(udp_payload=1400))
     assert wire is not None
     assert dns.message.from_wire(wire).payload == 1400
 
@@ -742,8 +731,7 @@ def test_chain_leaving_our_zones_is_followed_once_the_target_zone_is_added(
         assert texts(r.answer) == {"out.example.com. 3600 IN CNAME www.example.org."}
         path = tmp_path / "zones" / "example.org.zone"
         path.write_text(EXAMPLE_NET.replace("example.net.", "example.org."))
-        built = build_zone(str(path), dns.name.from_text("example.org."), str(path.parent))
-        apply_built(store, str(path), built)
+        load_zone(store.path, path, "example.org.")
         after = reader.snapshot()
         assert after.zones[b"\x07example\x03com\x00"] is before.zones[b"\x07example\x03com\x00"]
         r = ask(after, "out.example.com", "A")

@@ -13,14 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dns.name
 import pytest
 
 from dnsbackend import __version__
 from dnsbackend.cli import main
-from dnsbackend.loader import apply_built, build_zone
 from dnsbackend.settings import SettingsError, load_settings
-from dnsbackend.store import Store
+from dnsbackend.store.database import open_shared
+from testkit.store import load_zone
 
 from .conftest import ROOT
 
@@ -264,18 +263,14 @@ def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_status_lists_zones(tmp_path: Path) -> None:
     data = tmp_path / "db"
-    store = Store(str(data))
     versions = {}
-    try:
-        for name, text in [("example.com.", (ROOT / "zones" / "example.com.zone").read_text()),
-                           ("example.org.", HEAD.replace("1 7200", "42 7200"))]:
-            path = tmp_path / f"{name}zone"
-            path.write_text(text)
-            built = build_zone(str(path), dns.name.from_text(name), str(tmp_path))
-            outcome = apply_built(store, str(path), built)
-            versions[name] = (outcome.serial, outcome.records, outcome.version)
-    finally:
-        store.close()
+    for name, text in [("example.com.", (ROOT / "zones" / "example.com.zone").read_text()),
+                       ("example.org.", HEAD.replace("1 7200", "42 7200"))]:
+        path = tmp_path / f"{name}zone"
+        path.write_text(text)
+        outcome = load_zone(data, path, name)
+        versions[name] = (outcome.serial, outcome.records, outcome.version)
+    open_shared(str(data)).close()
     proc = run("status", "--data", str(data))
     assert proc.returncode == 0, proc.stderr
     no_traceback(proc)

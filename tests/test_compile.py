@@ -9,8 +9,10 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from dnsbackend.compile import CompiledZone, ZoneMeta, compile_zone
-from dnsbackend.zonefile import ParsedZone, Record, parse_text, read_zone_file
+from dnsbackend.store.format import ZoneContents, ZoneMeta
+from dnsbackend.zone.bindreader import parse_text, read_zone_file
+from dnsbackend.zone.nodes import zone_nodes
+from dnsbackend.zone.records import ParsedZone, Record
 
 from .conftest import ROOT
 
@@ -45,7 +47,7 @@ def test_records_are_grouped_by_lower_case_owner_and_type() -> None:
         rec("www.example.com.", "A", 60, "192.0.2.2"),  # the same RRset, not adjacent
         rec("www.Example.com.", "TXT", 30, '"t"'),
     ]
-    compiled = compile_zone(ParsedZone(ORIGIN, records))
+    compiled = zone_nodes(ParsedZone(ORIGIN, records))
     assert compiled.nodes[wire("www.example.com.")] == {
         1: (60, (rdata("A", "192.0.2.1"), rdata("A", "192.0.2.2"))),
         16: (30, (rdata("TXT", '"t"'),)),
@@ -61,7 +63,7 @@ def test_empty_non_terminals_are_added_up_to_the_apex_only() -> None:
         rec("other.b.c.example.com.", "TXT", 60, '"y"'),
         rec("z.example.com.", "A", 60, "192.0.2.1"),
     ]
-    compiled = compile_zone(ParsedZone(ORIGIN, records))
+    compiled = zone_nodes(ParsedZone(ORIGIN, records))
     for ent in ("a.b.c.example.com.", "b.c.example.com.", "c.example.com."):
         assert compiled.nodes[wire(ent)] == {}
     assert wire("com.") not in compiled.nodes
@@ -73,7 +75,7 @@ def test_meta_describes_the_apex_soa() -> None:
     records = [rec("example.com.", "NS", 3600, "ns1.example.com."),
                rec("Example.COM.", "SOA", 3600, soa),
                rec("a.example.com.", "A", 60, "192.0.2.1")]
-    meta = compile_zone(ParsedZone(ORIGIN, records)).meta
+    meta = zone_nodes(ParsedZone(ORIGIN, records)).meta
     assert meta.origin == wire("Example.COM.")
     assert meta.serial == 2026112601
     assert meta.soa_ttl == 3600
@@ -82,7 +84,7 @@ def test_meta_describes_the_apex_soa() -> None:
     assert meta.records == 3
     assert ZoneMeta.unpack(meta.pack()) == meta
     short = [rec("example.com.", "SOA", 60, soa)]
-    assert compile_zone(ParsedZone(ORIGIN, short)).meta.negative_ttl == 60
+    assert zone_nodes(ParsedZone(ORIGIN, short)).meta.negative_ttl == 60
     assert struct.unpack("!I", meta.soa_rdata[-20:-16])[0] == meta.serial
 
 
@@ -91,7 +93,7 @@ def test_signatures_of_several_types_share_one_rrsig_entry() -> None:
     text = ("$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\n"
             f"www A 192.0.2.1\nwww RRSIG {sig.format('A')}\nwww AAAA 2001:db8::1\n"
             f"www RRSIG {sig.format('AAAA')}\n")
-    compiled = compile_zone(parse_text(text, ORIGIN, "z"))
+    compiled = zone_nodes(parse_text(text, ORIGIN, "z"))
     node = compiled.nodes[wire("www.example.com.")]
     assert set(node) == {1, 28, 46}
     assert node[46][1] == (rdata("RRSIG", sig.format("A")), rdata("RRSIG", sig.format("AAAA")))
@@ -100,7 +102,7 @@ def test_signatures_of_several_types_share_one_rrsig_entry() -> None:
 def test_example_zone_compiles() -> None:
     path = ROOT / "zones" / "example.com.zone"
     parsed = read_zone_file(str(path))
-    compiled: CompiledZone = compile_zone(parsed)
+    compiled: ZoneContents = zone_nodes(parsed)
     nodes = compiled.nodes
     assert nodes[wire("api.example.com.")][1] == (
         3600, (rdata("A", "192.0.2.40"), rdata("A", "192.0.2.41")))

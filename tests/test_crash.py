@@ -12,13 +12,14 @@ import dns.message
 import dns.name
 import pytest
 
-from dnsbackend.answer import answer
-from dnsbackend.catalogue import Policy
-from dnsbackend.loader import build_zone, recover
-from dnsbackend.snapshot import Reader
-from dnsbackend.store import Store, open_shared
-from dnsbackend.transaction import Transaction
-from dnsbackend.writer import sync_catalogue_job
+from dnsbackend.query.engine import answer
+from dnsbackend.store.database import Store, open_shared
+from dnsbackend.store.format import ServedSettings, ZoneEntry
+from dnsbackend.store.snapshot import Reader
+from dnsbackend.store.transaction import Transaction
+from dnsbackend.update.jobs import recover_job, sync_policy_job
+from dnsbackend.update.policy import ZonePolicy
+from dnsbackend.zone.build import build_zone
 
 from .zonegen import versioned_zone, versions_in, write_atomically
 
@@ -45,8 +46,7 @@ def _die_while_applying(data: str, zone_path: str, stage: str) -> None:
     store = Store(data)
     built = build_zone(zone_path, dns.name.from_text(ORIGIN), os.path.dirname(zone_path))
     txn = Transaction(store).begin()
-    txn.put_zone(built.compiled, {"origin": ORIGIN, "file": zone_path, "hash": built.digest,
-                                  "status": "ok"})
+    txn.put_zone(built.contents, ZoneEntry(ORIGIN, file=zone_path, hash=built.digest))
     if stage == "between-commits":
         txn._zones.commit()  # type: ignore[union-attr]  # zone data durable, catalog not yet
     os.kill(os.getpid(), signal.SIGKILL)
@@ -59,8 +59,8 @@ def test_killed_writer_leaves_the_old_version_whole(stage: str, tmp_path: Path) 
     path = zones / f"{ORIGIN}zone"
     path.write_text(versioned_zone(ORIGIN, 1, padding=PADDING))
     data = tmp_path / "db"
-    policy = Policy(str(zones.resolve()))
-    sync_catalogue_job(str(data), policy.pack())
+    policy = ZonePolicy(str(zones.resolve()))
+    sync_policy_job(str(data), policy.pack(), ServedSettings().pack())
     assert store_versions(data) == {1}
 
     path.write_text(versioned_zone(ORIGIN, 2, padding=PADDING))
@@ -71,9 +71,9 @@ def test_killed_writer_leaves_the_old_version_whole(stage: str, tmp_path: Path) 
     assert child.exitcode == -signal.SIGKILL
     assert store_versions(data) == {1}
 
-    freed = recover(open_shared(str(data)))
+    freed = recover_job(str(data))
     assert freed == (1 if stage == "between-commits" else 0)
-    sync_catalogue_job(str(data), policy.pack())
+    sync_policy_job(str(data), policy.pack(), ServedSettings().pack())
     assert store_versions(data) == {2}
 
 

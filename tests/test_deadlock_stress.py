@@ -23,7 +23,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from dnsbackend.store import Store
+from dnsbackend.store.database import Store
 
 from .zonegen import versioned_zone, versions_in, write_atomically, write_in_place
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import dns.message
 import dns.name
 
-from dnsbackend.answer import answer
-from dnsbackend.fastpath import respond
-from dnsbackend.loader import apply_built, build_zone
-from dnsbackend.snapshot import Reader
+from dnsbackend.query.engine import answer
+from dnsbackend.query.responder import respond
+from dnsbackend.store.snapshot import Reader
+from testkit.store import load_zone
 
 from .test_answer import EXAMPLE_COM, EXAMPLE_NET, build_snapshot, make_query
 
@@ -57,8 +57,7 @@ def test_a_new_snapshot_starts_a_new_memo(tmp_path: Path) -> None:
     assert before is not None and b"\xc0\x00\x02\x50" in before  # 192.0.2.80
     path = tmp_path / "zones" / "example.com.zone"
     path.write_text(EXAMPLE_COM.replace("192.0.2.80", "192.0.2.81"))
-    apply_built(store, str(path), build_zone(str(path), dns.name.from_text("example.com."),
-                                             str(path.parent)))
+    load_zone(store.path, path, "example.com.")
     fresh = Reader(store).snapshot()
     assert fresh is not snap and not fresh.memo[0]
     after = respond(q, fresh, False, None)

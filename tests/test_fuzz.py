@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsbackend.answer import answer
-from dnsbackend.snapshot import Snapshot
-from dnsbackend.store import Store
-from dnsbackend.wire import FormatError, parse_query, read_name
+from dnsbackend.query.engine import answer
+from dnsbackend.store.database import Store
+from dnsbackend.store.snapshot import Snapshot
+from dnsbackend.wire.message import FormatError, parse_query, read_name
 
 from .conftest import ROOT
 from .test_answer import ZONES, build_snapshot

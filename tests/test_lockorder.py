@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dnsbackend import lockorder
-from dnsbackend.store import Store
-from dnsbackend.transaction import Transaction, begin_catalog, begin_zones
+from dnsbackend.store import lockorder
+from dnsbackend.store.database import Store
+from dnsbackend.store.transaction import Transaction, begin_catalog, begin_zones
 
 
 def test_reversed_path_is_caught_before_it_can_block(tmp_path: Path) -> None:

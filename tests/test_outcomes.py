@@ -12,10 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsbackend.answer import _zone_for, answer, encode, resolve, stamp
-from dnsbackend.snapshot import Reader, Snapshot
-from dnsbackend.store import Store
-from dnsbackend.wire import parse_query
+from dnsbackend.query.encode import encode
+from dnsbackend.query.engine import answer, stamp
+from dnsbackend.query.resolve import resolve, zone_for
+from dnsbackend.store.database import Store
+from dnsbackend.store.snapshot import Reader, Snapshot
+from dnsbackend.wire.message import parse_query
 
 from .test_answer import ZONES, build_snapshot
 
@@ -67,7 +69,7 @@ def _fresh(store: Store) -> Snapshot:
 def expected(snap: Snapshot, wire: bytes, tcp: bool) -> bytes:
     """The answer computed for this name alone: resolved and encoded with no cache."""
     query = parse_query(wire)
-    zone = _zone_for(snap, query.qname.lower(), query.qtype)  # DS at an apex: the parent
+    zone = zone_for(snap, query.qname.lower(), query.qtype)  # DS at an apex: the parent
     assert zone is not None
     prepared = encode(query.qname, resolve(snap, zone, query.qname, query.qtype, tcp))
     limit = 65535 if tcp else max(512, min(query.payload, 1232)) if query.edns else 512

@@ -14,9 +14,12 @@ import dns.message
 import dns.rcode
 import pytest
 
-from dnsbackend import udpbatch
-from dnsbackend.server import Responder, TCPLimits, open_sockets, serve_sockets
-from dnsbackend.snapshot import Reader
+from dnsbackend.query.responder import Responder
+from dnsbackend.serve import udpbatch
+from dnsbackend.serve.endpoints import serve_sockets
+from dnsbackend.serve.sockets import open_sockets
+from dnsbackend.serve.tcp import TCPLimits
+from dnsbackend.store.snapshot import Reader
 
 from .test_answer import ZONES, build_snapshot
 

@@ -12,18 +12,9 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from dnsbackend.wire import (
-    MX,
-    NS,
-    SOA,
-    SRV,
-    FormatError,
-    Writer,
-    label_starts,
-    opt_record,
-    parse_query,
-    read_name,
-)
+from dnsbackend.wire.codes import MX, NS, SOA, SRV
+from dnsbackend.wire.compress import Compressor
+from dnsbackend.wire.message import FormatError, label_starts, opt_record, parse_query, read_name
 
 
 def wire_name(text: str) -> bytes:
@@ -149,7 +140,7 @@ def test_opt_record_layout() -> None:
 def _message(qname: str, records: list[tuple[str, int, str]]) -> bytes:
     """Header + question + records from the Writer, for dnspython to read back."""
     qwire = wire_name(qname)
-    w = Writer(qwire)
+    w = Compressor(qwire)
     for owner, rtype, text in records:
         rdata = dns.rdata.from_text(dns.rdataclass.IN, rtype, text)
         w.rr(wire_name(owner), rtype, 300, rdata.to_wire())

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dnsbackend.zonefast import parse_fast
-from dnsbackend.zonefile import ParsedZone, ZoneFileError, parse_text, parse_text_dnspython
+from dnsbackend.zone.bindreader import parse_text, parse_text_dnspython
+from dnsbackend.zone.fastreader import parse_fast
+from dnsbackend.zone.records import ParsedZone, ZoneFileError
 
 from .conftest import DATA, ROOT
 

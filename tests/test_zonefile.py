@@ -18,13 +18,9 @@ import dns.rdatatype
 import dns.tokenizer
 import pytest
 
-from dnsbackend.zonecheck import check_zone
-from dnsbackend.zonefile import (
-    ParsedZone,
-    ZoneFileError,
-    parse_text_dnspython,
-    read_zone_file,
-)
+from dnsbackend.zone.bindreader import parse_text_dnspython, read_zone_file
+from dnsbackend.zone.checks import check_zone
+from dnsbackend.zone.records import ParsedZone, ZoneFileError
 
 from .conftest import DATA
 

@@ -1,70 +1,19 @@
-"""Turning a parsed zone into the nodes the answer engine reads: the work done at load time."""
+"""Records to nodes: a parsed zone grouped into the stored nodes, with its empty non-terminals."""
 
 from __future__ import annotations
 
-import marshal
-import struct
-from dataclasses import dataclass
-
-from .wire import SOA
-from .zonefile import ParsedZone, paused_gc
-
-# A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
-Node = dict[int, tuple[int, tuple[bytes, ...]]]
-
-FORMAT = 1  # bump when the stored layout changes; older stores are rebuilt from the files
+from ..store.format import Node, ZoneContents, ZoneMeta, soa_fields
+from ..wire.codes import SOA
+from .records import ParsedZone, paused_gc
 
 
-@dataclass
-class ZoneMeta:
-    """What the catalog and the answer engine need to know about a zone without reading nodes."""
-
-    origin: bytes  # apex, wire form, letter case as written
-    serial: int
-    soa_ttl: int
-    negative_ttl: int  # min(SOA TTL, SOA MINIMUM), RFC 2308
-    soa_rdata: bytes
-    records: int  # number of resource records
-
-    def pack(self) -> bytes:
-        return marshal.dumps(
-            (FORMAT, self.origin, self.serial, self.soa_ttl, self.negative_ttl,
-             self.soa_rdata, self.records)
-        )
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> ZoneMeta:
-        fmt, origin, serial, soa_ttl, negative_ttl, soa_rdata, records = marshal.loads(raw)
-        if fmt != FORMAT:
-            raise ValueError("stored zone has an older layout")
-        return cls(origin, serial, soa_ttl, negative_ttl, soa_rdata, records)
-
-
-@dataclass
-class CompiledZone:
-    """A zone ready to be written: its meta and its nodes keyed by lower-case owner wire name."""
-
-    meta: ZoneMeta
-    nodes: dict[bytes, Node]
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        """(key, value) pairs in key order, values serialized, for an appending bulk write."""
-        return [(name, marshal.dumps(self.nodes[name])) for name in sorted(self.nodes)]
-
-
-def soa_fields(rdata: bytes) -> tuple[int, int]:
-    """(serial, minimum) of an SOA rdata."""
-    serial, _, _, _, minimum = struct.unpack("!IIIII", rdata[-20:])
-    return serial, minimum
-
-
-def compile_zone(zone: ParsedZone) -> CompiledZone:
+def zone_nodes(zone: ParsedZone) -> ZoneContents:
     """Group records into nodes and add the empty non-terminals between them and the apex."""
     with paused_gc():
-        return _compile(zone)
+        return _nodes(zone)
 
 
-def _compile(zone: ParsedZone) -> CompiledZone:
+def _nodes(zone: ParsedZone) -> ZoneContents:
     apex = zone.origin.to_wire()
     assert apex is not None
     apex_lower = apex.lower()
@@ -116,4 +65,4 @@ def _compile(zone: ParsedZone) -> CompiledZone:
             pos += owner[pos] + 1
     serial, minimum = soa_fields(soa_rdata)
     meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
-    return CompiledZone(meta, nodes)
+    return ZoneContents(meta, nodes)

@@ -1,4 +1,4 @@
-"""DNS wire format: parsing queries and building compressed responses (RFC 1035, RFC 6891)."""
+"""Parsing DNS queries: header, question and OPT record (RFC 1035, RFC 6891); name helpers."""
 
 from __future__ import annotations
 
@@ -7,46 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-# RR types the engine treats specially.
-# (Final: compiled, these are constants in the code, not look-ups in the module.)
-A: Final = 1
-NS: Final = 2
-CNAME: Final = 5
-SOA: Final = 6
-PTR: Final = 12
-MX: Final = 15
-TXT: Final = 16
-AAAA: Final = 28
-SRV: Final = 33
-DNAME: Final = 39
-OPT: Final = 41
-DS: Final = 43
-RRSIG: Final = 46
-IXFR: Final = 251
-AXFR: Final = 252
-MAILB: Final = 253
-MAILA: Final = 254
-ANY: Final = 255
-CLASS_IN: Final = 1
-
-# Response codes (BADVERS is extended: its upper bits travel in the OPT record).
-NOERROR: Final = 0
-FORMERR: Final = 1
-SERVFAIL: Final = 2
-NXDOMAIN: Final = 3
-NOTIMP: Final = 4
-REFUSED: Final = 5
-YXDOMAIN: Final = 6
-BADVERS: Final = 16
-
-# Header flag bits.
-QR: Final = 0x8000
-AA: Final = 0x0400
-TC: Final = 0x0200
-RD: Final = 0x0100
-
-# Types whose rdata names may be compressed (RFC 3597 section 4: the RFC 1035 types).
-COMPRESSIBLE: Final = {NS: 0, CNAME: 0, PTR: 0, MX: 2, SOA: 0}
+from .codes import OPT
 
 _HEADER: Final = struct.Struct("!HHHHHH")
 _RR_FIXED: Final = struct.Struct("!HHIH")
@@ -216,72 +177,3 @@ def opt_record(payload: int, do: bool, ext_rcode: int = 0) -> bytes:
     """An OPT pseudo-record advertising our payload size."""
     ttl = (ext_rcode << 24) | (0x8000 if do else 0)
     return b"\x00" + _RR_FIXED.pack(OPT, payload, ttl, 0)
-
-
-class Writer:
-    """Builds the sections after the question, compressing names against all that came before.
-
-    Offsets are those of the final message, whose question starts at byte 12. With an
-    anchor, only the question name's suffix from that offset up is used for compression,
-    and the question name itself (the very object passed in) is written as a pointer to it.
-    """
-
-    __slots__ = ("buf", "table", "base", "qname", "written")
-
-    def __init__(self, qname: bytes, anchor: int = 0) -> None:
-        self.buf = bytearray()
-        self.base = 12 + len(qname) + 4
-        self.table: dict[bytes, int] = {}
-        self.qname = qname
-        self._remember(qname[anchor:].lower(), 12 + anchor)
-        # Set to a list to collect every other name written, lower case (encode_anchored).
-        self.written: list[bytes] | None = None
-
-    def _remember(self, lower: bytes, at: int) -> None:
-        pos = 0
-        while lower[pos] != 0 and at + pos < 0x4000:
-            suffix = lower[pos:]
-            if suffix in self.table:
-                return
-            self.table[suffix] = at + pos
-            pos += lower[pos] + 1
-
-    def name(self, name: bytes) -> None:
-        if name is self.qname:
-            self.buf += b"\xc0\x0c"
-            return
-        lower = name.lower()
-        if self.written is not None:
-            self.written.append(lower)
-        pos = 0
-        table = self.table
-        while lower[pos] != 0:
-            ptr = table.get(lower[pos:])
-            if ptr is not None:
-                if pos:
-                    self._remember(lower, self.base + len(self.buf))
-                self.buf += name[:pos]
-                self.buf += _TWO.pack(0xC000 | ptr)
-                return
-            pos += lower[pos] + 1
-        self._remember(lower, self.base + len(self.buf))
-        self.buf += name
-
-    def rr(self, owner: bytes, rtype: int, ttl: int, rdata: bytes) -> None:
-        self.name(owner)
-        fixed_at = len(self.buf)
-        self.buf += _RR_FIXED.pack(rtype, CLASS_IN, ttl, 0)
-        start = len(self.buf)
-        prefix = COMPRESSIBLE.get(rtype)
-        if prefix is None:
-            self.buf += rdata
-        elif rtype == SOA:
-            mname, off = read_name(rdata, 0)
-            rname, off = read_name(rdata, off)
-            self.name(mname)
-            self.name(rname)
-            self.buf += rdata[off:]
-        else:
-            self.buf += rdata[:prefix]
-            self.name(rdata[prefix:])
-        _TWO.pack_into(self.buf, fixed_at + 8, len(self.buf) - start)

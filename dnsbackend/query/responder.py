@@ -1,4 +1,5 @@
-"""The per-query fast path: answer() remembered per snapshot, keyed by the query after its ID.
+"""The per-query fast path: answer() remembered per snapshot, keyed by the query after its ID;
+the Responder the network layer calls, which takes the snapshot and never raises.
 
 answer() is a pure function of the query bytes, the snapshot and the transport, and the
 only part of the query it copies without looking at is the 16-bit ID. So a response, less
@@ -15,8 +16,9 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from .answer import Settings, answer
-from .snapshot import Reader, Snapshot, StaleSnapshot
+from ..store.snapshot import Reader, Snapshot, StaleSnapshot
+from ..wire.codes import QR, SERVFAIL
+from .engine import AnswerOptions, answer
 
 log = logging.getLogger("dnsbackend")
 
@@ -26,18 +28,19 @@ MEMO_LIMIT: Final = 100_000  # entries per snapshot and transport; cleared when 
 MEMO_MAX_RESPONSE: Final = 1232
 MEMO_MAX_QUERY: Final = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
 _DROP: Final = b""  # remembered "no response"
-_SERVFAIL_FLAGS: Final = 0x8002
+_SERVFAIL_FLAGS: Final = QR | SERVFAIL
 
 
-def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None) -> bytes | None:
-    """answer(), remembered. `settings` None means the store's settings (the memo's case)."""
+def respond(msg: bytes, snapshot: Snapshot, tcp: bool,
+            options: AnswerOptions | None) -> bytes | None:
+    """answer(), remembered. `options` None means the store's options (the memo's case)."""
     memo = snapshot.memo[tcp]
     key = msg[2:]
     hit = memo.get(key)
     if hit is not None:
         return msg[:2] + hit if hit else None
-    response = answer(msg, snapshot, tcp, settings)
-    if settings is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
+    response = answer(msg, snapshot, tcp, options)
+    if options is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
             response is None or len(response) <= MEMO_MAX_RESPONSE):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
@@ -48,10 +51,10 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, settings: Settings | None
 class Responder:
     """respond() from the store's current snapshot, for the network layer; never raises."""
 
-    def __init__(self, reader: Reader, settings: Settings | None = None) -> None:
-        """`settings` None: take them from the store (as every worker process does)."""
+    def __init__(self, reader: Reader, options: AnswerOptions | None = None) -> None:
+        """`options` None: take them from the store (as every worker process does)."""
         self.reader = reader
-        self.settings = settings
+        self.options = options
         self._failures = 0
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
@@ -76,7 +79,7 @@ class _OneSnapshot:
     def __init__(self, responder: Responder, tcp: bool) -> None:
         self.responder = responder
         self.tcp = tcp
-        self.settings = responder.settings
+        self.options = responder.options
         self.snapshot: Snapshot | None = None
 
     def respond(self, data: bytes) -> bytes | None:
@@ -86,9 +89,9 @@ class _OneSnapshot:
                 snapshot = self.snapshot
                 if snapshot is None:
                     snapshot = self.snapshot = reader.snapshot()
-                return respond(data, snapshot, self.tcp, self.settings)
+                return respond(data, snapshot, self.tcp, self.options)
             except StaleSnapshot:
                 snapshot = self.snapshot = reader.refresh()
-                return respond(data, snapshot, self.tcp, self.settings)
+                return respond(data, snapshot, self.tcp, self.options)
         except Exception:  # a bug must cost one answer, not the server
             return self.responder.servfail(data)

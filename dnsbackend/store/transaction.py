@@ -10,22 +10,12 @@ from __future__ import annotations
 import marshal
 import time
 from types import TracebackType
-from typing import Any
 
 import lmdb
 
 from . import lockorder
-from .compile import CompiledZone
-from .store import (
-    NEXT_VERSION,
-    RETIRED_PREFIX,
-    Store,
-    entry_key,
-    pack_entry,
-    read_entries,
-    unpack_entry,
-    version_key,
-)
+from .database import NEXT_VERSION, RETIRED_PREFIX, Store, entry_key, read_entries, version_key
+from .format import ZoneContents, ZoneEntry
 
 # How long a replaced version stays readable. A query reads a version for microseconds;
 # this is the grace period, as in RCU, after which no reader can still be looking at it.
@@ -122,14 +112,14 @@ class Transaction:
 
     # -- reading inside the transaction -----------------------------------------------
 
-    def entries(self) -> dict[bytes, dict[str, Any]]:
+    def entries(self) -> dict[bytes, ZoneEntry]:
         catalog, _ = self._txns()
         return read_entries(catalog)
 
-    def entry(self, origin_lower: bytes) -> dict[str, Any] | None:
+    def entry(self, origin_lower: bytes) -> ZoneEntry | None:
         catalog, _ = self._txns()
         raw = catalog.get(entry_key(origin_lower))
-        return None if raw is None else unpack_entry(bytes(raw))
+        return None if raw is None else ZoneEntry.unpack(bytes(raw))
 
     def catalog_value(self, key: bytes) -> bytes | None:
         """A catalog-wide value (such as the stored catalogue policy)."""
@@ -143,26 +133,28 @@ class Transaction:
         catalog, _ = self._txns()
         catalog.put(key, value)
 
-    def set_entry(self, origin_lower: bytes, entry: dict[str, Any]) -> None:
+    def set_entry(self, origin_lower: bytes, entry: ZoneEntry) -> None:
         catalog, _ = self._txns()
-        catalog.put(entry_key(origin_lower), pack_entry(entry))
+        catalog.put(entry_key(origin_lower), entry.pack())
 
-    def put_zone(self, compiled: CompiledZone, entry: dict[str, Any]) -> int:
-        """Write a new version of a zone and make the catalog entry point at it."""
+    def put_zone(self, contents: ZoneContents, entry: ZoneEntry) -> int:
+        """Write a new version of a zone and make the catalog entry point at it (the entry's
+        version, serial and record count are set from what was written)."""
         catalog, zones = self._txns()
         version = self._next_version()
         prefix = version_key(version)
         self._free_version(version)  # leftovers of a crash between the two commits
-        zones.put(prefix, compiled.meta.pack())
+        zones.put(prefix, contents.meta.pack())
         cursor = zones.cursor()
-        cursor.putmulti(((prefix + name, value) for name, value in compiled.items()), append=True)
-        origin_lower = compiled.meta.origin.lower()
+        cursor.putmulti(((prefix + name, value) for name, value in contents.items()), append=True)
+        origin_lower = contents.meta.origin.lower()
         old = self.entry(origin_lower)
-        if old and old.get("version"):
-            self._retire(old["version"])
-        entry = dict(entry, version=version, serial=compiled.meta.serial,
-                     records=compiled.meta.records)
-        catalog.put(entry_key(origin_lower), pack_entry(entry))
+        if old and old.version:
+            self._retire(old.version)
+        entry.version = version
+        entry.serial = contents.meta.serial
+        entry.records = contents.meta.records
+        catalog.put(entry_key(origin_lower), entry.pack())
         return version
 
     def remove_zone(self, origin_lower: bytes) -> None:
@@ -170,8 +162,8 @@ class Transaction:
         old = self.entry(origin_lower)
         if old is None:
             return
-        if old.get("version"):
-            self._retire(old["version"])
+        if old.version:
+            self._retire(old.version)
         catalog.delete(entry_key(origin_lower))
 
     def collect_garbage(self, now: float | None = None, grace: float = RETIRE_GRACE_SECONDS) -> int:
@@ -195,7 +187,7 @@ class Transaction:
     def free_orphans(self) -> int:
         """Free zone versions no catalog entry or retirement record knows (after a crash)."""
         catalog, zones = self._txns()
-        known = {e.get("version") for e in read_entries(catalog).values()}
+        known = {e.version for e in read_entries(catalog).values()}
         cursor = catalog.cursor()
         if cursor.set_range(RETIRED_PREFIX):
             for key, _ in cursor:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .wire import NS, SOA
-from .zonefile import ParsedZone, ZoneFileError
+from ..wire.codes import NS, SOA
+from .records import ParsedZone, ZoneFileError
 
 
 def check_zone(zone: ParsedZone, filename: str) -> None:

@@ -1,10 +1,12 @@
-"""The LMDB record store: a catalog database of served zones and a zones database of nodes.
+"""The LMDB layout: a catalog database of served zones and a zones database of nodes.
 
 Layout (both are LMDB environments under the data directory):
-  catalog/  b"z:" + origin (lower-case wire) -> catalog entry (marshal'd dict)
+  catalog/  b"z:" + origin (lower-case wire) -> catalog entry (format.ZoneEntry)
             b"v"                            -> next zone version number
             b"r:" + version (8 bytes)       -> time the version stopped being current
-            b"c"                            -> the catalogue policy and served settings
+            b"c"                            -> the zone policy the writers apply (update.policy)
+            b"s"                            -> the settings every server answers by
+                                               (format.ServedSettings)
   zones/    version (8 bytes)               -> ZoneMeta of that version
             version (8 bytes) + owner       -> node (lower-case wire owner)
 A version's nodes are written once and never changed, so a reader that found a version in
@@ -13,17 +15,18 @@ the catalog reads all of it or, once it is freed long after being replaced, none
 
 from __future__ import annotations
 
-import marshal
 import os
 import struct
-from typing import Any
 
 import lmdb
+
+from .format import ZoneEntry
 
 ENTRY_PREFIX = b"z:"
 RETIRED_PREFIX = b"r:"
 NEXT_VERSION = b"v"
-POLICY_KEY = b"c"  # the catalogue policy (catalogue.Policy), with the served settings
+POLICY_KEY = b"c"  # the zone policy (update.policy.ZonePolicy), packed by its owner
+SERVED_KEY = b"s"  # format.ServedSettings
 _VERSION = struct.Struct(">Q")
 
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: LMDB files grow as data is written
@@ -39,16 +42,6 @@ def version_key(version: int) -> bytes:
 
 def entry_key(origin_lower: bytes) -> bytes:
     return ENTRY_PREFIX + origin_lower
-
-
-def pack_entry(entry: dict[str, Any]) -> bytes:
-    return marshal.dumps(entry)
-
-
-def unpack_entry(raw: bytes) -> dict[str, Any]:
-    value = marshal.loads(raw)
-    assert isinstance(value, dict)
-    return value
 
 
 class Store:
@@ -68,7 +61,7 @@ class Store:
         except (OSError, lmdb.Error) as exc:
             raise StoreError(f"cannot open the store in {path}: {exc}") from None
 
-    def entries(self) -> dict[bytes, dict[str, Any]]:
+    def entries(self) -> dict[bytes, ZoneEntry]:
         """Every catalog entry, keyed by lower-case origin wire name (one read snapshot)."""
         with self.catalog_env.begin() as txn:
             return read_entries(txn)
@@ -76,6 +69,8 @@ class Store:
     def close(self) -> None:
         self.catalog_env.close()
         self.zones_env.close()
+        if _shared.get(self.path) is self:
+            del _shared[self.path]
 
 
 _shared: dict[str, Store] = {}
@@ -90,8 +85,8 @@ def open_shared(path: str) -> Store:
     return store
 
 
-def read_entries(txn: lmdb.Transaction) -> dict[bytes, dict[str, Any]]:
-    out: dict[bytes, dict[str, Any]] = {}
+def read_entries(txn: lmdb.Transaction) -> dict[bytes, ZoneEntry]:
+    out: dict[bytes, ZoneEntry] = {}
     cursor = txn.cursor()
     if not cursor.set_range(ENTRY_PREFIX):
         return out
@@ -99,5 +94,5 @@ def read_entries(txn: lmdb.Transaction) -> dict[bytes, dict[str, Any]]:
         key = bytes(key)
         if not key.startswith(ENTRY_PREFIX):
             break
-        out[key[len(ENTRY_PREFIX):]] = unpack_entry(bytes(value))
+        out[key[len(ENTRY_PREFIX):]] = ZoneEntry.unpack(bytes(value))
     return out

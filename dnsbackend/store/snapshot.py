@@ -7,18 +7,18 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 from typing import Any, Final
 
 import lmdb
 
-from .compile import Node, ZoneMeta
-from .store import POLICY_KEY, Store, read_entries, version_key
-from .wire import label_starts
+from ..wire.message import label_starts
+from .database import SERVED_KEY, Store, read_entries, version_key
+from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta
 
 NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
 RESPONSE_CACHE_LIMIT: Final = 200_000
-DEFAULT_UDP_PAYLOAD: Final = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 
 
 _UNREAD: Any = object()  # a name not yet looked up in nodes (None means "no such name")
@@ -117,12 +117,14 @@ class Reader:
             if txn_id == self._current.txn_id:
                 return self._current
             entries = read_entries(txn)
-            policy = txn.get(POLICY_KEY)
+            served = txn.get(SERVED_KEY)
         finally:
             txn.abort()
         self._current = self._build(txn_id, entries)
-        if policy is not None:
-            self._current.udp_payload = marshal.loads(policy)[3]
+        if served is not None:
+            # A record of another layout is rewritten by the next settings sync.
+            with contextlib.suppress(ValueError):
+                self._current.udp_payload = ServedSettings.unpack(served).udp_payload
         return self._current
 
     def refresh(self) -> Snapshot:
@@ -130,12 +132,12 @@ class Reader:
         self._current = Snapshot(-1, {})
         return self.snapshot()
 
-    def _build(self, txn_id: int, entries: dict[bytes, dict[str, Any]]) -> Snapshot:
+    def _build(self, txn_id: int, entries: dict[bytes, ZoneEntry]) -> Snapshot:
         old = self._current.zones
         zones: dict[bytes, ZoneView] = {}
         for origin_lower, entry in entries.items():
-            version = entry.get("version") or 0
-            if not version or entry.get("disabled"):
+            version = entry.version
+            if not version or entry.disabled:
                 continue
             view = old.get(origin_lower)
             if view is None or view.version != version:

@@ -1,6 +1,6 @@
 """A fast reader for the common shapes of zone file lines, giving exactly what dnspython's gives.
 
-It reads a file the way `zonefile.parse_text_dnspython` does (same owner, TTL, class and
+It reads a file the way `bindreader.parse_text_dnspython` does (same owner, TTL, class and
 type rules, the same ZoneBuilder merging, the same `file:line` for each RRset) but with
 plain string operations instead of dnspython's character-at-a-time tokenizer. Whatever it
 does not fully understand (backslash escapes, `$INCLUDE`, `$GENERATE`, classes other than
@@ -23,7 +23,8 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from .zonefile import SOA, ParsedZone, ZoneBuilder, out_of_zone_warning
+from ..wire.codes import AAAA, CAA, CNAME, DNAME, DS, MX, NS, PTR, SOA, SPF, SRV, TXT, A
+from .records import ParsedZone, ZoneBuilder, out_of_zone_warning
 
 MAX_TTL = 2**32 - 1
 
@@ -60,7 +61,7 @@ _TYPE_NAMES = (
     "SPF URI CAA ZONEMD"
 )
 TYPES = {name: int(dns.rdatatype.from_text(name)) for name in _TYPE_NAMES.split()}
-_NAME_TYPES = frozenset({2, 5, 12, 39})  # NS CNAME PTR DNAME: one name, canonicalized
+_NAME_TYPES = frozenset({NS, CNAME, PTR, DNAME})  # one name each, canonicalized
 _IN = dns.rdataclass.IN
 _DIGEST_LENGTHS = {1: 20, 2: 32, 4: 48}  # DS digest types dnspython checks the length of
 
@@ -250,7 +251,7 @@ class _FastReader:
             if not rdata:
                 raise _Unsupported
             covers = 0
-            if rtype == 1:
+            if rtype == A:
                 if len(rdata) != 1 or not _IPV4.fullmatch(rdata[0]):
                     raise _Unsupported
                 wire = canonical = socket.inet_aton(rdata[0])
@@ -259,18 +260,18 @@ class _FastReader:
                     raise _Unsupported
                 wire = self.rdata_name(rdata[0])
                 canonical = wire.lower()
-            elif rtype == 16 or rtype == 99:  # TXT, SPF
+            elif rtype in (TXT, SPF):
                 wire = canonical = self._strings(rdata)
-            elif rtype == 28:
+            elif rtype == AAAA:
                 wire = canonical = self._aaaa(rdata)
-            elif rtype == 15:
+            elif rtype == MX:
                 if len(rdata) != 2:
                     raise _Unsupported
                 head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF))
                 target = self.rdata_name(rdata[1])
                 wire = head_bytes + target
                 canonical = head_bytes + target.lower()
-            elif rtype == 33:
+            elif rtype == SRV:
                 if len(rdata) != 4:
                     raise _Unsupported
                 head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF)) + \
@@ -287,9 +288,9 @@ class _FastReader:
                     if ttl is None:  # BIND: the MINIMUM is then the default, as if $TTL
                         self.default_ttl_from_soa = False
                         ttl = self._implicit_ttl()
-            elif rtype == 43:
+            elif rtype == DS:
                 wire = canonical = self._ds(rdata)
-            elif rtype == 257:
+            elif rtype == CAA:
                 wire = canonical = self._caa(rdata)
             else:
                 wire, canonical, covers = self._by_dnspython(rtype, rdata)

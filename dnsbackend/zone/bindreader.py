@@ -1,16 +1,13 @@
-"""Reading BIND-style zone files into plain records, with `file:line` errors."""
+"""Reading BIND-style zone files with dnspython's reader into records, with `file:line` errors."""
 
 from __future__ import annotations
 
 import builtins
-import contextlib
-import gc
 import io
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 import dns.exception
 import dns.name
@@ -20,155 +17,9 @@ import dns.tokenizer
 import dns.transaction
 import dns.zonefile
 
-
-class Record(NamedTuple):
-    """One resource record as read from a zone file (wire forms, original letter case)."""
-
-    owner: bytes  # absolute owner name, uncompressed wire form
-    rtype: int  # RR type code
-    ttl: int  # TTL in seconds
-    rdata: bytes  # uncompressed rdata wire form
-    where: str  # "file:line" where the record's RRset first appears
-
-
-class ZoneFileError(Exception):
-    """A zone file that cannot be served; the message starts with `file:line:`."""
-
-
-@dataclass
-class ParsedZone:
-    """Everything read from one zone file (and the files it includes)."""
-
-    origin: dns.name.Name  # the zone's apex
-    records: list[Record]  # grouped by owner, then RRset, in order of first appearance
-    includes: list[str] = field(default_factory=list)  # absolute paths of $INCLUDEd files
-    warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
-
-
-SOA = 6
-CNAME = 5
-DNAME = 39
-RRSIG = 46
-# Types BIND refuses more than one record of at a name ("multiple RRs of singleton type").
-SINGLETON_TYPES = frozenset({SOA, CNAME, DNAME})
-# Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035 2.5), with their signatures.
-_NEUTRAL_TYPES = frozenset({47, 50, 25})  # NSEC, NSEC3, KEY
-
-
-def _node_kind(rtype: int, covers: int) -> int:
-    """1 for CNAME data, 0 for types allowed beside anything, 2 for every other type."""
-    base = covers if rtype == RRSIG else rtype
-    if base == CNAME:
-        return 1
-    return 0 if base in _NEUTRAL_TYPES else 2
-
-
-class ZoneBuilder:
-    """Collects records as a zone file is read, merging them into RRsets the way BIND does.
-
-    Both readers (dnspython's and the fast one) feed records here, so duplicate removal, TTL
-    merging and the per-name checks are the same for both. BIND's loader gathers consecutive
-    records of one owner name (compared with letter case) into a batch: inside a batch an
-    RRset keeps the TTL of its first record ("TTL set to prior TTL"); a later batch for the
-    same RRset replaces its TTL.
-    """
-
-    def __init__(self, origin: dns.name.Name) -> None:
-        apex = origin.to_wire()
-        assert apex is not None
-        self.apex_lower = apex.lower()
-        # lower-case owner -> [owner as first written, key, rrset] for a name with one RRset
-        # so far, [owner as first written, None, {key: rrset}] once it has more; key is
-        # (rtype, covers) and rrset is [ttl, batch number, where, first canonical rdata, first
-        # rdata, more], more being None or {canonical rdata: rdata} for the later ones. An
-        # rdata written twice (in canonical form) keeps its first place and its last spelling.
-        self.nodes: dict[bytes, list[Any]] = {}
-        self.warnings: list[str] = []
-        self.batch = 0
-        self.batch_owner: bytes | None = None
-        self._keys: dict[tuple[int, int], tuple[int, int]] = {}  # one key object per type
-
-    def break_batch(self) -> None:
-        """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
-        self.batch_owner = None
-
-    def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
-            canonical: bytes, where: str) -> int:
-        """Add one record; returns the TTL it was given (BIND's loader may override it)."""
-        if owner != self.batch_owner:
-            self.batch += 1
-            self.batch_owner = owner
-        lower = owner.lower()
-        key = (rtype, covers)
-        key = self._keys.setdefault(key, key)
-        node = self.nodes.get(lower)
-        if node is None:
-            if rtype == SOA and lower != self.apex_lower:
-                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
-            self.nodes[lower] = [owner, key, [ttl, self.batch, where, canonical, rdata, None]]
-            return ttl
-        single = node[1]  # the key of a name's only RRset, None once it has several
-        rrset = node[2].get(key) if single is None else (node[2] if single == key else None)
-        if rrset is None:
-            if rtype == SOA and lower != self.apex_lower:
-                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
-            kind = _node_kind(rtype, covers)
-            if kind:
-                for other_type, other_covers in (node[2] if single is None else (single,)):
-                    other = _node_kind(other_type, other_covers)
-                    if other and other != kind:
-                        raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
-            new = [ttl, self.batch, where, canonical, rdata, None]
-            if single is None:
-                node[2][key] = new
-            else:
-                node[1] = None
-                node[2] = {single: node[2], key: new}
-            return ttl
-        if rrset[1] == self.batch:
-            if ttl != rrset[0]:
-                self.warnings.append(f"{where}: TTL set to prior TTL ({rrset[0]})")
-                ttl = rrset[0]
-        else:
-            rrset[0] = ttl
-            rrset[1] = self.batch
-        if canonical == rrset[3]:
-            rrset[4] = rdata
-            return ttl
-        if rtype in SINGLETON_TYPES:
-            raise ZoneFileError(f"{where}: {_text(owner)}: multiple RRs of singleton type")
-        more = rrset[5]
-        if more is None:
-            rrset[5] = {canonical: rdata}
-        else:
-            more[canonical] = rdata
-        return ttl
-
-    def records(self) -> list[Record]:
-        """Every record, grouped by owner and RRset in order of first appearance; empties the
-        builder as it goes so that a large zone is not held twice."""
-        out: list[Record] = []
-        append = out.append
-        make = Record._make
-        nodes = self.nodes
-        for lower in list(nodes):
-            owner, single, rrsets = nodes.pop(lower)
-            items = rrsets.items() if single is None else ((single, rrsets),)
-            for (rtype, _), (ttl, _, where, _, first, more) in items:
-                append(make((owner, rtype, ttl, first, where)))
-                if more is not None:
-                    for rdata in more.values():
-                        append(make((owner, rtype, ttl, rdata, where)))
-        return out
-
-
-def _text(owner: bytes) -> str:
-    return dns.name.from_wire(owner, 0)[0].to_text(omit_final_dot=True)
-
-
-def out_of_zone_warning(where: str, name: dns.name.Name) -> str:
-    return f"{where}: ignoring out-of-zone data ({name.to_text(omit_final_dot=True)})"
-
+from .fastreader import parse_fast
+from .files import origin_for_file
+from .records import ParsedZone, ZoneBuilder, ZoneFileError, out_of_zone_warning, paused_gc
 
 # $INCLUDE is resolved against the zones directory of the parse running in this thread.
 _include_context = threading.local()
@@ -230,7 +81,7 @@ class _CollectTransaction(dns.transaction.Transaction):
         raise NotImplementedError
 
     def _changed(self) -> bool:
-        return bool(self.builder.nodes)
+        return bool(self.builder.names)
 
     def _end_transaction(self, commit: bool) -> None:
         pass
@@ -330,14 +181,6 @@ class _Reader(dns.zonefile.Reader):
         super()._eat_line()
 
 
-def origin_for_file(path: str) -> dns.name.Name:
-    """The zone origin a zones-directory file serves: its name without `.zone`."""
-    base = os.path.basename(path)
-    if base.endswith(".zone"):
-        base = base[: -len(".zone")]
-    return dns.name.from_text(base)
-
-
 def parse_text_dnspython(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None
 ) -> ParsedZone:
@@ -365,28 +208,10 @@ def parse_text_dnspython(
     return ParsedZone(origin, builder.records(), included, builder.warnings)
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold off Python's cycle collector while building millions of small acyclic objects.
-
-    Each collection walks every tracked object, so with a large zone in memory they make
-    loading several times slower; nothing built here forms cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def parse_text(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None
 ) -> ParsedZone:
     """Parse zone file text: the fast reader when it understands the whole file, else dnspython."""
-    from .zonefast import parse_fast
-
     with paused_gc():
         parsed = parse_fast(text, origin, filename)
         if parsed is not None:

@@ -1,20 +1,21 @@
-"""The two watcher tasks: zone files and the catalogue file, each feeding its writer process."""
+"""The two watcher tasks: zone files and the settings file, each feeding its writer process."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
 import watchfiles
 
-from . import writer
-from .catalogue import Policy
-from .loader import ZONE_SUFFIX, Outcome, file_stamp, log_outcome
-from .store import Store
-from .zonefile import origin_for_file
+from ..store.database import Store
+from ..store.format import ServedSettings
+from ..zone.files import ZONE_SUFFIX, file_stamp, origin_for_file
+from . import jobs
+from .outcome import report
+from .policy import ZonePolicy
 
 log = logging.getLogger("dnsbackend")
 
@@ -27,7 +28,7 @@ class ZoneWatcher:
     the file's final content even when a write raced the parse.
     """
 
-    def __init__(self, store: Store, pool: Executor, data_dir: str, policy: Policy,
+    def __init__(self, store: Store, pool: Executor, data_dir: str, policy: ZonePolicy,
                  debounce_ms: int) -> None:
         self.store = store
         self.pool = pool
@@ -39,13 +40,13 @@ class ZoneWatcher:
         self.restart = asyncio.Event()
         self.jobs_done = 0  # progress counter, for watchdogs
 
-    def set_policy(self, policy: Policy) -> None:
+    def set_policy(self, policy: ZonePolicy) -> None:
         if self._dirs(policy) != self._dirs(self.policy):
             self.restart.set()
         self.policy = policy
 
     @staticmethod
-    def _dirs(policy: Policy) -> list[str]:
+    def _dirs(policy: ZonePolicy) -> list[str]:
         dirs = {policy.zones_dir}
         for wanted in policy.explicit.values():
             parent = os.path.dirname(wanted.file)
@@ -90,8 +91,8 @@ class ZoneWatcher:
         by_file = {w.file: w.origin for w in self.policy.explicit.values()}
         includes: dict[str, list[tuple[str, str]]] = {}
         for entry in self.store.entries().values():
-            for inc in entry.get("includes", []):
-                includes.setdefault(inc, []).append((entry["origin"], entry["file"]))
+            for inc in entry.includes:
+                includes.setdefault(inc, []).append((entry.origin, entry.file))
         for raw in paths:
             path = os.path.realpath(raw) if os.path.exists(raw) else os.path.abspath(raw)
             if path in by_file:
@@ -119,7 +120,7 @@ class ZoneWatcher:
                 self.again.discard(path)
                 try:
                     outcomes, stamp = await loop.run_in_executor(
-                        self.pool, writer.load_zone_job, self.data_dir, self.policy.zones_dir,
+                        self.pool, jobs.load_zone_job, self.data_dir, self.policy.zones_dir,
                         origin, path)
                 except Exception as exc:  # the writer process died: say so, keep watching
                     log.error("zone %s: update failed: %s", origin, exc)
@@ -134,11 +135,12 @@ class ZoneWatcher:
             del self.running[path]
 
 
-class CatalogWatcher:
-    """Watches the catalogue/settings file; each valid change is one catalogue transaction."""
+class SettingsWatcher:
+    """Watches the settings file; each valid change is one policy transaction."""
 
     def __init__(self, config_path: str, debounce_ms: int,
-                 on_change: Callable[[], Policy | None], sync: Callable[[Policy], object]) -> None:
+                 on_change: Callable[[], tuple[ZonePolicy, ServedSettings] | None],
+                 sync: Callable[[ZonePolicy, ServedSettings], Awaitable[None]]) -> None:
         self.config_path = os.path.abspath(config_path)
         self.debounce_ms = debounce_ms
         self.on_change = on_change
@@ -152,17 +154,9 @@ class CatalogWatcher:
             debounce=max(self.debounce_ms, 1), step=max(min(self.debounce_ms, 20), 1),
             stop_event=stop, recursive=False, ignore_permission_denied=True,
         ):
-            policy = self.on_change()
-            if policy is not None:
-                await self.sync(policy)  # type: ignore[misc]
-
-
-def report(outcome: Outcome, quiet_kept: bool = True) -> None:
-    """Log an outcome; zones left as they were are news only at start-up."""
-    if outcome.action in ("ignored", "superseded") or (quiet_kept and outcome.action == "kept"):
-        log.debug("zone %s: %s update %s", outcome.origin, outcome.path, outcome.action)
-    else:
-        log_outcome(outcome)
+            changed = self.on_change()
+            if changed is not None:
+                await self.sync(*changed)
 
 
 def _either(*events: asyncio.Event) -> asyncio.Event:

@@ -1,0 +1,246 @@
+"""The answer engine's entry point: query bytes and a store snapshot in, response bytes out.
+
+A response is computed once per (zone version, name, type, transport) and kept with the
+zone version (resolve.py finds the sections, encode.py encodes them); later queries copy
+the client's ID, flags and question into it and truncate it to the client's size. No I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..store.format import DEFAULT_UDP_PAYLOAD
+from ..store.snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
+from ..wire.codes import (
+    AA,
+    ANY,
+    AXFR,
+    BADVERS,
+    CD,
+    CLASS_IN,
+    CNAME,
+    DS,
+    FORMERR,
+    IXFR,
+    MAILA,
+    MAILB,
+    MX,
+    NOTIMP,
+    NS,
+    OPCODE_MASK,
+    OPT,
+    PTR,
+    QR,
+    RD,
+    REFUSED,
+    SOA,
+    SRV,
+    TC,
+)
+from ..wire.message import FormatError, Query, opt_record, parse_fields
+from .encode import _TXN, Prepared, encode, encode_anchored
+from .resolve import EXACT, NO_DATA, locate, resolve, zone_for
+
+# Answers made up for the query name (wildcard, DNAME) are kept only up to this size: the
+# client chooses those names freely, so big ones would fill memory one name at a time.
+SYNTHESIZED_CACHE_MAX: Final = 1232
+_HEADER: Final = struct.Struct("!HHHHHH")
+_TYPE_CLASS_TTL: Final = struct.Struct("!HHI")
+_TWO: Final = struct.Struct("!H")
+
+
+@dataclass
+class AnswerOptions:
+    """What the engine is told by its caller instead of reading it from the store."""
+
+    udp_payload: int = DEFAULT_UDP_PAYLOAD  # the EDNS payload size we advertise and honour
+
+
+# Query types answered with an error: meta types (FORMERR), zone transfers (REFUSED),
+# MAILA/MAILB (NOTIMP).
+_REFUSED_TYPES: Final = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
+
+def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
+           options: AnswerOptions | None = None) -> bytes | None:
+    """The response to one query message, or None when it must be dropped."""
+    if len(msg) < 12:
+        return None
+    flags = (msg[2] << 8) | msg[3]
+    if flags & QR:
+        return None
+    opcode = (flags >> 11) & 0xF
+    try:
+        fields = parse_fields(msg)
+    except FormatError:
+        return _header_only(msg, FORMERR if opcode == 0 else NOTIMP)
+    ident, qflags, qname, qtype, qclass, question_end, edns, client_payload, version, do = \
+        fields
+    payload = options.udp_payload if options else snapshot.udp_payload
+    if opcode or qtype in _REFUSED_TYPES or qclass != CLASS_IN or (edns and version):
+        return _refuse(Query(*fields), msg, opcode, payload)
+    lower = qname.lower()
+    zone = zone_for(snapshot, lower, qtype)
+    if zone is None:
+        return _error(Query(*fields), msg, REFUSED, payload)
+    tcp_any = tcp and qtype == ANY
+    key = (lower, qtype, tcp_any)
+    prepared = zone.responses.get(key)
+    if prepared is None or prepared[_TXN] not in (-1, snapshot.txn_id):
+        prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
+    if tcp:
+        limit = 65535
+    elif edns:
+        limit = max(512, min(client_payload, payload))
+    else:
+        limit = 512
+    return _stamp(msg, ident, qflags, question_end, edns, do, prepared, limit, payload)
+
+
+def _refuse(query: Query, msg: bytes, opcode: int, payload: int) -> bytes:
+    """The error for a query we do not answer from a zone, by the first reason that applies."""
+    if opcode != 0:
+        return _error(query, msg, NOTIMP, payload)  # with OPT if asked with it (RFC 6891)
+    if query.edns and query.edns_version > 0:
+        return _error(query, msg, BADVERS, payload)
+    qtype = query.qtype
+    if qtype == OPT or 128 <= qtype < 251:
+        return _error(query, msg, FORMERR, payload)
+    if query.qclass != CLASS_IN:
+        return _error(query, msg, REFUSED, payload)
+    if qtype in (MAILA, MAILB):
+        return _error(query, msg, NOTIMP, payload)
+    return _error(query, msg, REFUSED, payload)  # AXFR, IXFR
+
+
+def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
+             tcp: bool, key: tuple[bytes, int, bool]) -> Prepared:
+    """The prepared answer on a miss of the name's own cache entry.
+
+    A name below a zone cut, or absent from the zone, gets an answer that does not depend
+    on its labels below the cut or the closest encloser: those answers are kept once per
+    (where it landed, type, length of the name), so that a stream of random names (a
+    random-subdomain flood, a wildcard's clients) costs a walk down the tree, not a
+    resolution and an encoding each.
+    """
+    landed = locate(zone, lower)
+    outcome_key: tuple[int, bytes, int, bool, int] | None = None
+    anchor = 0
+    if landed is not None:
+        kind, anchor, node = landed
+        if kind == EXACT:
+            assert node is not None
+            if qtype == ANY or CNAME in node or (NS in node and node is not zone.apex
+                                                 and qtype != DS):
+                landed = None  # ANY, a CNAME to follow, or a referral: the full way
+            elif qtype in node:
+                if qtype in _PLAIN_TYPES:
+                    prepared = _plain_answer(qtype, node[qtype])
+                    _keep(zone.responses, key, prepared)
+                    return prepared
+                landed = None  # rdata names to compress, additional data to add
+            else:
+                # NODATA: the zone's SOA whatever the name, encoded against its origin.
+                kind, anchor = NO_DATA, len(lower) - len(zone.origin_lower)
+    if landed is not None:
+        outcome_key = (kind, lower[anchor:], qtype, key[2], len(lower))
+        kept = zone.outcomes.get(outcome_key)
+        if kept is not None and kept[0][_TXN] in (-1, snapshot.txn_id):
+            if not kept[1] or not _shares_below(lower, anchor, kept[1]):
+                if kind == NO_DATA:  # a name of the zone: keep it under the name as well
+                    _keep(zone.responses, key, kept[0])
+                return kept[0]
+            outcome_key = None  # this name is one the answer mentions: its own encoding
+    # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
+    result = resolve(snapshot, zone, qname, qtype, tcp)
+    txn = snapshot.txn_id if result.leaves_zones else -1
+    if outcome_key is not None and not result.name_dependent:
+        prepared, below = encode_anchored(qname, result, txn, anchor)
+        if result.cacheable:
+            _keep(zone.outcomes, outcome_key, (prepared, below))
+        if not below or not _shares_below(lower, anchor, below):
+            if kind == NO_DATA and result.cacheable:
+                _keep(zone.responses, key, prepared)
+            return prepared
+    prepared = encode(qname, result, txn)
+    if result.cacheable and not (result.synthesized and
+                                 len(prepared[1]) > SYNTHESIZED_CACHE_MAX):
+        _keep(zone.responses, key, prepared)
+    return prepared
+
+
+# Types answered from the node as they are: no names in the rdata to compress (RFC 3597
+# section 4 allows compression only in the RFC 1035 types) and no additional section.
+_PLAIN_TYPES: Final = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
+
+
+def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]]) -> Prepared:
+    """The answer RRset of a plain type at the query name, owner a pointer to the question:
+    what resolve() and encode() give, without building either."""
+    ttl, rdatas = data
+    head = b"\xc0\x0c" + _TYPE_CLASS_TTL.pack(qtype, CLASS_IN, ttl)
+    tail = b"".join([head + _TWO.pack(len(rdata)) + rdata for rdata in rdatas])
+    return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1)
+
+
+def _shares_below(lower: bytes, anchor: int, below: frozenset[bytes]) -> bool:
+    """Whether a suffix of the name, below the anchor, is one of the names `below`."""
+    pos = 0
+    while pos < anchor:
+        if lower[pos:] in below:
+            return True
+        pos += lower[pos] + 1
+    return False
+
+
+def _keep(cache: dict[Any, Any], key: object, prepared: object) -> None:
+    if len(cache) >= RESPONSE_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = prepared
+
+
+def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int) -> bytes:
+    """Copy the client's ID, RD/CD flags and question into a prepared answer; truncate to limit."""
+    return _stamp(msg, query.id, query.flags, query.question_end, query.edns, query.do,
+                  prepared, limit, payload)
+
+
+def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns: bool, do: bool,
+           prepared: Prepared, limit: int, payload: int) -> bytes:
+    question = msg[12:question_end]
+    opt = opt_record(payload, do) if edns else b""
+    pflags, tail, an, ns, ar, required_len, required_ar, optional, _ = prepared
+    flags = QR | pflags | (qflags & (RD | CD))
+    room = limit - 12 - len(question) - len(opt)
+    if len(tail) > room:
+        if required_len > room:
+            # The required records do not fit: send none, with TC, so the client retries on TCP.
+            return _HEADER.pack(ident, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
+        ar = required_ar
+        cut = required_len
+        for end, count in optional:
+            if end > room:
+                break
+            cut, ar = end, count
+        tail = tail[:cut]
+    if opt:
+        ar += 1
+    return _HEADER.pack(ident, flags, 1, an, ns, ar) + question + tail + opt
+
+
+def _header_only(msg: bytes, rcode: int) -> bytes:
+    ident = msg[0:2]
+    flags = (msg[2] << 8) | msg[3]
+    flags = QR | (flags & (OPCODE_MASK | RD | CD)) | rcode
+    return ident + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
+
+
+def _error(query: Query, msg: bytes, rcode: int, payload: int | None = None) -> bytes:
+    """An error response echoing the question (and OPT, carrying BADVERS's upper bits)."""
+    flags = QR | (query.flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
+    opt = b""
+    if query.edns and payload is not None:
+        opt = opt_record(payload, query.do, rcode >> 4)
+    return (_HEADER.pack(query.id, flags, 1, 0, 0, 1 if opt else 0)
+            + msg[12 : query.question_end] + opt)

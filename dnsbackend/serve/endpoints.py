@@ -1,0 +1,36 @@
+"""Starting the protocols on bound sockets: batched UDP where the platform allows, TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from ..query.responder import Responder
+from . import udpbatch
+from .tcp import TCPLimits, TCPProtocol
+from .udp import UDPProtocol
+from .udpbatch import BatchedUDP
+
+Handle = asyncio.BaseTransport | asyncio.AbstractServer | BatchedUDP
+
+
+async def serve_sockets(socks: list[socket.socket], responder: Responder,
+                        limits: TCPLimits, batched: bool = True) -> list[Handle]:
+    """Start protocols on already bound sockets (UDP batched where the platform allows)."""
+    loop = asyncio.get_running_loop()
+    handles: list[Handle] = []
+    for sock in socks:
+        if sock.type == socket.SOCK_DGRAM and batched and udpbatch.available():
+            endpoint = BatchedUDP(sock, responder.batch)
+            endpoint.start(loop)
+            handles.append(endpoint)
+        elif sock.type == socket.SOCK_DGRAM:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UDPProtocol(responder), sock=sock)
+            handles.append(transport)
+        else:
+            factory: Callable[[], asyncio.Protocol] = lambda: TCPProtocol(responder, limits)  # noqa: E731
+            server = await loop.create_server(factory, sock=sock)
+            handles.append(server)
+    return handles

@@ -1,0 +1,25 @@
+"""UDP, one datagram per callback: where batched UDP (udpbatch.py) is not available."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from ..query.responder import Responder
+
+
+class UDPProtocol(asyncio.DatagramProtocol):
+    def __init__(self, responder: Responder) -> None:
+        self.respond = responder.respond
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        response = self.respond(data, False)
+        if response is not None and self.transport is not None:
+            self.transport.sendto(response, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors for earlier replies: nothing to do

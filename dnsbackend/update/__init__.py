@@ -1,0 +1,1 @@
+"""Keeping the store in step with the files: write jobs, the zone policy, the watchers."""

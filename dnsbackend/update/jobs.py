@@ -1,0 +1,224 @@
+"""Write jobs of the two watchers, run in writer processes: parse first, then one transaction.
+
+A parse holds the GIL for as long as it takes (seconds for a large zone), so it never runs
+in the serving process. Each job parses before it takes any lock; its transaction (catalog
+lock, then zones lock, through store.transaction.Transaction) re-reads the stored zone
+policy and the zone's entry, so two writers racing on one zone cannot undo each other: a
+result read from an older file than the one already applied is dropped as superseded.
+These jobs are the one write path: the server, the tests and the benchmarks all call them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import dns.name
+
+from ..store.database import POLICY_KEY, SERVED_KEY, Store, open_shared
+from ..store.format import STATUS_ERROR, STATUS_OK, ServedSettings, ZoneEntry
+from ..store.transaction import Transaction
+from ..zone.build import Built, FileChanged, build_zone
+from ..zone.files import Stamp, digest_files, file_stamp, origin_key
+from ..zone.records import ZoneFileError
+from .outcome import Action, Outcome
+from .policy import WantedZone, ZonePolicy
+from .process import release_memory
+
+READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
+
+
+@dataclass
+class Parsed:
+    """One read of a zone file, done before any lock is taken."""
+
+    built: Built | None  # None when the file was rejected
+    error: str  # `file:line: message` when it was
+    stamp: Stamp | None  # file_stamp() before reading
+    digest: str  # of the content read
+
+
+def warm_up(data_dir: str) -> None:
+    """Open the store ahead of the first job."""
+    open_shared(data_dir)
+
+
+def _origin_lower(origin: str) -> bytes:
+    return origin_key(dns.name.from_text(origin))
+
+
+def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
+    """Read one zone file (again, while it changes under us; at most READ_ATTEMPTS times)."""
+    origin = dns.name.from_text(wanted.origin)
+    for attempt in range(READ_ATTEMPTS):
+        stamp = file_stamp(wanted.file)
+        try:
+            built = build_zone(wanted.file, origin, zones_dir)
+            return Parsed(built, "", stamp, built.digest)
+        except FileChanged:
+            if attempt == READ_ATTEMPTS - 1:
+                return Parsed(None, f"{wanted.file}:0: file keeps changing while it is read",
+                              stamp, digest_files([wanted.file]))
+            time.sleep(0.01 * (attempt + 1))
+        except ZoneFileError as exc:
+            return Parsed(None, str(exc), stamp, digest_files([wanted.file]))
+    raise AssertionError("unreachable")
+
+
+def needs_load(entry: ZoneEntry | None, path: str) -> bool:
+    """Whether a file differs from what the store holds for it."""
+    if entry is None:
+        return True
+    digest = digest_files([path, *entry.includes])
+    if entry.status == STATUS_ERROR and entry.failed_hash == digest and digest:
+        return False  # the same broken content: nothing new to say
+    return not (entry.version and entry.hash == digest and entry.file == path)
+
+
+def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
+                 wanted: WantedZone, parsed: Parsed) -> Outcome:
+    """Inside the transaction: put a parsed zone (or its error) if it is still wanted and new."""
+    origin = wanted.origin
+    decided = policy.decide(origin_lower, wanted.file)
+    if decided is None:
+        return Outcome(origin, Action.IGNORED, wanted.file)
+    entry = txn.entry(origin_lower)
+    changed_at = parsed.stamp[0] if parsed.stamp else 0
+    if entry is not None and entry.ctime_ns > changed_at:
+        return Outcome(origin, Action.SUPERSEDED, wanted.file)
+    disabled = not decided.enabled
+    built = parsed.built
+    if built is None:
+        failed = entry or ZoneEntry(origin)
+        failed.file = wanted.file
+        failed.status = STATUS_ERROR
+        failed.error = parsed.error
+        failed.failed_hash = parsed.digest
+        failed.disabled = disabled
+        txn.set_entry(origin_lower, failed)
+        return Outcome(origin, Action.FAILED, wanted.file, failed.serial, error=parsed.error,
+                       version=failed.version)
+    meta = built.contents.meta
+    warnings = list(built.warnings)
+    if entry and entry.version and entry.hash == built.digest:
+        entry.status = STATUS_OK
+        entry.error = ""
+        entry.disabled = disabled
+        entry.ctime_ns = changed_at
+        entry.file = wanted.file
+        txn.set_entry(origin_lower, entry)
+        return Outcome(origin, Action.KEPT, wanted.file, meta.serial, meta.records,
+                       version=entry.version)
+    if entry and entry.version and entry.serial == meta.serial:
+        warnings.append(f"{wanted.file}: content changed but SOA serial {meta.serial} was not "
+                        "raised; secondaries will not notice this change")
+    version = txn.put_zone(built.contents, ZoneEntry(
+        origin, file=wanted.file, includes=built.includes, hash=built.digest,
+        status=STATUS_OK, loaded_at=time.time(), load_seconds=built.seconds,
+        ctime_ns=changed_at, disabled=disabled))
+    return Outcome(origin, Action.LOADED, wanted.file, meta.serial, meta.records, built.seconds,
+                   version=version, warnings=warnings)
+
+
+def _stored_policy(txn: Transaction, fallback: ZonePolicy) -> ZonePolicy:
+    raw = txn.catalog_value(POLICY_KEY)
+    return ZonePolicy.unpack(raw) if raw is not None else fallback
+
+
+def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tuple[
+        list[Outcome], Stamp | None]:
+    """The zone watcher's job: a zone file was created or changed (or an include of it)."""
+    store = open_shared(data_dir)
+    origin_lower = _origin_lower(origin)
+    wanted = WantedZone(origin, os.path.realpath(path))
+    if not os.path.exists(path):
+        return [remove_if_gone(store, origin_lower, wanted)], None
+    entry = store.entries().get(origin_lower)
+    if entry and entry.version and entry.status == STATUS_OK and entry.file == wanted.file:
+        stamp = file_stamp(path)
+        if entry.hash == digest_files([path, *entry.includes]):
+            return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
+    parsed = parse_zone(wanted, zones_dir)
+    with Transaction(store) as txn:
+        policy = _stored_policy(txn, ZonePolicy(zones_dir))
+        outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
+        txn.collect_garbage()
+    release_memory(outcome.records)
+    return [outcome], parsed.stamp
+
+
+def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> Outcome:
+    """A zone file was deleted: stop serving its zone, if it is still gone."""
+    with Transaction(store) as txn:
+        entry = txn.entry(origin_lower)
+        if entry is None or entry.file != wanted.file or os.path.exists(wanted.file):
+            return Outcome(wanted.origin, Action.IGNORED, wanted.file)
+        policy = _stored_policy(txn, ZonePolicy(os.path.dirname(wanted.file)))
+        txn.remove_zone(origin_lower)
+        if origin_lower in policy.explicit:
+            # Listed in the settings: keep the entry to say why it is not served.
+            entry.version = 0
+            entry.status = STATUS_ERROR
+            entry.error = f"{wanted.file}: file is missing"
+            txn.set_entry(origin_lower, entry)
+        txn.collect_garbage()
+    return Outcome(entry.origin or wanted.origin, Action.REMOVED, wanted.file)
+
+
+def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -> list[Outcome]:
+    """The settings watcher's job: make the store serve what the zone policy says, and store
+    the settings every server answers by.
+
+    Also the start-up reconciliation: zones whose files changed while the server was down
+    are parsed again, the rest are kept as stored.
+    """
+    store = open_shared(data_dir)
+    policy = ZonePolicy.unpack(packed_policy)
+    ServedSettings.unpack(packed_served)  # refuse a malformed record before storing it
+    wanted = policy.wanted_zones()
+    current = store.entries()
+    parsed = {origin_lower: parse_zone(zone, policy.zones_dir)
+              for origin_lower, zone in wanted.items()
+              if needs_load(current.get(origin_lower), zone.file)}
+    outcomes: list[Outcome] = []
+    with Transaction(store) as txn:
+        txn.set_catalog_value(POLICY_KEY, packed_policy)
+        txn.set_catalog_value(SERVED_KEY, packed_served)
+        for origin_lower, entry in txn.entries().items():
+            if origin_lower not in wanted:
+                txn.remove_zone(origin_lower)
+                outcomes.append(Outcome(entry.origin, Action.REMOVED, entry.file,
+                                        error="no longer in the settings"))
+        for origin_lower, zone in wanted.items():
+            if origin_lower in parsed:
+                outcomes.append(apply_parsed(txn, policy, origin_lower, zone,
+                                             parsed[origin_lower]))
+            else:
+                outcomes.append(_set_enabled(txn, origin_lower, zone))
+        txn.collect_garbage()
+    release_memory(max((o.records for o in outcomes), default=0))
+    return outcomes
+
+
+def _set_enabled(txn: Transaction, origin_lower: bytes, zone: WantedZone) -> Outcome:
+    entry = txn.entry(origin_lower)
+    if entry is None:
+        return Outcome(zone.origin, Action.IGNORED, zone.file)
+    disabled = not zone.enabled
+    if entry.disabled == disabled:
+        return Outcome(zone.origin, Action.KEPT, zone.file, entry.serial, entry.records,
+                       version=entry.version)
+    entry.disabled = disabled
+    txn.set_entry(origin_lower, entry)
+    return Outcome(zone.origin, Action.DISABLED if disabled else Action.ENABLED, zone.file,
+                   entry.serial, entry.records, version=entry.version)
+
+
+def recover_job(data_dir: str) -> int:
+    """After an unclean stop: free zone versions no catalog entry points at (left by a
+    writer killed between its two commits)."""
+    with Transaction(open_shared(data_dir)) as txn:
+        freed = txn.free_orphans()
+        txn.collect_garbage()
+    return freed

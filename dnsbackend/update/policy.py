@@ -1,0 +1,74 @@
+"""The zone policy: which zones are served, from which files, enabled or not.
+
+It comes from the settings (the `[zone."name"]` tables of dnsbackend.toml and the
+`discover` switch for `<origin>.zone` files of the zones directory). The current policy is
+stored in the catalog database too, so that every writer decides, inside its own
+transaction, from the same policy whether the zone it parsed is still wanted.
+("Policy", not "catalogue": the catalog is the database, and RFC 9432 catalog zones are a
+third thing.)
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+from dataclasses import dataclass, field
+
+from ..zone.files import ZONE_SUFFIX, zone_files
+
+POLICY_FORMAT = 2  # 1 carried the served settings too; they have their own record now
+
+
+@dataclass
+class WantedZone:
+    """One zone the policy asks for."""
+
+    origin: str  # text form, absolute
+    file: str  # absolute path
+    enabled: bool = True
+
+
+@dataclass
+class ZonePolicy:
+    """The zone policy as writers apply it."""
+
+    zones_dir: str  # absolute, real path
+    discover: bool = True
+    explicit: dict[bytes, WantedZone] = field(default_factory=dict)  # by lower-case origin
+
+    def pack(self) -> bytes:
+        return marshal.dumps((POLICY_FORMAT, self.zones_dir, self.discover, {
+            k: (w.origin, w.file, w.enabled) for k, w in self.explicit.items()}))
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> ZonePolicy:
+        value = marshal.loads(raw)
+        if len(value) == 4 and isinstance(value[0], str):  # format 1, with udp_payload last
+            zones_dir, discover, explicit, _ = value
+        else:
+            fmt, zones_dir, discover, explicit = value
+            if fmt != POLICY_FORMAT:
+                raise ValueError("stored zone policy has an unknown layout")
+        return cls(zones_dir, discover, {k: WantedZone(*v) for k, v in explicit.items()})
+
+    def decide(self, origin_lower: bytes, path: str) -> WantedZone | None:
+        """Whether a zone read from `path` is wanted (and how), under this policy."""
+        wanted = self.explicit.get(origin_lower)
+        if wanted is not None:
+            return wanted if os.path.realpath(path) == wanted.file else None
+        if not self.discover:
+            return None
+        if os.path.dirname(os.path.realpath(path)) != self.zones_dir:
+            return None
+        if not os.path.basename(path).endswith(ZONE_SUFFIX):
+            return None
+        return WantedZone("", os.path.realpath(path), True)
+
+    def wanted_zones(self) -> dict[bytes, WantedZone]:
+        """Every zone this policy serves now: listed ones plus discovered files."""
+        out: dict[bytes, WantedZone] = {}
+        if self.discover:
+            for origin_lower, (path, origin) in zone_files(self.zones_dir).items():
+                out[origin_lower] = WantedZone(origin.to_text(), os.path.realpath(path), True)
+        out.update(self.explicit)
+        return out

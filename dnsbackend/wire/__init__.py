@@ -1,0 +1,1 @@
+"""DNS wire format: type and response codes, query parsing, a compressing encoder."""

@@ -1,0 +1,224 @@
+"""Records as read from zone files, and the builder both readers feed them to (BIND's merging)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import dns.name
+
+from ..wire.codes import CNAME, DNAME, KEY, NSEC, NSEC3, RRSIG, SOA
+
+
+class Record(NamedTuple):
+    """One resource record as read from a zone file (wire forms, original letter case)."""
+
+    owner: bytes  # absolute owner name, uncompressed wire form
+    rtype: int  # RR type code
+    ttl: int  # TTL in seconds
+    rdata: bytes  # uncompressed rdata wire form
+    where: str  # "file:line" where the record's RRset first appears
+
+
+class ZoneFileError(Exception):
+    """A zone file that cannot be served; the message starts with `file:line:`."""
+
+
+@dataclass
+class ParsedZone:
+    """Everything read from one zone file (and the files it includes)."""
+
+    origin: dns.name.Name  # the zone's apex
+    records: list[Record]  # grouped by owner, then RRset, in order of first appearance
+    includes: list[str] = field(default_factory=list)  # absolute paths of $INCLUDEd files
+    warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
+
+
+# Types BIND refuses more than one record of at a name ("multiple RRs of singleton type").
+SINGLETON_TYPES = frozenset({SOA, CNAME, DNAME})
+# Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035 2.5), with their signatures.
+_NEUTRAL_TYPES = frozenset({NSEC, NSEC3, KEY})
+
+RRsetKey = tuple[int, int]  # (rtype, covers): covers is the type an RRSIG signs, else 0
+
+
+def _node_kind(rtype: int, covers: int) -> int:
+    """1 for CNAME data, 0 for types allowed beside anything, 2 for every other type."""
+    base = covers if rtype == RRSIG else rtype
+    if base == CNAME:
+        return 1
+    return 0 if base in _NEUTRAL_TYPES else 2
+
+
+class _RRsetDraft:
+    """An RRset being gathered. An rdata written twice (in canonical form) keeps its first
+    place and its last spelling."""
+
+    __slots__ = ("ttl", "batch", "where", "first_canonical", "first", "more")
+
+    def __init__(self, ttl: int, batch: int, where: str, canonical: bytes, rdata: bytes) -> None:
+        self.ttl = ttl
+        self.batch = batch  # the batch its TTL was last set in
+        self.where = where  # "file:line" of its first record
+        self.first_canonical = canonical
+        self.first = rdata
+        self.more: dict[bytes, bytes] | None = None  # canonical rdata -> rdata, the later ones
+
+
+class _NameDraft:
+    """The RRsets of one owner name: most names have one, which is kept without a dict."""
+
+    __slots__ = ("owner", "only_key", "only", "rrsets")
+
+    def __init__(self, owner: bytes, key: RRsetKey, rrset: _RRsetDraft) -> None:
+        self.owner = owner  # as first written
+        self.only_key: RRsetKey | None = key  # the key of its only RRset; None once several
+        self.only: _RRsetDraft | None = rrset
+        self.rrsets: dict[RRsetKey, _RRsetDraft] | None = None  # once it has several
+
+    def get(self, key: RRsetKey) -> _RRsetDraft | None:
+        if self.rrsets is not None:
+            return self.rrsets.get(key)
+        return self.only if key == self.only_key else None
+
+    def types(self) -> list[RRsetKey]:
+        if self.rrsets is not None:
+            return list(self.rrsets)
+        assert self.only_key is not None
+        return [self.only_key]
+
+    def put(self, key: RRsetKey, rrset: _RRsetDraft) -> None:
+        if self.rrsets is None:
+            assert self.only_key is not None and self.only is not None
+            self.rrsets = {self.only_key: self.only}
+            self.only_key = None
+            self.only = None
+        self.rrsets[key] = rrset
+
+    def items(self) -> list[tuple[RRsetKey, _RRsetDraft]]:
+        if self.rrsets is not None:
+            return list(self.rrsets.items())
+        assert self.only_key is not None and self.only is not None
+        return [(self.only_key, self.only)]
+
+
+class ZoneBuilder:
+    """Collects records as a zone file is read, merging them into RRsets the way BIND does.
+
+    Both readers (dnspython's and the fast one) feed records here, so duplicate removal, TTL
+    merging and the per-name checks are the same for both. BIND's loader gathers consecutive
+    records of one owner name (compared with letter case) into a batch: inside a batch an
+    RRset keeps the TTL of its first record ("TTL set to prior TTL"); a later batch for the
+    same RRset replaces its TTL.
+    """
+
+    def __init__(self, origin: dns.name.Name) -> None:
+        apex = origin.to_wire()
+        assert apex is not None
+        self.apex_lower = apex.lower()
+        self.names: dict[bytes, _NameDraft] = {}  # by lower-case owner
+        self.warnings: list[str] = []
+        self.batch = 0
+        self.batch_owner: bytes | None = None
+        self._keys: dict[RRsetKey, RRsetKey] = {}  # one key object per type
+
+    def break_batch(self) -> None:
+        """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
+        self.batch_owner = None
+
+    def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
+            canonical: bytes, where: str) -> int:
+        """Add one record; returns the TTL it was given (BIND's loader may override it)."""
+        if owner != self.batch_owner:
+            self.batch += 1
+            self.batch_owner = owner
+        lower = owner.lower()
+        key = (rtype, covers)
+        key = self._keys.setdefault(key, key)
+        name = self.names.get(lower)
+        if name is None:
+            if rtype == SOA and lower != self.apex_lower:
+                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+            self.names[lower] = _NameDraft(
+                owner, key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
+            return ttl
+        rrset = name.get(key)
+        if rrset is None:
+            self._check_new_type(name, owner, lower, rtype, covers, where)
+            name.put(key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
+            return ttl
+        if rrset.batch == self.batch:
+            if ttl != rrset.ttl:
+                self.warnings.append(f"{where}: TTL set to prior TTL ({rrset.ttl})")
+                ttl = rrset.ttl
+        else:
+            rrset.ttl = ttl
+            rrset.batch = self.batch
+        if canonical == rrset.first_canonical:
+            rrset.first = rdata
+            return ttl
+        if rtype in SINGLETON_TYPES:
+            raise ZoneFileError(f"{where}: {_text(owner)}: multiple RRs of singleton type")
+        more = rrset.more
+        if more is None:
+            rrset.more = {canonical: rdata}
+        else:
+            more[canonical] = rdata
+        return ttl
+
+    def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
+                        covers: int, where: str) -> None:
+        """A type new at a name: an SOA off the apex, or CNAME beside other data, is refused."""
+        if rtype == SOA and lower != self.apex_lower:
+            raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+        kind = _node_kind(rtype, covers)
+        if kind:
+            for other_type, other_covers in name.types():
+                other = _node_kind(other_type, other_covers)
+                if other and other != kind:
+                    raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
+
+    def records(self) -> list[Record]:
+        """Every record, grouped by owner and RRset in order of first appearance; empties the
+        builder as it goes so that a large zone is not held twice."""
+        out: list[Record] = []
+        append = out.append
+        make = Record._make
+        names = self.names
+        for lower in list(names):
+            name = names.pop(lower)
+            owner = name.owner
+            for (rtype, _), rrset in name.items():
+                ttl, where = rrset.ttl, rrset.where
+                append(make((owner, rtype, ttl, rrset.first, where)))
+                if rrset.more is not None:
+                    for rdata in rrset.more.values():
+                        append(make((owner, rtype, ttl, rdata, where)))
+        return out
+
+
+def _text(owner: bytes) -> str:
+    return dns.name.from_wire(owner, 0)[0].to_text(omit_final_dot=True)
+
+
+def out_of_zone_warning(where: str, name: dns.name.Name) -> str:
+    return f"{where}: ignoring out-of-zone data ({name.to_text(omit_final_dot=True)})"
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off Python's cycle collector while building millions of small acyclic objects.
+
+    Each collection walks every tracked object, so with a large zone in memory they make
+    loading several times slower; nothing built here forms cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
