@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", metavar="FILE",
                    help="TOML settings file (default ./dnsbackend.toml if it exists)")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--port-file", metavar="FILE",
+                   help="write the port served on to FILE once serving (useful with --port 0)")
 
     c = sub.add_parser("check", help="validate zone files like named-checkzone",
                        description="Parse and check zone files; each file's origin is its "
@@ -90,7 +92,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(run(Launch(settings, args.config, overrides, os.getcwd())))
+        asyncio.run(run(Launch(settings, args.config, overrides, os.getcwd(),
+                               os.path.abspath(args.port_file) if args.port_file else None)))
     except (BindError, StoreError) as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
         return 1

@@ -52,6 +52,7 @@ class Launch:
     config: str | None  # the settings file named on the command line, if any
     overrides: dict[str, Any] = field(default_factory=dict)  # flags, which win over the file
     base_dir: str = "."  # where relative paths in settings are taken from
+    port_file: str | None = None  # where to write the port once serving (--port-file)
 
     @property
     def config_path(self) -> str:
@@ -104,6 +105,8 @@ class Daemon:
         log.info("listening on %s (UDP and TCP); serving %d zones from the store",
                  where, len(held))
         port = socks[0].getsockname()[1]
+        if self.launch.port_file:
+            write_port_file(self.launch.port_file, port)
         for index in range(1, self.settings.workers):
             self.workers.append(self._start_worker(index, port))
 
@@ -198,6 +201,15 @@ class Daemon:
         self.settings = settings
         self.policy = policy
         return policy, served_settings(settings)
+
+
+def write_port_file(path: str, port: int) -> None:
+    """The port we serve on, one line, written whole (rename) once the sockets answer: for
+    scripts and tests that start us with --port 0."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, path)
 
 
 async def run(launch: Launch) -> None:
