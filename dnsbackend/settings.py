@@ -28,7 +28,7 @@ class SettingsError(Exception):
 
 
 class ZoneOptions(BaseModel):
-    """Per-zone entries of the catalogue (`[zone."example.com"]` in the TOML file)."""
+    """Per-zone entries of the zone policy (`[zone."example.com"]` in the TOML file)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -122,7 +122,7 @@ class Transaction:
         return None if raw is None else ZoneEntry.unpack(bytes(raw))
 
     def catalog_value(self, key: bytes) -> bytes | None:
-        """A catalog-wide value (such as the stored catalogue policy)."""
+        """A catalog-wide value (such as the stored zone policy)."""
         catalog, _ = self._txns()
         raw = catalog.get(key)
         return None if raw is None else bytes(raw)

@@ -68,7 +68,7 @@ def zone_files(zones_dir: str) -> dict[bytes, tuple[str, dns.name.Name]]:
 
 
 def origin_key(origin: dns.name.Name) -> bytes:
-    """The lower-case wire form of an origin: how the store and the catalogue key zones."""
+    """The lower-case wire form of an origin: how the store and the zone policy key zones."""
     wire = origin.to_wire()
     assert wire is not None
     return wire.lower()
