@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .query.responder import Responder
-from .serve.endpoints import serve_sockets
+from .serve.endpoints import Handle, serve_sockets
 from .serve.sockets import open_sockets
 from .serve.tcp import TCPLimits
 from .settings import (
@@ -88,28 +88,7 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        held = self.reader.snapshot().zones
-        # Bind before any writer process exists: a bind error then exits at once.
-        socks = open_sockets(self.settings.listen, self.settings.port,
-                             reuse_port=self.settings.workers > 1)
-        # Serve what the store holds at once; the writers start meanwhile.
-        recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job, self.data_dir)
-        # Start the zone writers now, not at the first edit: spawning one takes a while.
-        for _ in range(ZONE_WRITERS):
-            loop.run_in_executor(self.zone_pool, jobs.warm_up, self.data_dir)
-        limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
-        handles = await serve_sockets(socks, self.responder, limits)
-        gc.freeze()  # start-up objects live as long as the process: spare the collector them
-        where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
-                          for s in socks if s.type == socket.SOCK_DGRAM)
-        log.info("listening on %s (UDP and TCP); serving %d zones from the store",
-                 where, len(held))
-        port = socks[0].getsockname()[1]
-        if self.launch.port_file:
-            write_port_file(self.launch.port_file, port)
-        for index in range(1, self.settings.workers):
-            self.workers.append(self._start_worker(index, port))
-
+        handles, port, recovering = await self._start_serving(loop)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -131,18 +110,50 @@ class Daemon:
             await stop.wait()
             log.info("stopping")
         finally:
-            stop.set()
-            for task in tasks:
-                task.cancel()
-            for handle in handles:
-                handle.close()
-            for proc in self.workers:
-                proc.terminate()
-            for proc in self.workers:
-                proc.join(5)
-            self.zone_pool.shutdown(wait=True, cancel_futures=True)
-            self.catalog_pool.shutdown(wait=True, cancel_futures=True)
-            self.store.close()
+            self._shut_down(stop, tasks, handles)
+
+    async def _start_serving(self, loop: asyncio.AbstractEventLoop
+                             ) -> tuple[list[Handle], int, asyncio.Future[int]]:
+        """Bind, serve what the store holds and start the serving workers, while the writers
+        start and recover: the handles, the port and the recovery job (freed versions)."""
+        held = self.reader.snapshot().zones
+        # Bind before any writer process exists: a bind error then exits at once.
+        socks = open_sockets(self.settings.listen, self.settings.port,
+                             reuse_port=self.settings.workers > 1)
+        # Serve what the store holds at once; the writers start meanwhile.
+        recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job, self.data_dir)
+        # Start the zone writers now, not at the first edit: spawning one takes a while.
+        for _ in range(ZONE_WRITERS):
+            loop.run_in_executor(self.zone_pool, jobs.warm_up, self.data_dir)
+        limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
+        handles = await serve_sockets(socks, self.responder, limits)
+        gc.freeze()  # start-up objects live as long as the process: spare the collector them
+        where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
+                          for s in socks if s.type == socket.SOCK_DGRAM)
+        log.info("listening on %s (UDP and TCP); serving %d zones from the store",
+                 where, len(held))
+        port = socks[0].getsockname()[1]
+        if self.launch.port_file:
+            write_port_file(self.launch.port_file, port)
+        for index in range(1, self.settings.workers):
+            self.workers.append(self._start_worker(index, port))
+        return handles, port, recovering
+
+    def _shut_down(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]],
+                   handles: list[Handle]) -> None:
+        """Stop the watchers, the sockets, the serving workers and the writers; close the store."""
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for handle in handles:
+            handle.close()
+        for proc in self.workers:
+            proc.terminate()
+        for proc in self.workers:
+            proc.join(5)
+        self.zone_pool.shutdown(wait=True, cancel_futures=True)
+        self.catalog_pool.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
 
     def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
         proc = multiprocessing.get_context("spawn").Process(
