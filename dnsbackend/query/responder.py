@@ -16,8 +16,10 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
+from ..store.format import DEFAULT_UDP_PAYLOAD
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
-from ..wire.codes import QR, SERVFAIL
+from ..wire.codes import CD, OPCODE_MASK, QR, RD, SERVFAIL
+from ..wire.message import FormatError, opt_record, parse_fields
 from .engine import AnswerOptions, answer
 
 log = logging.getLogger("dnsbackend")
@@ -29,6 +31,7 @@ MEMO_MAX_RESPONSE: Final = 1232
 MEMO_MAX_QUERY: Final = 512  # likewise for the key: a TCP query may carry 64 KB of EDNS padding
 _DROP: Final = b""  # remembered "no response"
 _SERVFAIL_FLAGS: Final = QR | SERVFAIL
+FAILURES_LOGGED_EVERY: Final = 10_000
 
 
 def respond(msg: bytes, snapshot: Snapshot, tcp: bool,
@@ -55,7 +58,7 @@ class Responder:
         """`options` None: take them from the store (as every worker process does)."""
         self.reader = reader
         self.options = options
-        self._failures = 0
+        self.failures = 0  # internal errors answered with SERVFAIL
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
         return _OneSnapshot(self, tcp).respond(data)
@@ -65,12 +68,33 @@ class Responder:
         return _OneSnapshot(self, False).respond
 
     def servfail(self, data: bytes) -> bytes | None:
-        self._failures += 1
-        if self._failures <= 10:
-            log.exception("internal error answering a query; answered SERVFAIL")
-        if len(data) < 12:
-            return None
-        return data[:2] + struct.pack("!HHHHH", _SERVFAIL_FLAGS, 0, 0, 0, 0)
+        """The answer when answering failed (a bug): SERVFAIL, with the question when it
+        parses. The first failure is logged with its traceback, later ones only counted
+        (one line per FAILURES_LOGGED_EVERY), so a query that always fails cannot fill the
+        log."""
+        self.failures += 1
+        if self.failures == 1:
+            log.exception("internal error answering a query; answered SERVFAIL (further "
+                          "internal errors are counted, not logged one by one)")
+        elif self.failures % FAILURES_LOGGED_EVERY == 0:
+            log.error("%d internal errors answering queries so far; each answered SERVFAIL",
+                      self.failures)
+        return servfail_response(data)
+
+
+def servfail_response(msg: bytes) -> bytes | None:
+    """SERVFAIL for a query: the question echoed when it parses, else the header alone."""
+    if len(msg) < 12:
+        return None
+    flags = _SERVFAIL_FLAGS | (((msg[2] << 8) | msg[3]) & (OPCODE_MASK | RD | CD))
+    try:
+        fields = parse_fields(msg)
+    except FormatError:
+        return msg[:2] + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
+    question_end, edns, do = fields[5], fields[6], fields[9]
+    opt = opt_record(DEFAULT_UDP_PAYLOAD, do) if edns else b""
+    return (msg[:2] + struct.pack("!HHHHH", flags, 1, 0, 0, 1 if opt else 0)
+            + msg[12:question_end] + opt)
 
 
 class _OneSnapshot:
