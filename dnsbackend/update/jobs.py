@@ -110,15 +110,31 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
         txn.set_entry(origin_lower, entry)
         return Outcome(origin, Action.KEPT, wanted.file, meta.serial, meta.records,
                        version=entry.version)
-    if entry and entry.version and entry.serial == meta.serial:
-        warnings.append(f"{wanted.file}: content changed but SOA serial {meta.serial} was not "
-                        "raised; secondaries will not notice this change")
+    if entry and entry.version:
+        warnings += serial_warnings(wanted.file, entry.serial, meta.serial)
     version = txn.put_zone(built.contents, ZoneEntry(
         origin, file=wanted.file, includes=built.includes, hash=built.digest,
         status=STATUS_OK, loaded_at=time.time(), load_seconds=built.seconds,
         ctime_ns=changed_at, disabled=disabled))
     return Outcome(origin, Action.LOADED, wanted.file, meta.serial, meta.records, built.seconds,
                    version=version, warnings=warnings)
+
+
+def serial_warnings(path: str, old: int, new: int) -> list[str]:
+    """What to say when a zone's content changed but its SOA serial did not go up (in serial
+    number arithmetic, RFC 1982): its secondaries would keep the old content."""
+    if new == old:
+        return [f"{path}: content changed but SOA serial {new} was not raised; secondaries "
+                "will not notice this change"]
+    if not serial_gt(new, old):
+        return [f"{path}: SOA serial went down from {old} to {new}; secondaries will not "
+                "notice this change (their serial counts as newer)"]
+    return []
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """a > b in serial number arithmetic (RFC 1982, 32 bits)."""
+    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
 
 
 def _stored_policy(txn: Transaction, fallback: ZonePolicy) -> ZonePolicy:
