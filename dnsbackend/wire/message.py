@@ -38,7 +38,7 @@ class Query:
 def read_name(msg: bytes, offset: int) -> tuple[bytes, int]:
     """Read a possibly compressed name; return its uncompressed wire form and the next offset."""
     labels = []
-    end = -1
+    end = -1  # just past the first pointer, once one is followed
     jumps = 0
     length = 0
     n = len(msg)
@@ -51,14 +51,13 @@ def read_name(msg: bytes, offset: int) -> tuple[bytes, int]:
             offset += 1
             break
         if size & 0xC0 == 0xC0:
-            if offset + 1 >= n:
-                raise FormatError("truncated pointer")
+            target = _pointer_target(msg, offset)
             if end < 0:
                 end = offset + 2
             jumps += 1
             if jumps > 64:
                 raise FormatError("compression loop")
-            offset = ((size & 0x3F) << 8) | msg[offset + 1]
+            offset = target
             continue
         if size & 0xC0:
             raise FormatError("bad label type")
@@ -71,6 +70,13 @@ def read_name(msg: bytes, offset: int) -> tuple[bytes, int]:
         labels.append(label)
         offset += size + 1
     return b"".join(labels), (end if end >= 0 else offset)
+
+
+def _pointer_target(msg: bytes, offset: int) -> int:
+    """Where the compression pointer at `offset` points."""
+    if offset + 1 >= len(msg):
+        raise FormatError("truncated pointer")
+    return ((msg[offset] & 0x3F) << 8) | msg[offset + 1]
 
 
 # Query's fields as a plain tuple, in Query's order: what the answer engine's hot path
@@ -94,16 +100,16 @@ def parse_fields(msg: bytes) -> Fields:
     # The question name must be plain labels: no compression in a one-name message.
     offset = 12
     n = len(msg)
-    while True:
-        if offset >= n:
-            raise FormatError("question runs past the message")
+    while offset < n:
         size = msg[offset]
         if size == 0:
-            offset += 1
             break
         if size > 63:
             raise FormatError("bad label in question")
         offset += size + 1
+    else:
+        raise FormatError("question runs past the message")
+    offset += 1  # the root label
     if offset - 12 > 255:
         raise FormatError("name too long")
     if offset + 4 > n:
@@ -111,19 +117,25 @@ def parse_fields(msg: bytes) -> Fields:
     qname = msg[12:offset]
     qtype, qclass = _TWO_TWO.unpack_from(msg, offset)
     question_end = offset + 4
-    if not ancount and not nscount:
-        # The common shapes: no OPT, or one OPT of the root name right after the question.
-        if not arcount:
-            if question_end != n:
-                raise FormatError("trailing bytes")
-            return ident, flags, qname, qtype, qclass, question_end, False, 512, 0, False
-        if arcount == 1 and question_end + 11 <= n and msg[question_end] == 0:
-            rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(msg, question_end + 1)
-            if rtype == OPT and question_end + 11 + rdlen == n:
-                return (ident, flags, qname, qtype, qclass, question_end, True,
-                        max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & 0x8000))
-    offset = question_end
-    for _ in range(ancount + nscount):
+    # The common shapes, here: no OPT, or one OPT of the root name right after the question.
+    if question_end == n and ancount == 0 and nscount == 0 and arcount == 0:
+        return ident, flags, qname, qtype, qclass, question_end, False, 512, 0, False
+    if arcount == 1 and ancount == 0 and nscount == 0 and question_end + 11 <= n and \
+            msg[question_end] == 0:
+        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(msg, question_end + 1)
+        if rtype == OPT and question_end + 11 + rdlen == n:
+            return (ident, flags, qname, qtype, qclass, question_end, True,
+                    max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & 0x8000))
+    edns, payload, version, do = _other_records(msg, question_end, ancount + nscount, arcount)
+    return ident, flags, qname, qtype, qclass, question_end, edns, payload, version, do
+
+
+def _other_records(msg: bytes, offset: int, skipped: int,
+                   arcount: int) -> tuple[bool, int, int, bool]:
+    """The EDNS fields of a query of any other shape: `skipped` answer and authority records
+    passed over, the additional section searched for one OPT record, nothing after it."""
+    n = len(msg)
+    for _ in range(skipped):
         offset = _skip_rr(msg, offset)
     edns = False
     payload = 512
@@ -146,7 +158,7 @@ def parse_fields(msg: bytes) -> Fields:
             do = bool(ttl & 0x8000)
     if offset != n:
         raise FormatError("trailing bytes")
-    return ident, flags, qname, qtype, qclass, question_end, edns, payload, version, do
+    return edns, payload, version, do
 
 
 def _skip_rr(msg: bytes, offset: int) -> int:
