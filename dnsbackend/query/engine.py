@@ -122,7 +122,8 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
     on its labels below the cut or the closest encloser: those answers are kept once per
     (where it landed, type, length of the name), so that a stream of random names (a
     random-subdomain flood, a wildcard's clients) costs a walk down the tree, not a
-    resolution and an encoding each.
+    resolution and an encoding each. Here the ways without either (a plain answer from the
+    node, a kept outcome); _resolve_and_keep() the full way.
     """
     landed = locate(zone, lower)
     outcome_key: tuple[int, bytes, int, bool, int] | None = None
@@ -152,6 +153,16 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
                     _keep(zone.responses, key, kept[0])
                 return kept[0]
             outcome_key = None  # this name is one the answer mentions: its own encoding
+    return _resolve_and_keep(snapshot, zone, qname, lower, qtype, tcp, key, outcome_key, anchor)
+
+
+def _resolve_and_keep(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes,
+                      qtype: int, tcp: bool, key: tuple[bytes, int, bool],
+                      outcome_key: tuple[int, bytes, int, bool, int] | None,
+                      anchor: int) -> Prepared:
+    """_prepare() the full way: resolve and encode the answer, and keep it under the name's
+    own key, or under `outcome_key` (encoded against the name from `anchor` on) when it
+    does not depend on the labels before the anchor."""
     # StaleSnapshot goes up: the caller takes a fresh snapshot and asks again.
     result = resolve(snapshot, zone, qname, qtype, tcp)
     txn = snapshot.txn_id if result.leaves_zones else -1
@@ -160,7 +171,7 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
         if result.cacheable:
             _keep(zone.outcomes, outcome_key, (prepared, below))
         if not below or not _shares_below(lower, anchor, below):
-            if kind == NO_DATA and result.cacheable:
+            if outcome_key[0] == NO_DATA and result.cacheable:
                 _keep(zone.responses, key, prepared)
             return prepared
     prepared = encode(qname, result, txn)
