@@ -12,7 +12,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from .zonegen import versioned_zone, versions_in, write_atomically, write_in_place
+from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 ORIGIN = "atomic.test."
 REWRITES = 1000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .zonegen import versioned_zone, versions_in, write_atomically, write_in_place
+from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 ORIGIN = "bad.test."
 GOOD = versioned_zone(ORIGIN, 1)

@@ -21,7 +21,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from .conftest import DATA
+from ..conftest import DATA
 
 FERRET = DATA / "ferret"
 BATCH_SIZE = 100

@@ -20,8 +20,7 @@ from dnsbackend.store.transaction import Transaction
 from dnsbackend.update.jobs import recover_job, sync_policy_job
 from dnsbackend.update.policy import ZonePolicy
 from dnsbackend.zone.build import build_zone
-
-from .zonegen import versioned_zone, versions_in, write_atomically
+from testkit.zones import versioned_zone, versions_in, write_atomically
 
 ORIGIN = "crash.test."
 PADDING = 20_000

@@ -24,8 +24,7 @@ import dns.query
 import dns.rcode
 
 from dnsbackend.store.database import Store
-
-from .zonegen import versioned_zone, versions_in, write_atomically, write_in_place
+from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 SMALL_ZONES = 20
 LARGE_RECORDS = 20_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import dns.rcode
 import dns.rdatatype
 
-from .zonegen import versioned_zone, versions_in, write_atomically, write_in_place
+from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 DEBOUNCE_MS = 50
 # The limit: an edit is answered within the debounce plus 250 ms.

@@ -13,11 +13,11 @@ import pytest
 
 import dnsbackend
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
-# The tests of the query engine that need no server process.
-ENGINE_TESTS = ["test_answer.py", "test_outcomes.py", "test_wire.py", "test_fastpath.py",
-                "test_compile.py"]
+# The tests of the query engine that need no server process, by path below tests/.
+ENGINE_TESTS = ["unit/test_answer.py", "unit/test_outcomes.py", "unit/test_wire.py",
+                "unit/test_fastpath.py", "unit/test_compile.py"]
 
 
 @pytest.mark.skipif(os.environ.get("DNSBACKEND_PURE") == "1", reason="pure Python asked for")

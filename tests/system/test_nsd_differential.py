@@ -25,15 +25,20 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from .conftest import ROOT, ServerProcess, free_port, stop_process
-from .test_answer import ZONES
+from testkit.ports import free_port
+from testkit.procs import stop_process
+from testkit.server import ServerProcess
+
+from ..conftest import ROOT
+from ..unit.test_answer import ZONES
 
 ZONE_FILE = ROOT / "zones" / "example.com.zone"
 NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
 CHECKCONF = shutil.which("nsd-checkconf") or "/usr/sbin/nsd-checkconf"
 
-pytestmark = pytest.mark.skipif(NSD is None, reason="the nsd binary is not installed "
-                                "(Debian package nsd); it is the reference for this test")
+pytestmark = [pytest.mark.interop,
+              pytest.mark.skipif(NSD is None, reason="the nsd binary is not installed "
+                                 "(Debian package nsd); it is the reference for this test")]
 
 TYPES = ["A", "AAAA", "NS", "MX", "TXT", "SOA", "CNAME", "SRV", "CAA", "DS", "DNAME", "PTR"]
 

@@ -24,7 +24,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .conftest import ROOT, ServerProcess
+from testkit.server import ServerProcess
+
+from ..conftest import ROOT
 
 BIG_TXT_RECORDS = 230  # 255-byte strings: a response of about 62 KB, only TCP can carry it
 

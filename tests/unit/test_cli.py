@@ -21,7 +21,7 @@ from dnsbackend.settings import SettingsError, load_settings
 from dnsbackend.store.database import open_shared
 from testkit.store import load_zone
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 HEAD = "$TTL 1h\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
 ERROR_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<message>\S.*)$")

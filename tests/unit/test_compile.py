@@ -14,7 +14,7 @@ from dnsbackend.zone.bindreader import parse_text, read_zone_file
 from dnsbackend.zone.nodes import zone_nodes
 from dnsbackend.zone.records import ParsedZone, Record
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 ORIGIN = dns.name.from_text("Example.COM.")
 

@@ -17,7 +17,7 @@ from dnsbackend.store.database import Store
 from dnsbackend.store.snapshot import Snapshot
 from dnsbackend.wire.message import FormatError, parse_query, read_name
 
-from .conftest import ROOT
+from ..conftest import ROOT
 from .test_answer import ZONES, build_snapshot
 
 FUZZ = settings(max_examples=300, deadline=None,

@@ -8,8 +8,9 @@ dnspython rejects, or reading it differently, is the failure these tests look fo
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import dns.name
 import pytest
@@ -19,18 +20,12 @@ from hypothesis import strategies as st
 from dnsbackend.zone.bindreader import parse_text, parse_text_dnspython
 from dnsbackend.zone.fastreader import parse_fast
 from dnsbackend.zone.records import ParsedZone, ZoneFileError
+from testkit.zones import generate
 
-from .conftest import DATA, ROOT
+from ..conftest import DATA, ROOT
 
 ORIGIN = dns.name.from_text("example.com.")
-
-
-def _gen_zone():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gen_zone", ROOT / "bench" / "gen_zone.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+T = TypeVar("T")
 
 
 def reference(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:
@@ -80,7 +75,7 @@ def test_example_zone_is_read_fast_and_the_same() -> None:
 def test_generated_zones_are_read_fast_and_the_same(origin: str, records: int, seed: int,
                                                     tmp_path: Path) -> None:
     path = tmp_path / f"{origin}zone"
-    assert _gen_zone().generate(str(path), origin, records, seed) == records
+    assert generate(str(path), origin, records, seed) == records
     text = path.read_text()
     name = dns.name.from_text(origin)
     fast = parse_fast(text, name, str(path))
@@ -174,7 +169,7 @@ DIRECTIVES = ["$TTL 300", "$TTL 1h", "$ttl 60", "$ORIGIN sub.example.com.",
 BAD_DIRECTIVES = ["$TTL", "$TTL x", "$FOO 1", "$ORIGIN a..b"]
 
 
-def _mostly(draw: st.DrawFn, good: list, bad: list):  # type: ignore[no-untyped-def,type-arg]
+def _mostly(draw: st.DrawFn, good: Sequence[T], bad: Sequence[T]) -> T:
     return draw(st.sampled_from(bad if draw(st.integers(0, 79)) == 0 else good))
 
 

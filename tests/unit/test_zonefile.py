@@ -22,7 +22,7 @@ from dnsbackend.zone.bindreader import parse_text_dnspython, read_zone_file
 from dnsbackend.zone.checks import check_zone
 from dnsbackend.zone.records import ParsedZone, ZoneFileError
 
-from .conftest import DATA
+from ..conftest import DATA, ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("named-checkzone") is None,
                                 reason="named-checkzone (Debian bind9-utils) is not installed")
@@ -232,7 +232,7 @@ def test_every_type_loads_like_bind(tmp_path: Path) -> None:
 
 
 def test_example_zone_loads_like_bind(tmp_path: Path) -> None:
-    text = (Path(__file__).resolve().parent.parent / "zones" / "example.com.zone").read_text()
+    text = (ROOT / "zones" / "example.com.zone").read_text()
     parsed = load_like_bind(tmp_path, text)
     assert len(parsed.records) == 30
 
