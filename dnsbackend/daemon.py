@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from .update.watch import SettingsWatcher, ZoneWatcher
 log = logging.getLogger("dnsbackend")
 
 ZONE_WRITERS = 2
+WRITER_STOP_SECONDS = 5.0  # at shutdown, then writer processes still busy are killed
 
 
 @dataclass
@@ -151,8 +153,9 @@ class Daemon:
             proc.terminate()
         for proc in self.workers:
             proc.join(5)
-        self.zone_pool.shutdown(wait=True, cancel_futures=True)
-        self.catalog_pool.shutdown(wait=True, cancel_futures=True)
+        deadline = time.monotonic() + WRITER_STOP_SECONDS
+        stop_pool(self.zone_pool, deadline)
+        stop_pool(self.catalog_pool, deadline)
         self.store.close()
 
     def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
@@ -209,9 +212,29 @@ class Daemon:
         if settings.log_level != self.settings.log_level:
             logging.getLogger().setLevel(settings.log_level.upper())
             log.info("log level is now %s", settings.log_level)
+        if policy.zones_dir != self.policy.zones_dir:
+            log.info("zones directory is now %s (was %s)", policy.zones_dir,
+                     self.policy.zones_dir)
         self.settings = settings
         self.policy = policy
         return policy, served_settings(settings)
+
+
+def stop_pool(pool: ProcessPoolExecutor, deadline: float) -> None:
+    """Stop a pool of writer processes by `deadline` (time.monotonic()), whatever they are
+    doing: a job still running then (a huge zone, a file that never ends) is killed, which
+    the store survives like any crash (the transaction was never committed)."""
+    # ProcessPoolExecutor._processes (pid -> process) is private, but has been there since
+    # Python 3.2; without it the pool can only be waited for, not stopped.
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            log.warning("writer process %d did not stop in time; killed", proc.pid)
+            proc.kill()
+            proc.join(1.0)
 
 
 def write_port_file(path: str, port: int) -> None:

@@ -20,7 +20,7 @@ from .zone.files import origin_key
 DEFAULT_CONFIG = "dnsbackend.toml"
 
 # Settings that only take effect when the server starts (the rest change live).
-RESTART_ONLY = ("listen", "port", "workers", "data", "zones")
+RESTART_ONLY = ("listen", "port", "workers", "data")
 
 
 class SettingsError(Exception):

@@ -147,7 +147,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     """The zone watcher's job: a zone file was created or changed (or an include of it)."""
     store = open_shared(data_dir)
     origin_lower = _origin_lower(origin)
-    wanted = WantedZone(origin, os.path.realpath(path))
+    wanted = WantedZone(origin, ZonePolicy(zones_dir).zone_file(path))
     if not os.path.exists(path):
         return [remove_if_gone(store, origin_lower, wanted)], None
     entry = store.entries().get(origin_lower)

@@ -58,17 +58,27 @@ class ZonePolicy:
             return wanted if os.path.realpath(path) == wanted.file else None
         if not self.discover:
             return None
-        if os.path.dirname(os.path.realpath(path)) != self.zones_dir:
+        # A discovered file is known by its name in the zones directory, even where that
+        # name is a symbolic link to a file elsewhere.
+        if os.path.dirname(os.path.abspath(path)) != self.zones_dir:
             return None
         if not os.path.basename(path).endswith(ZONE_SUFFIX):
             return None
-        return WantedZone("", os.path.realpath(path), True)
+        return WantedZone("", os.path.abspath(path), True)
 
     def wanted_zones(self) -> dict[bytes, WantedZone]:
         """Every zone this policy serves now: listed ones plus discovered files."""
         out: dict[bytes, WantedZone] = {}
         if self.discover:
             for origin_lower, (path, origin) in zone_files(self.zones_dir).items():
-                out[origin_lower] = WantedZone(origin.to_text(), os.path.realpath(path), True)
+                out[origin_lower] = WantedZone(origin.to_text(), os.path.abspath(path), True)
         out.update(self.explicit)
         return out
+
+    def zone_file(self, path: str) -> str:
+        """How this policy names the zone file at `path`: as listed (a real path) for a
+        listed zone, by its name in the zones directory for a discovered one."""
+        absolute = os.path.abspath(path)
+        if os.path.dirname(absolute) == self.zones_dir:
+            return absolute
+        return os.path.realpath(path)

@@ -12,7 +12,13 @@ import watchfiles
 
 from ..store.database import Store
 from ..store.format import ServedSettings
-from ..zone.files import ZONE_SUFFIX, file_stamp, origin_for_file
+from ..zone.files import (
+    ZONE_SUFFIX,
+    file_stamp,
+    not_regular,
+    origin_for_file,
+    skipped_zone_files,
+)
 from . import jobs
 from .outcome import report
 from .policy import ZonePolicy
@@ -39,6 +45,7 @@ class ZoneWatcher:
         self.again: set[str] = set()
         self.restart = asyncio.Event()
         self.jobs_done = 0  # progress counter, for watchdogs
+        self.said: set[tuple[str, str]] = set()  # problems logged (and not solved since)
 
     def set_policy(self, policy: ZonePolicy) -> None:
         if self._dirs(policy) != self._dirs(self.policy):
@@ -47,33 +54,54 @@ class ZoneWatcher:
 
     @staticmethod
     def _dirs(policy: ZonePolicy) -> list[str]:
+        """The directories to watch: the zones directory, those of listed zone files outside
+        it, and those of the files that zone files in it link to."""
         dirs = {policy.zones_dir}
-        for wanted in policy.explicit.values():
-            parent = os.path.dirname(wanted.file)
-            if not parent.startswith(policy.zones_dir + os.sep):
+        files = [w.file for w in policy.explicit.values()]
+        files += [os.path.realpath(p) for p in _links(policy)]
+        for path in files:
+            parent = os.path.dirname(path)
+            if parent != policy.zones_dir and not parent.startswith(policy.zones_dir + os.sep):
                 dirs.add(parent)
         return sorted(d for d in dirs if os.path.isdir(d))
 
     async def run(self, stop: asyncio.Event) -> None:
-        first = True
+        watched: list[str] | None = None  # what the last watch covered; None before the first
         while not stop.is_set():
             self.restart.clear()
             dirs = self._dirs(self.policy)
+            self._say_what_is_missing_or_skipped()
+            if watched is not None and dirs != watched:
+                # Files in newly watched directories may have changed before the watch
+                # began (or the zones directory was only now created): look at every zone
+                # once (unchanged ones cost a digest).
+                asyncio.get_running_loop().create_task(self._rescan())
+            watched = dirs
             if not dirs:
                 await _wait_any(stop, self.restart, timeout=1.0)
                 continue
             halt = _either(stop, self.restart)
-            if not first:
-                # Files in newly watched directories may have changed before the watch
-                # began: look at every zone once (unchanged ones cost a digest).
-                asyncio.get_running_loop().create_task(self._rescan())
-            first = False
             async for changes in watchfiles.awatch(
                 *dirs, watch_filter=None, debounce=max(self.debounce_ms, 1),
                 step=max(min(self.debounce_ms, 20), 1), stop_event=halt,
                 recursive=True, ignore_permission_denied=True,
             ):
                 self.on_changes({path for _, path in changes})
+                if self._dirs(self.policy) != dirs:
+                    self.restart.set()  # a link to a new directory, or one that appeared
+
+    def _say_what_is_missing_or_skipped(self) -> None:
+        """One log line for each thing in the way of serving, said once until it changes."""
+        zones_dir = self.policy.zones_dir
+        problems = set()
+        if not os.path.isdir(zones_dir):
+            problems.add((zones_dir, "the zones directory does not exist; its zones will be "
+                                     "served once it is created"))
+        for path, why in skipped_zone_files(zones_dir):
+            problems.add((path, f"{why}, not a regular file; skipped"))
+        for path, why in sorted(problems - self.said):
+            log.warning("%s: %s", path, why)
+        self.said = problems
 
     async def _rescan(self) -> None:
         for _ in range(3):
@@ -85,25 +113,35 @@ class ZoneWatcher:
         zones = self._zones_for(paths)
         for origin, path in zones:
             self.schedule(origin, path)
+        self._say_what_is_missing_or_skipped()
 
     def _zones_for(self, paths: set[str]) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
-        by_file = {w.file: w.origin for w in self.policy.explicit.values()}
+        policy = self.policy
+        by_file = {w.file: w.origin for w in policy.explicit.values()}
+        # Files elsewhere that zone files of the zones directory link to.
+        targets: dict[str, list[str]] = {}
+        for link in _links(policy):
+            targets.setdefault(os.path.realpath(link), []).append(link)
         includes: dict[str, list[tuple[str, str]]] = {}
         for entry in self.store.entries().values():
             for inc in entry.includes:
                 includes.setdefault(inc, []).append((entry.origin, entry.file))
         for raw in paths:
-            path = os.path.realpath(raw) if os.path.exists(raw) else os.path.abspath(raw)
-            if path in by_file:
-                found.add((by_file[path], path))
-            elif (os.path.dirname(path) == self.policy.zones_dir and path.endswith(ZONE_SUFFIX)
-                  and not os.path.basename(path).startswith(".")):
+            absolute = os.path.abspath(raw)
+            real = os.path.realpath(raw) if os.path.exists(raw) else absolute
+            if real in by_file:
+                found.add((by_file[real], real))
+            elif _is_zone_name(absolute, policy.zones_dir):
+                if not_regular(absolute) not in (None, "missing", "a dangling symbolic link"):
+                    continue  # a FIFO or the like: said once, never opened
                 try:
-                    found.add((origin_for_file(path).to_text(), path))
+                    found.add((origin_for_file(absolute).to_text(), absolute))
                 except Exception:
-                    log.warning("%s: file name is not a domain name; ignored", path)
-            for zone in includes.get(path, []):
+                    log.warning("%s: file name is not a domain name; ignored", absolute)
+            for link in targets.get(real, []):
+                found.add((origin_for_file(link).to_text(), link))
+            for zone in includes.get(real, []):
                 found.add(zone)
         return found
 
@@ -177,3 +215,22 @@ async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
     await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     for w in waiters:
         w.cancel()
+
+
+def _is_zone_name(path: str, zones_dir: str) -> bool:
+    """Whether `path` names a discoverable `<origin>.zone` file of the zones directory."""
+    return (os.path.dirname(path) == zones_dir and path.endswith(ZONE_SUFFIX)
+            and not os.path.basename(path).startswith("."))
+
+
+def _links(policy: ZonePolicy) -> list[str]:
+    """The discovered zone files of a policy that are symbolic links."""
+    if not policy.discover:
+        return []
+    try:
+        names = os.listdir(policy.zones_dir)
+    except OSError:
+        return []
+    paths = (os.path.join(policy.zones_dir, name) for name in sorted(names)
+             if name.endswith(ZONE_SUFFIX) and not name.startswith("."))
+    return [path for path in paths if os.path.islink(path)]

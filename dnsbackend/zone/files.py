@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 
 import dns.exception
 import dns.name
@@ -24,13 +25,61 @@ def origin_for_file(path: str) -> dns.name.Name:
     return dns.name.from_text(base)
 
 
+class NotRegularFile(OSError):
+    """A path that is not a regular file (a FIFO, socket, device, directory): never read."""
+
+
+def not_regular(path: str) -> str | None:
+    """Why a path is not a regular file that can be read as a zone ("a FIFO", ...), or None.
+    Symbolic links are followed: a link to a regular file is one."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a dangling symbolic link" if os.path.islink(path) else "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return _kind(mode)
+
+
+def _kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def read_regular(path: str) -> bytes:
+    """The bytes of a regular file. Anything else raises NotRegularFile without blocking:
+    the file is opened non-blocking (a FIFO with no writer would hang a plain open) and
+    checked on the open descriptor, so a file swapped for a FIFO in between is caught too."""
+    kind = not_regular(path)
+    if kind is not None and kind != "missing":
+        raise NotRegularFile(0, f"not a regular file ({kind})", path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise NotRegularFile(0, f"not a regular file ({kind})", path)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def digest_files(paths: list[str]) -> str:
     """A content hash over a zone file and the files it includes ('' if one cannot be read)."""
     h = hashlib.sha256()
     for path in paths:
         try:
-            with open(path, "rb") as f:
-                h.update(hashlib.sha256(f.read()).digest())
+            h.update(hashlib.sha256(read_regular(path)).digest())
         except OSError:
             return ""
     return h.hexdigest()
@@ -56,8 +105,8 @@ def zone_files(zones_dir: str) -> dict[bytes, tuple[str, dns.name.Name]]:
         if not fname.endswith(ZONE_SUFFIX) or fname.startswith("."):
             continue
         path = os.path.join(zones_dir, fname)
-        if not os.path.isfile(path):
-            continue
+        if not_regular(path) is not None:
+            continue  # skipped_zone_files() says why
         try:
             origin = origin_for_file(fname)
         except dns.exception.DNSException:
@@ -72,3 +121,20 @@ def origin_key(origin: dns.name.Name) -> bytes:
     wire = origin.to_wire()
     assert wire is not None
     return wire.lower()
+
+
+def skipped_zone_files(zones_dir: str) -> list[tuple[str, str]]:
+    """(path, why) for each `<origin>.zone` entry of a directory that cannot be served
+    because it is not a regular file (or a link to one)."""
+    try:
+        names = sorted(os.listdir(zones_dir))
+    except OSError:
+        return []
+    out = []
+    for fname in names:
+        if fname.endswith(ZONE_SUFFIX) and not fname.startswith("."):
+            path = os.path.join(zones_dir, fname)
+            kind = not_regular(path)
+            if kind is not None and kind != "missing":
+                out.append((path, kind))
+    return out
