@@ -45,7 +45,7 @@ conformance: $(NATIVE)
 	$(BIN)/pytest -q tests/test_conformance.py
 
 bench: $(NATIVE)
-	$(BIN)/python bench/compare.py $(ARGS)
+	$(BIN)/python -m bench.compare $(ARGS)
 
 clean-native:
 	rm -f $(NATIVE_SO)

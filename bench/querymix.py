@@ -10,7 +10,15 @@ from pathlib import Path
 
 import dns.name
 import dns.rdatatype
+import dns.zone
 
+from testkit.peers import Zone
+
+from .tools import log
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ZONE = ROOT / "zones" / "example.com.zone"
+BENCH_ORIGIN = "bench.test"
 EDNS_PAYLOAD = 1232
 DO_BIT = 0x8000
 
@@ -242,3 +250,44 @@ def write_text(path: Path, questions: Iterable[Question]) -> None:
         for q in questions:
             how = "edns+do" if q.do else "edns" if q.edns else "plain"
             f.write(f"{q.name} {q.rtype} {how} {q.kind}\n")
+
+
+# ---------------------------------------------------------------------------------------
+# The mixes of a run, written into its directory
+
+
+@dataclass
+class Mix:
+    name: str
+    binary: Path
+    check: list[Question]  # the questions whose answers are compared between servers
+    count: int
+
+
+def make_mixes(tmp: Path, spread_records: int, spread_queries: int) -> tuple[
+        list[Zone], dict[str, Mix]]:
+    """The zones to serve and the mixes to ask about them, written into `tmp`."""
+    zones = [Zone("example.com", EXAMPLE_ZONE, soa_serial(EXAMPLE_ZONE))]
+    mixes: dict[str, Mix] = {}
+    ex = example_mix()
+    n = write_binary(tmp / "example.bin", ex)
+    write_text(tmp / "example.txt", ex)
+    mixes["example"] = Mix("example", tmp / "example.bin", ex, n)
+    if spread_records > 0:
+        zpath = tmp / f"{BENCH_ORIGIN}.zone"
+        bz = write_bench_zone(zpath, BENCH_ORIGIN, spread_records)
+        zones.append(Zone(BENCH_ORIGIN, zpath, 1))
+        sp = spread_mix(bz, spread_queries)
+        n = write_binary(tmp / "spread.bin", sp)
+        write_text(tmp / "spread.txt", sp)
+        mixes["spread"] = Mix("spread", tmp / "spread.bin", sp[:300], n)
+        log(f"generated {BENCH_ORIGIN}: {bz.records} records, {bz.hosts} hosts; "
+            f"spread mix: {n} queries")
+    return zones, mixes
+
+
+def soa_serial(path: Path) -> int:
+    """The SOA serial of a zone file named <origin>.zone."""
+    z = dns.zone.from_file(str(path), origin=path.name[: -len(".zone")], relativize=False)
+    soa = z.find_rdataset("@", "SOA")[0]
+    return int(soa.serial)
