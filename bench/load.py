@@ -1,9 +1,9 @@
 """Zone load time: parse, check, compile and the LMDB store write, for large generated zones.
 
-    python bench/load.py [--sizes 100000,1000000] [--dnspython]
+    python -m bench.load [--sizes 100000,1000000] [--dnspython]
 
 Each size runs in its own process (so peak memory is per size) on a zone from
-bench/gen_zone.py in a temporary directory. `--dnspython` also times the dnspython reader
+testkit.zones.generate in a temporary directory. `--dnspython` also times the dnspython reader
 on the same file, for comparison with the fast one. Prints one table row per size.
 """
 
@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 ORIGIN = "load.example."
 
@@ -49,15 +47,20 @@ def _peak_mb() -> float:
 def measure(records: int, with_dnspython: bool) -> dict[str, float]:
     """One size, in this process: the seconds of each step and the peak memory after it."""
     import dns.name
-    from gen_zone import generate
 
-    from dnsbackend import loader
     from dnsbackend.store.database import Store
+    from dnsbackend.store.transaction import Transaction
+    from dnsbackend.update.jobs import Parsed, apply_parsed
+    from dnsbackend.update.outcome import Action
+    from dnsbackend.update.policy import WantedZone, ZonePolicy
     from dnsbackend.zone.bindreader import read_zone_file
+    from dnsbackend.zone.build import build_zone
     from dnsbackend.zone.checks import check_zone
     from dnsbackend.zone.fastreader import parse_fast
+    from dnsbackend.zone.files import file_stamp, origin_key
     from dnsbackend.zone.nodes import zone_nodes
     from dnsbackend.zone.records import paused_gc
+    from testkit.zones import generate
 
     out: dict[str, float] = {"records": records}
     origin = dns.name.from_text(ORIGIN)
@@ -83,14 +86,21 @@ def measure(records: int, with_dnspython: bool) -> dict[str, float]:
         out["compile_mb"] = _peak_mb()
         del parsed, compiled
 
+        stamp = file_stamp(path)
         with _Timer(out, "build"):
-            built = loader.build_zone(path, origin, zones)
+            built = build_zone(path, origin, zones)
         store = Store(os.path.join(tmp, "db"))
         try:
-            with _Timer(out, "write"):
-                loader.apply_built(store, path, built)
+            with _Timer(out, "write"), Transaction(store) as txn:  # the write jobs' way
+                wanted = WantedZone(ORIGIN, os.path.realpath(path))
+                outcome = apply_parsed(txn, ZonePolicy(os.path.realpath(zones)),
+                                       origin_key(origin), wanted,
+                                       Parsed(built, "", stamp, built.digest))
+                txn.collect_garbage()
         finally:
             store.close()
+        if outcome.action is not Action.LOADED:
+            raise RuntimeError(f"{path}: {outcome.action.value}: {outcome.error}")
         out["total_s"] = out["build_s"] + out["write_s"]
         out["total_cpu"] = out["build_cpu"] + out["write_cpu"]
         out["peak_mb"] = _peak_mb()
@@ -124,7 +134,8 @@ def _cell(row: dict[str, float], key: str, fmt: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--dnspython", action="store_true",
                         help="also time the dnspython reader (about 2 minutes per million)")
@@ -135,11 +146,13 @@ def main() -> None:
         return
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        cmd = [sys.executable, __file__, "--one", str(size)] + (["--dnspython"] * args.dnspython)
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, "-m", "bench.load", "--one", str(size)] + (
+            ["--dnspython"] * args.dnspython)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"load.py on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          "build = parse + check + compile + digest, write = apply_built into a new LMDB store")
+          "build = parse + check + compile + digest, write = apply_parsed (the write jobs' "
+          "transaction) into a new LMDB store")
     shown = [(title, key, fmt) for title, key, fmt in COLUMNS
              if any(key in r or key + "_s" in r for r in rows)]
     print(" | ".join(f"{title:>11}" for title, _, _ in shown))
