@@ -1,5 +1,4 @@
-"""bench/live.py's measurements: edit to answer, queries during a reload, qps under edits,
-and the rejected design for contrast."""
+"""bench/live.py's four measurements: edit to answer, reload, edits, the rejected design."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The rejected design, for contrast: an asyncio responder that parses a zone in a thread of
-its own serving process (so the parse holds the GIL). Started by bench/live.py as
+"""The rejected design, for contrast: a responder that parses zones in its serving process.
+
+An asyncio responder that parses a zone in a thread of its own serving process (so the
+parse holds the GIL). Started by bench/live.py as
 
     python -m bench.live_rejected DATA ZONE_FILE ORIGIN
 

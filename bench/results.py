@@ -1,5 +1,7 @@
-"""What a compare.py run finds: a row of figures per server, mix, mode, workers and round,
-and beside them answer differences, load times and notes."""
+"""What a compare.py run finds: rows of figures, and answer differences, load times, notes.
+
+One row per server, mix, mode, worker count and round.
+"""
 
 from __future__ import annotations
 
