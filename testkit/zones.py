@@ -78,6 +78,11 @@ def versions_in(response: dns.message.Message) -> set[int]:
     return found
 
 
+def only_version(n: int) -> Callable[[dns.message.Message], bool]:
+    """A predicate for ServerProcess.wait_until: the response's records carry `n`, only."""
+    return lambda response: versions_in(response) == {n}
+
+
 def write_atomically(path: str, text: str) -> None:
     """Write as editors do: a temporary file in the same directory, then rename over."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")

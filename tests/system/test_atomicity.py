@@ -12,6 +12,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from testkit.server import StartServer
 from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 ORIGIN = "atomic.test."
@@ -24,7 +25,7 @@ QUERIES = [
 ]
 
 
-def test_no_response_mixes_versions(server_factory, tmp_path: Path) -> None:
+def test_no_response_mixes_versions(server_factory: StartServer, tmp_path: Path) -> None:
     zdir = tmp_path / "zones"
     zdir.mkdir()
     path = zdir / f"{ORIGIN}zone"

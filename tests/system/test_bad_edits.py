@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.server import StartServer
 from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 ORIGIN = "bad.test."
@@ -24,7 +25,8 @@ BAD_EDITS = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_EDITS))
-def test_bad_edit_keeps_last_good_version(kind: str, server_factory, tmp_path: Path) -> None:
+def test_bad_edit_keeps_last_good_version(kind: str, server_factory: StartServer,
+                                          tmp_path: Path) -> None:
     zdir = tmp_path / "zones"
     zdir.mkdir()
     path = zdir / f"{ORIGIN}zone"

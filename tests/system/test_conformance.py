@@ -9,7 +9,7 @@ inside another zone of the batch. One server serves each batch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -21,10 +21,21 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
+from testkit.server import StartServer
+
 from ..conftest import DATA
 
 FERRET = DATA / "ferret"
 BATCH_SIZE = 100
+
+
+@dataclass
+class Expected:
+    """A case's expected response: its rcode and flags lines, and each `;SECTION`'s lines."""
+
+    rcode: str | None = None
+    flags: set[str] | None = None
+    sections: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -34,23 +45,23 @@ class Case:
     text: str
     qname: str
     qtype: str
-    expected: dict[str, object]
+    expected: Expected
     mentioned: set[dns.name.Name]  # names in the zone's rdata
 
 
-def _sections(lines: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _sections(lines: list[str]) -> Expected:
+    out = Expected()
     current: list[str] | None = None
     for line in lines:
         if line.startswith(";"):
             current = []
-            out[line[1:]] = current
+            out.sections[line[1:]] = current
         elif current is not None:
             current.append(line)
         elif line.startswith("rcode"):
-            out["rcode"] = line.split()[1]
+            out.rcode = line.split()[1]
         elif line.startswith("flags"):
-            out["flags"] = set(line.split()[1:])
+            out.flags = set(line.split()[1:])
     return out
 
 
@@ -126,16 +137,16 @@ def compare(case: Case, response: dns.message.Message) -> str | None:
     exp = case.expected
     got_flags = set(dns.flags.to_text(response.flags).split())
     problems = []
-    if dns.rcode.to_text(response.rcode()) != exp["rcode"]:
-        problems.append(f"rcode {dns.rcode.to_text(response.rcode())} != {exp['rcode']}")
-    if got_flags != exp["flags"]:
-        problems.append(f"flags {sorted(got_flags)} != {sorted(exp['flags'])}")  # type: ignore
-    expected_answer = sorted(line.lower() for line in exp["ANSWER"])  # type: ignore
+    if dns.rcode.to_text(response.rcode()) != exp.rcode:
+        problems.append(f"rcode {dns.rcode.to_text(response.rcode())} != {exp.rcode}")
+    if got_flags != exp.flags:
+        problems.append(f"flags {sorted(got_flags)} != {sorted(exp.flags or ())}")
+    expected_answer = sorted(line.lower() for line in exp.sections["ANSWER"])
     if _rr_lines(response.answer) != expected_answer:
         problems.append(f"answer {_rr_lines(response.answer)} != {expected_answer}")
     if not expected_answer:
         for name, got in (("AUTHORITY", response.authority), ("ADDITIONAL", response.additional)):
-            want = sorted(line.lower() for line in exp[name])  # type: ignore
+            want = sorted(line.lower() for line in exp.sections[name])
             if _rr_lines(got) != want:
                 problems.append(f"{name.lower()} {_rr_lines(got)} != {want}")
     return "; ".join(problems) or None
@@ -146,7 +157,7 @@ def test_batches_cover_every_case() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(batches())))
-def test_ferret_batch(index: int, tmp_path: Path, server_factory) -> None:  # type: ignore
+def test_ferret_batch(index: int, tmp_path: Path, server_factory: StartServer) -> None:
     batch = batches()[index]
     zones = tmp_path / "zones"
     zones.mkdir()

@@ -6,11 +6,14 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from testkit.server import ServerProcess, StartServer
 from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
 
 DEBOUNCE_MS = 50
@@ -25,7 +28,7 @@ def _serial(response: dns.message.Message) -> int | None:
     return None
 
 
-def _has_serial(n: int):  # type: ignore[no-untyped-def]
+def _has_serial(n: int) -> Callable[[dns.message.Message], bool]:
     return lambda r: _serial(r) == n
 
 
@@ -33,7 +36,8 @@ def _refused(r: dns.message.Message) -> bool:
     return r.rcode() == dns.rcode.REFUSED
 
 
-def _start(server_factory, tmp_path: Path, zones: dict[str, int]):  # type: ignore
+def _start(server_factory: StartServer, tmp_path: Path,
+           zones: dict[str, int]) -> tuple[ServerProcess, Path]:
     zdir = tmp_path / "zones"
     zdir.mkdir(exist_ok=True)
     for origin, n in zones.items():
@@ -44,7 +48,7 @@ def _start(server_factory, tmp_path: Path, zones: dict[str, int]):  # type: igno
     return srv, zdir
 
 
-def test_edit_is_answered_within_the_limit(server_factory, tmp_path: Path) -> None:
+def test_edit_is_answered_within_the_limit(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"live.test.": 1})
     path = str(zdir / "live.test.zone")
     for n in range(2, 7):
@@ -54,7 +58,7 @@ def test_edit_is_answered_within_the_limit(server_factory, tmp_path: Path) -> No
         assert versions_in(srv.query("www.live.test.", "A")) == {n}
 
 
-def test_add_rename_delete(server_factory, tmp_path: Path) -> None:
+def test_add_rename_delete(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"one.test.": 1})
     write_atomically(str(zdir / "two.test.zone"), versioned_zone("two.test.", 5))
     srv.wait_until("two.test.", "SOA", _has_serial(5), timeout=VISIBLE_WITHIN)
@@ -70,7 +74,7 @@ def test_add_rename_delete(server_factory, tmp_path: Path) -> None:
     assert "zone three.test. removed" in log
 
 
-def test_sed_in_place_and_cp(server_factory, tmp_path: Path) -> None:
+def test_sed_in_place_and_cp(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"sed.test.": 10})
     path = zdir / "sed.test.zone"
     subprocess.run(["sed", "-i", "s/10\\.0\\.10\\.3/10.0.10.99/", str(path)], check=True)
@@ -84,7 +88,7 @@ def test_sed_in_place_and_cp(server_factory, tmp_path: Path) -> None:
     srv.wait_until("sed.test.", "SOA", _has_serial(3), timeout=VISIBLE_WITHIN)
 
 
-def test_include_change_reloads_the_zone(server_factory, tmp_path: Path) -> None:
+def test_include_change_reloads_the_zone(server_factory: StartServer, tmp_path: Path) -> None:
     zdir = tmp_path / "zones"
     (zdir / "inc").mkdir(parents=True)
     (zdir / "inc" / "hosts.inc").write_text("www IN A 192.0.2.1\n")
@@ -97,7 +101,8 @@ def test_include_change_reloads_the_zone(server_factory, tmp_path: Path) -> None
                    timeout=VISIBLE_WITHIN)
 
 
-def test_serial_not_raised_is_applied_with_a_warning(server_factory, tmp_path: Path) -> None:
+def test_serial_not_raised_is_applied_with_a_warning(server_factory: StartServer,
+                                                     tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"same.test.": 7})
     text = versioned_zone("same.test.", 7).replace("10.0.7.3", "10.0.7.77")
     write_atomically(str(zdir / "same.test.zone"), text)
@@ -106,7 +111,7 @@ def test_serial_not_raised_is_applied_with_a_warning(server_factory, tmp_path: P
     assert "SOA serial 7 was not raised" in srv.output()
 
 
-def test_catalogue_changes(server_factory, tmp_path: Path) -> None:
+def test_catalogue_changes(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"a.test.": 1, "b.test.": 2})
     config = tmp_path / "dnsbackend.toml"
     write_atomically(str(config), '[zone."a.test."]\nenabled = false\n')
@@ -135,7 +140,7 @@ def test_catalogue_changes(server_factory, tmp_path: Path) -> None:
     srv.wait_until("c.test.", "SOA", _refused, timeout=VISIBLE_WITHIN)
 
 
-def test_live_and_restart_only_settings(server_factory, tmp_path: Path) -> None:
+def test_live_and_restart_only_settings(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"s.test.": 1})
     config = tmp_path / "dnsbackend.toml"
     write_atomically(str(config), "udp_payload = 4096\nworkers = 3\n")
@@ -146,7 +151,8 @@ def test_live_and_restart_only_settings(server_factory, tmp_path: Path) -> None:
     assert response.payload == 4096
 
 
-def test_restart_serves_the_store_then_reconciles(server_factory, tmp_path: Path) -> None:
+def test_restart_serves_the_store_then_reconciles(server_factory: StartServer,
+                                                  tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"r.test.": 1, "gone.test.": 1})
     srv.stop()
     write_in_place(str(zdir / "r.test.zone"), versioned_zone("r.test.", 2))
@@ -157,7 +163,7 @@ def test_restart_serves_the_store_then_reconciles(server_factory, tmp_path: Path
     assert "serving 2 zones from the store" in srv2.output()
 
 
-def test_status_while_serving(server_factory, tmp_path: Path) -> None:
+def test_status_while_serving(server_factory: StartServer, tmp_path: Path) -> None:
     srv, zdir = _start(server_factory, tmp_path, {"st.test.": 9})
     (zdir / "broken.test.zone").write_text("$TTL 60\n@ SOA ns hm 1 1 1 1 1\n@ NS ns\nbad line\n")
     srv.wait_until("st.test.", "SOA", lambda r: "broken.test.zone:" in srv.output())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import dns.edns
 import dns.flags
@@ -115,16 +116,26 @@ def snap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshot]:
 
 def make_query(name: str, rdtype: str | int = "A", *, rd: bool = False, edns: int = -1,
                payload: int = 1232, do: bool = False, rdclass: str = "IN") -> dns.message.Message:
-    q = dns.message.make_query(name, rdtype, rdclass, use_edns=edns, payload=payload,
-                               want_dnssec=do)
+    q = dns.message.make_query(name, dns.rdatatype.RdataType.make(rdtype), rdclass,
+                               use_edns=edns, payload=payload, want_dnssec=do)
     if not rd:
         q.flags &= ~dns.flags.RD
     return q
 
 
+class QueryOptions(TypedDict, total=False):
+    """make_query()'s keyword arguments."""
+
+    rd: bool
+    edns: int
+    payload: int
+    do: bool
+    rdclass: str
+
+
 def ask(snap: Snapshot, name: str, rdtype: str | int = "A", *, tcp: bool = False,
-        **kwargs: object) -> dns.message.Message:
-    q = make_query(name, rdtype, **kwargs)  # type: ignore[arg-type]
+        **kwargs: Unpack[QueryOptions]) -> dns.message.Message:
+    q = make_query(name, rdtype, **kwargs)
     wire = answer(q.to_wire(), snap, tcp)
     assert wire is not None
     r = dns.message.from_wire(wire)
@@ -205,7 +216,7 @@ def test_short_message_dropped(snap: Snapshot) -> None:
                                     dns.opcode.IQUERY, 3, 15])
 def test_opcodes_other_than_query_get_notimp(snap: Snapshot, opcode: int) -> None:
     q = make_query("example.com", "SOA")
-    q.set_opcode(opcode)
+    q.set_opcode(dns.opcode.Opcode.make(opcode))
     wire = answer(q.to_wire(), snap, False)
     assert wire is not None
     r = dns.message.from_wire(wire)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import dns.flags
 import dns.message
 import dns.name
+import dns.rdatatype
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -70,7 +71,8 @@ queries = st.builds(
 def _query(name: str, rdtype: int, edns: int, payload: int, do: bool, rd: bool,
            case: int) -> bytes:
     spelled = "".join(c.upper() if case >> (i % 32) & 1 else c for i, c in enumerate(name))
-    q = dns.message.make_query(spelled, rdtype, use_edns=edns, payload=payload, want_dnssec=do)
+    q = dns.message.make_query(spelled, dns.rdatatype.RdataType.make(rdtype), use_edns=edns,
+                               payload=payload, want_dnssec=do)
     if not rd:
         q.flags &= ~dns.flags.RD
     return q.to_wire()

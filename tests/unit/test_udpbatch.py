@@ -93,10 +93,10 @@ def test_many_clients_each_get_their_own_answers(server: Server) -> None:
         for _ in range(QUERIES_PER_CLIENT):
             wire, _ = s.recvfrom(65535)
             r = dns.message.from_wire(wire)
-            q = sent[c].pop(r.id)  # an answer meant for another client would fail here
-            assert r.question == q.question
-            assert (r.edns >= 0) == (q.edns >= 0)
-            expected = dns.rcode.NXDOMAIN if q.question[0].name.labels[0] == b"nope" \
+            asked = sent[c].pop(r.id)  # an answer meant for another client would fail here
+            assert r.question == asked.question
+            assert (r.edns >= 0) == (asked.edns >= 0)
+            expected = dns.rcode.NXDOMAIN if asked.question[0].name.labels[0] == b"nope" \
                 else dns.rcode.NOERROR
             assert r.rcode() == expected
             assert r.answer or r.rcode() == dns.rcode.NXDOMAIN

@@ -142,8 +142,10 @@ def _message(qname: str, records: list[tuple[str, int, str]]) -> bytes:
     qwire = wire_name(qname)
     w = Compressor(qwire)
     for owner, rtype, text in records:
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rtype, text)
-        w.rr(wire_name(owner), rtype, 300, rdata.to_wire())
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RdataType.make(rtype), text)
+        rdata_wire = rdata.to_wire()
+        assert rdata_wire is not None
+        w.rr(wire_name(owner), rtype, 300, rdata_wire)
     header = struct.pack("!HHHHHH", 1, 0x8400, 1, len(records), 0, 0)
     return header + qwire + struct.pack("!HH", 1, 1) + bytes(w.buf)
 
