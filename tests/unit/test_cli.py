@@ -1,7 +1,8 @@
-"""The `dnsbackend` command line: check, status, --version, --help and settings errors.
+"""The `dnsbackend` command line in this process: check, --version, --help and settings.
 
-Error paths run as a real process (to see exactly what a user sees: no traceback); the
-rest call the same `main()` in this process, which is faster.
+These call `main()` here, which is faster; the error paths that must be seen exactly as a
+user sees them (no traceback), and status, run as a real process in
+tests/system/test_cli_process.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import contextlib
 import io
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,19 +18,11 @@ import pytest
 from dnsbackend import __version__
 from dnsbackend.cli import main
 from dnsbackend.settings import SettingsError, load_settings
-from dnsbackend.store.database import open_shared
-from testkit.store import load_zone
 
 from ..conftest import ROOT
 
 HEAD = "$TTL 1h\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
 ERROR_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<message>\S.*)$")
-
-
-def run(*args: str, cwd: Path | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dnsbackend", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=str(cwd) if cwd else None)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,6 +39,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def file_of(error: str) -> str:
+    """The file named by a `file:line: message` line."""
+    m = ERROR_LINE.match(error)
+    assert m, error
+    return m["file"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -70,12 +69,6 @@ def test_help_lists_commands() -> None:
 def test_command_help(command: str) -> None:
     proc = cli(command, "--help")
     assert proc.returncode == 0 and f"usage: dnsbackend {command}" in proc.stdout
-
-
-def test_unknown_command_is_a_usage_error() -> None:
-    proc = run("frobnicate")
-    assert proc.returncode == 2 and "invalid choice" in proc.stderr
-    no_traceback(proc)
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,7 +102,7 @@ BAD = {
 }
 
 
-def _bad_file(directory: Path, case: str) -> Path:
+def bad_file(directory: Path, case: str) -> Path:
     body, _, _ = BAD[case]
     path = directory / f"{case}.example.zone"
     path.write_text(HEAD + body)
@@ -118,7 +111,7 @@ def _bad_file(directory: Path, case: str) -> Path:
 
 @pytest.mark.parametrize("case", list(BAD))
 def test_check_bad_file_reports_file_and_line(tmp_path: Path, case: str) -> None:
-    path = _bad_file(tmp_path, case)
+    path = bad_file(tmp_path, case)
     _, line, mention = BAD[case]
     proc = cli("check", str(path))
     assert proc.returncode == 1
@@ -139,22 +132,6 @@ def test_check_missing_soa(tmp_path: Path) -> None:
     assert ERROR_LINE.match(first) and first.startswith(f"{path}:") and "SOA" in first
 
 
-def test_check_several_files_reports_every_error(tmp_path: Path) -> None:
-    bad = [_bad_file(tmp_path, case) for case in BAD]
-    missing = tmp_path / "absent.example.zone"
-    good = ROOT / "zones" / "example.com.zone"
-    proc = run("check", str(bad[0]), str(good), *map(str, bad[1:]), str(missing))
-    assert proc.returncode == 1
-    no_traceback(proc)
-    errors = [line for line in proc.stderr.splitlines() if ERROR_LINE.match(line)]
-    # One `file:line: message` for each bad file, in the order given, and nothing for the good.
-    assert [ERROR_LINE.match(e)["file"] for e in errors] == \
-        [str(p) for p in bad] + [str(missing)]  # type: ignore[index]
-    assert re.search(r"cannot read", errors[-1])
-    assert "zone example.com.: loaded serial 2026112601" in proc.stdout
-    assert f"{len(bad) + 1} of {len(bad) + 2} zone files have errors" in proc.stderr
-
-
 def test_check_rejects_file_name_that_is_not_a_domain(tmp_path: Path) -> None:
     path = tmp_path / ("a" * 70 + ".zone")
     path.write_text(HEAD)
@@ -166,29 +143,6 @@ def test_check_rejects_file_name_that_is_not_a_domain(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Settings
-
-
-# Through the real command: one line, naming the file and the key, nothing started.
-@pytest.mark.parametrize(("toml", "key"), [
-    ('port = "x"\n', "port"),
-    ("colour = 1\n", "colour"),
-    ('listen = "127.0.0.1"\n', "listen"),
-])
-def test_bad_setting_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
-    config = tmp_path / "settings.toml"
-    config.write_text(toml)
-    # Flags win over the file, so the flag for the key under test is left out.
-    flags = {"--listen": "127.0.0.1", "--port": "0"}
-    flags.pop(f"--{key}", None)
-    proc = run("serve", "--config", str(config), "--zones", str(tmp_path), "--data",
-               str(tmp_path / "db"), *(x for kv in flags.items() for x in kv), cwd=tmp_path,
-               timeout=20)
-    assert proc.returncode != 0
-    no_traceback(proc)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert f"'{key}'" in lines[0] and str(config) in lines[0]
-    assert not (tmp_path / "db").exists()  # nothing was started
 
 
 @pytest.mark.parametrize(("toml", "key"), [
@@ -220,70 +174,9 @@ def test_flags_win_over_the_file(tmp_path: Path) -> None:
     assert settings.port == 0 and settings.workers == 2
 
 
-def test_every_bad_setting_is_reported(tmp_path: Path) -> None:
-    config = tmp_path / "settings.toml"
-    config.write_text('port = "x"\ncolour = 1\nworkers = 0\n')
-    proc = run("serve", "--config", str(config), "--listen", "127.0.0.1", cwd=tmp_path,
-               timeout=20)
-    assert proc.returncode != 0
-    no_traceback(proc)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 3, proc.stderr
-    assert all(line.startswith(f"dnsbackend: {config}: setting '") for line in lines)
-    assert {line.split("'")[1] for line in lines} == {"port", "colour", "workers"}
-
-
-def test_settings_file_that_is_not_toml(tmp_path: Path) -> None:
-    config = tmp_path / "settings.toml"
-    config.write_text("port = = 5\n")
-    proc = run("serve", "--config", str(config), cwd=tmp_path)
-    assert proc.returncode != 0
-    no_traceback(proc)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not valid TOML" in lines[0] and "line 1" in lines[0]
-
-
-def test_missing_settings_file(tmp_path: Path) -> None:
-    proc = run("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
-    assert proc.returncode != 0
-    no_traceback(proc)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "nope.toml" in lines[0] and "cannot read" in lines[0]
-
-
 def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
     proc = cli("serve", "--port", "x")
     assert proc.returncode == 2 and "--port" in proc.stderr
     no_traceback(proc)
 
 
-# ---------------------------------------------------------------------------------------
-# status
-
-
-def test_status_lists_zones(tmp_path: Path) -> None:
-    data = tmp_path / "db"
-    versions = {}
-    for name, text in [("example.com.", (ROOT / "zones" / "example.com.zone").read_text()),
-                       ("example.org.", HEAD.replace("1 7200", "42 7200"))]:
-        path = tmp_path / f"{name}zone"
-        path.write_text(text)
-        outcome = load_zone(data, path, name)
-        versions[name] = (outcome.serial, outcome.records, outcome.version)
-    open_shared(str(data)).close()
-    proc = run("status", "--data", str(data))
-    assert proc.returncode == 0, proc.stderr
-    no_traceback(proc)
-    header, *rows = proc.stdout.strip().splitlines()
-    assert header.split()[:5] == ["zone", "status", "serial", "records", "version"]
-    listed = {row.split()[0]: row.split()[1:5] for row in rows}
-    assert listed == {name: ["ok", str(serial), str(records), str(version)]
-                      for name, (serial, records, version) in versions.items()}
-    assert versions["example.org."][:2] == (42, 3)
-
-
-def test_status_without_store(tmp_path: Path) -> None:
-    proc = run("status", "--data", str(tmp_path / "nothing"))
-    assert proc.returncode == 1
-    no_traceback(proc)
-    assert proc.stderr.strip() == f"dnsbackend: no store in {tmp_path / 'nothing'}"
