@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -24,132 +22,161 @@ import dns.query
 import dns.rcode
 
 from dnsbackend.store.database import Store
-from testkit.zones import versioned_zone, versions_in, write_atomically, write_in_place
+from testkit import dnsperf
+from testkit.procs import children_map
+from testkit.server import ServerProcess, StartServer
+from testkit.zones import (
+    only_version,
+    versioned_zone,
+    versions_in,
+    write_atomically,
+    write_in_place,
+)
 
 SMALL_ZONES = 20
 LARGE_RECORDS = 20_000
 DURATION = 20.0
 STALL_SECONDS = 5.0
 QUERY_RATE = 15_000  # queries/s offered by dnsperf, above the 12,000/s of the incident
+PAYLOADS = [1232, 1400, 4096]
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+class Stress:
+    """The zones, the catalogue (settings file) and the threads that edit and query them."""
 
+    def __init__(self, server_factory: StartServer, tmp_path: Path) -> None:
+        self.zdir = tmp_path / "zones"
+        self.zdir.mkdir()
+        self.origins = [f"z{i}.stress.test." for i in range(SMALL_ZONES)]
+        self.serial = {o: 1 for o in self.origins}
+        for origin in self.origins:
+            (self.zdir / f"{origin}zone").write_text(versioned_zone(origin, 1))
+        self.large = "large.stress.test."
+        self.large_serial = 1
+        (self.zdir / f"{self.large}zone").write_text(
+            versioned_zone(self.large, 1, padding=LARGE_RECORDS))
+        self.config = tmp_path / "dnsbackend.toml"
+        self.config.write_text("udp_payload = 1232\n")
+        self.srv: ServerProcess = server_factory(self.zdir)
+        for origin in [*self.origins, self.large]:
+            self.srv.wait_served(origin, timeout=120)
+        self.stop = threading.Event()
+        self.problems: list[str] = []
+        self.answered = 0
 
-def test_both_watchers_under_load_never_stall(server_factory, tmp_path: Path) -> None:
-    zdir = tmp_path / "zones"
-    zdir.mkdir()
-    origins = [f"z{i}.stress.test." for i in range(SMALL_ZONES)]
-    serial = {o: 1 for o in origins}
-    for origin in origins:
-        (zdir / f"{origin}zone").write_text(versioned_zone(origin, 1))
-    large = "large.stress.test."
-    (zdir / f"{large}zone").write_text(versioned_zone(large, 1, padding=LARGE_RECORDS))
-    config = tmp_path / "dnsbackend.toml"
-    config.write_text("udp_payload = 1232\n")
-    srv = server_factory(zdir)
-    for origin in [*origins, large]:
-        srv.wait_served(origin, timeout=120)
-
-    stop = threading.Event()
-    problems: list[str] = []
-    answered = [0]
-
-    def query_client(seed: int) -> None:
+    def query_client(self, seed: int) -> None:
         rng = random.Random(seed)
-        while not stop.is_set():
-            origin = rng.choice(origins)
+        while not self.stop.is_set():
+            origin = rng.choice(self.origins)
             name = rng.choice([origin, "www." + origin, "x.child." + origin])
             try:
                 r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1",
-                                  port=srv.port, timeout=2)
+                                  port=self.srv.port, timeout=2)
             except dns.exception.Timeout:
                 continue
-            answered[0] += 1
+            self.answered += 1
             if len(versions_in(r)) > 1:
-                problems.append(f"mixed versions: {r.to_text()}")
+                self.problems.append(f"mixed versions: {r.to_text()}")
 
-    def zone_editor(seed: int, mine: list[str]) -> None:
+    def zone_editor(self, seed: int, mine: list[str]) -> None:
         rng = random.Random(seed)
-        while not stop.is_set():
+        while not self.stop.is_set():
             origin = rng.choice(mine)
-            serial[origin] += 1
+            self.serial[origin] += 1
             writer = write_atomically if rng.random() < 0.7 else write_in_place
-            writer(str(zdir / f"{origin}zone"), versioned_zone(origin, serial[origin]))
+            writer(str(self.zdir / f"{origin}zone"), versioned_zone(origin, self.serial[origin]))
             time.sleep(rng.uniform(0.0, 0.01))
 
-    large_serial = [1]
+    def large_editor(self) -> None:
+        while not self.stop.is_set():
+            self.large_serial += 1
+            write_atomically(str(self.zdir / f"{self.large}zone"),
+                             versioned_zone(self.large, self.large_serial,
+                                            padding=LARGE_RECORDS))
+            self.stop.wait(0.5)
 
-    def large_editor() -> None:
-        while not stop.is_set():
-            large_serial[0] += 1
-            write_atomically(str(zdir / f"{large}zone"),
-                             versioned_zone(large, large_serial[0], padding=LARGE_RECORDS))
-            stop.wait(0.5)
-
-    payloads = [1232, 1400, 4096]
-
-    def catalogue_editor() -> None:
+    def catalogue_editor(self) -> None:
         rng = random.Random(7)
-        while not stop.is_set():
-            disabled = rng.sample(origins, 3)
-            text = f"udp_payload = {rng.choice(payloads)}\n" + "".join(
+        while not self.stop.is_set():
+            disabled = rng.sample(self.origins, 3)
+            text = f"udp_payload = {rng.choice(PAYLOADS)}\n" + "".join(
                 f'[zone."{o}"]\nenabled = false\n' for o in disabled)
-            write_atomically(str(config), text)
-            stop.wait(0.2)
+            write_atomically(str(self.config), text)
+            self.stop.wait(0.2)
 
-    halves = [origins[: SMALL_ZONES // 2], origins[SMALL_ZONES // 2:]]
-    threads = [threading.Thread(target=query_client, args=(i,)) for i in range(4)]
-    threads += [threading.Thread(target=zone_editor, args=(i, halves[i])) for i in range(2)]
-    threads += [threading.Thread(target=large_editor), threading.Thread(target=catalogue_editor)]
-    dnsperf = None
-    if shutil.which("dnsperf"):
+    def threads(self) -> list[threading.Thread]:
+        """4 query clients, 2 editors of half the small zones each, the large zone's editor
+        and the catalogue's."""
+        halves = [self.origins[: SMALL_ZONES // 2], self.origins[SMALL_ZONES // 2:]]
+        threads = [threading.Thread(target=self.query_client, args=(i,)) for i in range(4)]
+        threads += [threading.Thread(target=self.zone_editor, args=(i, halves[i]))
+                    for i in range(2)]
+        threads += [threading.Thread(target=self.large_editor),
+                    threading.Thread(target=self.catalogue_editor)]
+        return threads
+
+    def start_dnsperf(self, tmp_path: Path) -> dnsperf.Dnsperf | None:
+        """dnsperf's load on top of the clients' for the whole run, if it is installed."""
+        if not dnsperf.available():
+            return None
         queries = tmp_path / "queries.txt"
-        queries.write_text("".join(f"www.{o} A\n{o} SOA\nnx.{o} A\n" for o in origins))
-        dnsperf = subprocess.Popen(
-            ["dnsperf", "-s", "127.0.0.1", "-p", str(srv.port), "-d", str(queries),
-             "-l", str(int(DURATION)), "-c", "4", "-Q", str(QUERY_RATE)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        queries.write_text("".join(f"www.{o} A\n{o} SOA\nnx.{o} A\n" for o in self.origins))
+        load = dnsperf.Load(self.srv.port, queries, seconds=DURATION, clients=4,
+                            rate=QUERY_RATE)
+        return dnsperf.Dnsperf(load, tmp_path / "dnsperf.out")
 
-    store = Store(str(srv.data))
-    started = time.monotonic()
-    last_txn, last_move = -1, time.monotonic()
-    for t in threads:
-        t.start()
-    try:
+    def watch_store(self, store: Store, started: float) -> None:
+        """Until DURATION is up: fail, with every thread's stack of the server and its
+        writers, if no write is committed for STALL_SECONDS."""
+        last_txn, last_move = -1, time.monotonic()
         while time.monotonic() - started < DURATION:
             with store.catalog_env.begin() as txn:
                 txn_id = txn.id()
             if txn_id != last_txn:
                 last_txn, last_move = txn_id, time.monotonic()
             elif time.monotonic() - last_move > STALL_SECONDS:
-                for pid in [srv.proc.pid, *_children(srv.proc.pid)]:
-                    os.kill(pid, signal.SIGUSR1)
+                pid = self.srv.proc.pid
+                for each in [pid, *children_map().get(pid, [])]:
+                    os.kill(each, signal.SIGUSR1)
                 time.sleep(1.0)
                 raise AssertionError(
                     f"no write committed for {STALL_SECONDS}s: stacks of every thread of the "
-                    f"server and its writers follow\n{srv.output()}")
+                    f"server and its writers follow\n{self.srv.output()}")
             time.sleep(0.1)
+
+    def settle(self) -> None:
+        """Settle the catalogue on a known final state (one zone disabled), then wait for
+        every zone's final version."""
+        final_disabled = self.origins[0]
+        write_atomically(str(self.config), f'[zone."{final_disabled}"]\nenabled = false\n')
+        self.srv.wait_until(final_disabled, "SOA", lambda r: r.rcode() == dns.rcode.REFUSED,
+                            timeout=30)
+        for origin in self.origins[1:]:
+            self.srv.wait_until(origin, "SOA", only_version(self.serial[origin]), timeout=30)
+        self.srv.wait_until(self.large, "SOA", only_version(self.large_serial), timeout=60)
+
+
+def test_both_watchers_under_load_never_stall(server_factory: StartServer,
+                                              tmp_path: Path) -> None:
+    stress = Stress(server_factory, tmp_path)
+    threads = stress.threads()
+    perf = stress.start_dnsperf(tmp_path)
+    store = Store(str(stress.srv.data))
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    try:
+        stress.watch_store(store, started)
     finally:
-        stop.set()
+        stress.stop.set()
         for t in threads:
             t.join()
-        if dnsperf is not None:
-            dnsperf.terminate()
-            perf_out = dnsperf.communicate()[0]
-            print(perf_out)
+        if perf is not None:
+            perf.stop()
+            print(perf.output())
         store.close()
 
-    # Settle the catalogue on a known final state: one zone disabled.
-    final_disabled = origins[0]
-    write_atomically(str(config), f'[zone."{final_disabled}"]\nenabled = false\n')
-    srv.wait_until(final_disabled, "SOA", lambda r: r.rcode() == dns.rcode.REFUSED, timeout=30)
-    for origin in origins[1:]:
-        srv.wait_until(origin, "SOA", lambda r, o=origin: versions_in(r) == {serial[o]},
-                       timeout=30)
-    srv.wait_until(large, "SOA", lambda r: versions_in(r) == {large_serial[0]}, timeout=60)
-    assert not problems, problems[:3]
-    assert answered[0] > 1000
-    assert "Traceback" not in srv.output()
+    stress.settle()
+    assert not stress.problems, stress.problems[:3]
+    assert stress.answered > 1000
+    assert "Traceback" not in stress.srv.output()
