@@ -9,8 +9,6 @@ because NSD (minimal-responses: no) adds the apex NS set and its addresses to th
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,20 +23,18 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from testkit.ports import free_port
-from testkit.procs import stop_process
+from testkit import programs
+from testkit.peers import Nsd, PeerProcess, Zone
 from testkit.server import ServerProcess
 
 from ..conftest import ROOT
 from ..unit.test_answer import ZONES
 
 ZONE_FILE = ROOT / "zones" / "example.com.zone"
-NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
-CHECKCONF = shutil.which("nsd-checkconf") or "/usr/sbin/nsd-checkconf"
-
 pytestmark = [pytest.mark.interop,
-              pytest.mark.skipif(NSD is None, reason="the nsd binary is not installed "
-                                 "(Debian package nsd); it is the reference for this test")]
+              pytest.mark.skipif(programs.find("nsd") is None,
+                                 reason="the nsd binary is not installed (Debian package "
+                                 "nsd); it is the reference for this test")]
 
 TYPES = ["A", "AAAA", "NS", "MX", "TXT", "SOA", "CNAME", "SRV", "CAA", "DS", "DNAME", "PTR"]
 
@@ -61,67 +57,16 @@ EXTRA_NAMES = [
 ]
 
 
-class NSDProcess:
-    """NSD in the foreground on a loopback port, with every file it writes in one directory."""
-
-    def __init__(self, workdir: Path, zone_files: list[Path]) -> None:
-        workdir.mkdir()
-        for path in zone_files:
-            shutil.copy(path, workdir / path.name)
-        zones = "".join(f"zone:\n    name: {p.name.removesuffix('.zone')}\n"
-                        f"    zonefile: {p.name}\n" for p in zone_files)
-        self.port = free_port()
-        conf = workdir / "nsd.conf"
-        conf.write_text(f"""server:
-    ip-address: 127.0.0.1@{self.port}
-    username: ""
-    chroot: ""
-    zonesdir: "{workdir}"
-    pidfile: "{workdir}/nsd.pid"
-    xfrdfile: "{workdir}/xfrd.state"
-    zonelistfile: "{workdir}/zone.list"
-    database: ""
-    logfile: "{workdir}/nsd.log"
-    server-count: 1
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-{zones}""")
-        check = subprocess.run([CHECKCONF, str(conf)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-        self.log = workdir / "nsd.log"
-        assert NSD is not None
-        self.proc = subprocess.Popen([NSD, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
-        self._wait(zone_files[0].name.removesuffix(".zone"))
-
-    def _wait(self, origin: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        q = dns.message.make_query(origin, "SOA")
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nsd exited: {self.log.read_text()}")
-            try:
-                r = dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.5)
-                if r.answer:
-                    return
-            except (dns.exception.Timeout, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"nsd did not start: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def start_pair(root: Path, zone_files: list[Path]) -> tuple[NSDProcess, ServerProcess]:
+def start_pair(root: Path, zone_files: list[Path]) -> tuple[PeerProcess, ServerProcess]:
     """NSD and our server, both serving the same zone files."""
-    nsd = NSDProcess(root / "nsd", zone_files)
-    zones = root / "zones"
-    zones.mkdir()
-    for path in zone_files:
-        shutil.copy(path, zones / path.name)
+    served = [Zone(path.name.removesuffix(".zone"), path) for path in zone_files]
+    nsd = Nsd().start(root / "nsd", served, check=True)
     try:
+        nsd.wait_ready(served, timeout=20)
+        zones = root / "zones"
+        zones.mkdir()
+        for path in zone_files:
+            shutil.copy(path, zones / path.name)
         ours = ServerProcess(zones, root / "db")
     except BaseException:
         nsd.stop()
