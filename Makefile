@@ -33,7 +33,7 @@ run: $(NATIVE)
 	$(BIN)/dnsbackend serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check dnsbackend tests bench
+	$(BIN)/ruff check dnsbackend tests testkit bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,7 +42,7 @@ test: lint typecheck $(NATIVE)
 	$(BIN)/pytest -q -n 2 tests
 
 conformance: $(NATIVE)
-	$(BIN)/pytest -q tests/test_conformance.py
+	$(BIN)/pytest -q tests/system/test_conformance.py
 
 bench: $(NATIVE)
 	$(BIN)/python -m bench.compare $(ARGS)
