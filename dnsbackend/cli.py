@@ -9,6 +9,7 @@ import os
 import sys
 
 from . import __version__, status
+from .logs import setup_logging
 from .serve.sockets import BindError
 from .settings import SettingsError, load_settings, policy_from_settings
 from .store.database import StoreError
@@ -50,9 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--origin", help="zone origin (for a single file not named <origin>.zone)")
 
-    st = sub.add_parser("status", help="show the zones in the store (works while serving)")
+    st = sub.add_parser("status", help="show the zones in the store (works while serving)",
+                        description="List every zone in the store with its status, serial, "
+                        "record count, version, load time and last error. Reads the store "
+                        "directly, so it works while the server runs and when it does not.")
     st.add_argument("--data", metavar="DIR", default="var/db",
                     help="LMDB store directory (default ./var/db)")
+    st.add_argument("--json", action="store_true",
+                    help="one JSON document: {\"zones\": [{origin, served, status, serial, "
+                    "records, version, file, includes, error, ...}]}")
     return p
 
 
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "status":
-        return status.main(args.data)
+        return status.main(args.data, args.json)
     _parser().print_help()
     return 2
 
@@ -83,8 +90,12 @@ def _serve(args: argparse.Namespace) -> int:
         for line in str(exc).splitlines():  # one line per wrong setting
             print(f"dnsbackend: {line}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        setup_logging(settings.log_level, settings.log_file)
+    except OSError as exc:
+        print(f"dnsbackend: setting 'log_file': cannot open {settings.log_file}: "
+              f"{exc.strerror}", file=sys.stderr)
+        return 2
     try:
         import uvloop
 

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .logs import install, open_handler, setup_logging
 from .query.responder import Responder
 from .serve.endpoints import Handle, serve_sockets
 from .serve.sockets import open_sockets
@@ -132,8 +133,8 @@ class Daemon:
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
                           for s in socks if s.type == socket.SOCK_DGRAM)
-        log.info("listening on %s (UDP and TCP); serving %d zones from the store",
-                 where, len(held))
+        log.info("listening on %s (UDP and TCP); serving %d zone%s from the store",
+                 where, len(held), "" if len(held) == 1 else "s")
         port = socks[0].getsockname()[1]
         if self.launch.port_file:
             write_port_file(self.launch.port_file, port)
@@ -209,9 +210,22 @@ class Daemon:
         for key in RESTART_ONLY:
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("setting '%s' changed; it takes effect after a restart", key)
-        if settings.log_level != self.settings.log_level:
-            logging.getLogger().setLevel(settings.log_level.upper())
-            log.info("log level is now %s", settings.log_level)
+        if (settings.log_level, settings.log_file) != (self.settings.log_level,
+                                                       self.settings.log_file):
+            moved = settings.log_file != self.settings.log_file
+            try:
+                handler = open_handler(settings.log_file)
+            except OSError as exc:
+                log.error("settings not applied: setting 'log_file': cannot open %s: %s",
+                          settings.log_file, exc.strerror)
+                return None
+            if moved:  # said where the log was read until now
+                log.info("logging to %s from now on", settings.log_file or "stderr")
+            install(handler, settings.log_level)
+            if moved:
+                log.info("logging here from now on (was %s)", self.settings.log_file or "stderr")
+            if settings.log_level != self.settings.log_level:
+                log.info("log level is now %s", settings.log_level)
         if policy.zones_dir != self.policy.zones_dir:
             log.info("zones directory is now %s (was %s)", policy.zones_dir,
                      self.policy.zones_dir)
@@ -257,8 +271,10 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
     """A serving worker of `--workers N`: its own sockets (SO_REUSEPORT), its own store
     handle opened after the start, answers only; the first process does all the writing."""
     settings = Settings.model_validate(settings_dump)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format=f"%(asctime)s %(levelname)s [worker {index}] %(message)s")
+    try:
+        setup_logging(settings.log_level, settings.log_file, f"[worker {index}] ")
+    except OSError:
+        setup_logging(settings.log_level, None, f"[worker {index}] ")  # the first process said why
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(signal.SIGTERM)
     faulthandler.register(signal.SIGUSR1, all_threads=True)

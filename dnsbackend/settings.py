@@ -55,6 +55,7 @@ class Settings(BaseModel):
     tcp_max_connections: int = Field(256, ge=1)
     debounce_ms: int = Field(50, ge=0, le=10_000)  # quiet time before a changed file is read
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_file: str | None = None  # append the log here instead of stderr (logrotate-safe)
     discover: bool = True  # serve every <origin>.zone file found in the zones directory
     zone: dict[str, ZoneOptions] = Field(default_factory=dict)
 

@@ -1,15 +1,23 @@
-"""`dnsbackend status`: the zones in the store as a table, read while the server runs."""
+"""`dnsbackend status`: the zones in the store, as a table or as JSON, read while serving."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 import time
 
 from .store.database import Store, StoreError
+from .store.format import ZoneEntry
+
+# What `status --json` gives per zone: the catalog entry's fields, with `served` (not
+# disabled and a version in the store) and `loaded_at` as ISO 8601 besides the raw time.
+JSON_FIELDS = ("origin", "served", "status", "serial", "records", "version", "file",
+               "includes", "error", "disabled", "loaded_at", "loaded_at_iso", "load_seconds")
 
 
-def main(data: str) -> int:
+def main(data: str, as_json: bool = False) -> int:
     if not os.path.isdir(os.path.join(data, "catalog")):
         print(f"dnsbackend: no store in {data}", file=sys.stderr)
         return 1
@@ -18,15 +26,29 @@ def main(data: str) -> int:
     except StoreError as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
         return 1
-    entries = store.entries()
+    try:
+        entries = sorted(store.entries().values(), key=lambda e: e.origin)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps({"zones": [as_record(e) for e in entries]}, indent=2))
+        return 0
     print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  loaded at")
-    for entry in sorted(entries.values(), key=lambda e: e.origin):
+    for entry in entries:
         loaded = entry.loaded_at
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(loaded)) if loaded else "-"
+        when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(loaded)) if loaded else "-"
         status = "disabled" if entry.disabled else entry.status
         print(f"{entry.origin:<32} {status:<8} {entry.serial:>10} "
               f"{entry.records:>9} {entry.version:>8}  {when}")
         if entry.error:
             print(f"    last error: {entry.error}")
-    store.close()
     return 0
+
+
+def as_record(entry: ZoneEntry) -> dict[str, object]:
+    """One zone for `status --json` (the fields of JSON_FIELDS)."""
+    fields = dataclasses.asdict(entry)
+    fields["served"] = bool(entry.version) and not entry.disabled
+    fields["loaded_at_iso"] = (time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry.loaded_at))
+                               if entry.loaded_at else None)
+    return {key: fields[key] for key in JSON_FIELDS}

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import errno
+import logging
 import socket
+
+log = logging.getLogger("dnsbackend")
 
 PICK_PORT_ATTEMPTS = 20  # with --port 0: tries to find a port free for both UDP and TCP
 
 
 class BindError(Exception):
     """A listening socket could not be opened; the message says why and what to do."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno  # of the failed socket call
 
 
 def _bind_message(addr: str, port: int, proto: str, exc: OSError) -> str:
@@ -28,7 +35,11 @@ def _bind_message(addr: str, port: int, proto: str, exc: OSError) -> str:
 
 def make_socket(addr: str, port: int, kind: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    sock = socket.socket(family, kind)
+    proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:
+        raise BindError(_bind_message(addr, port, proto, exc), exc.errno) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
@@ -43,9 +54,15 @@ def make_socket(addr: str, port: int, kind: int, reuse_port: bool) -> socket.soc
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
-        raise BindError(_bind_message(addr, port, proto, exc)) from None
+        raise BindError(_bind_message(addr, port, proto, exc), exc.errno) from None
     return sock
+
+
+# IPv6's wildcard and loopback are skipped (with a warning) on a system without IPv6, so
+# that the defaults and `--listen 0.0.0.0 --listen ::` work there; any other address that
+# cannot be bound is an error.
+_IPV6_IF_AVAILABLE = ("::", "::1")
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
 
 
 def open_sockets(addrs: list[str], port: int, reuse_port: bool) -> list[socket.socket]:
@@ -53,7 +70,15 @@ def open_sockets(addrs: list[str], port: int, reuse_port: bool) -> list[socket.s
     socks: list[socket.socket] = []
     try:
         for addr in addrs:
-            socks += _bind_pair(addr, port, reuse_port)
+            try:
+                socks += _bind_pair(addr, port, reuse_port)
+            except BindError as exc:
+                if addr not in _IPV6_IF_AVAILABLE or exc.errno not in _NO_IPV6 or \
+                        len(addrs) == 1:
+                    raise
+                log.warning("%s; IPv6 is not available here, so %s is not listened on",
+                            exc, addr)
+                continue
             # With port 0 the first address picks the number; the others take the same one.
             port = socks[0].getsockname()[1]
     except BindError:
