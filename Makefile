@@ -15,7 +15,7 @@ native: $(NATIVE)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip "setuptools>=77"
 	DNSBACKEND_PURE=1 $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
