@@ -174,7 +174,7 @@ def test_any_like_nsd(servers: tuple[int, int], name: str, tcp: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The unit-test zones (tests/test_answer.py): CNAME chains and loops, chains between
+# The unit-test zones (tests/unit/test_answer.py): CNAME chains and loops, chains between
 # zones, DNAME chains, a served child, answers too big for 512 bytes.
 
 UNIT_EXTRA = ["nothing.example.com.", "x.wild.example.com.", "a.b.wild.example.com.",
