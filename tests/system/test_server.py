@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from testkit import procfs
 from testkit.server import ServerProcess
 
 from ..conftest import ROOT
@@ -208,10 +209,9 @@ def test_tcp_query_split_across_segments(server: ServerProcess) -> None:
 
 
 def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    kib = procfs.status_kib(pid, "VmRSS")
+    assert kib, f"no VmRSS for {pid}"
+    return kib * 1024
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
