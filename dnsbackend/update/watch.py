@@ -19,11 +19,15 @@ from ..zone.files import (
     origin_for_file,
     skipped_zone_files,
 )
+from ..zone.writing import any_open_for_writing
 from . import jobs
 from .outcome import report
 from .policy import ZonePolicy
 
 log = logging.getLogger("dnsbackend")
+
+WRITE_POLL_SECONDS = 0.02  # how often a file open for writing is asked about again
+WRITE_WAIT_SECONDS = 30  # after this long, a file still open for writing is read as it is
 
 
 class ZoneWatcher:
@@ -156,6 +160,7 @@ class ZoneWatcher:
         try:
             while True:
                 self.again.discard(path)
+                await self._until_closed(origin, path)
                 try:
                     outcomes, stamp = await loop.run_in_executor(
                         self.pool, jobs.load_zone_job, self.data_dir, self.policy.zones_dir,
@@ -171,6 +176,32 @@ class ZoneWatcher:
                 return
         finally:
             del self.running[path]
+
+
+    async def _until_closed(self, origin: str, path: str) -> None:
+        """Wait while the zone's files are open for writing: a save under way (a slow copy, a
+        program writing in pieces) is read once its writer has closed the file, not half
+        written. A writer that keeps the file open for WRITE_WAIT_SECONDS is given up on."""
+        loop = asyncio.get_running_loop()
+        files = [path, *self._includes_of(path)]
+        started = loop.time()
+        said = False
+        while await loop.run_in_executor(None, any_open_for_writing, files):
+            waited = loop.time() - started
+            if waited >= WRITE_WAIT_SECONDS:
+                log.warning("zone %s: %s is still open for writing after %d s; reading it "
+                            "as it is", origin, path, WRITE_WAIT_SECONDS)
+                return
+            if not said and waited >= 1.0:
+                log.info("zone %s: waiting for the writer of %s to close it", origin, path)
+                said = True
+            await asyncio.sleep(WRITE_POLL_SECONDS)
+
+    def _includes_of(self, path: str) -> list[str]:
+        for entry in self.store.entries().values():
+            if entry.file == path:
+                return list(entry.includes)
+        return []
 
 
 class SettingsWatcher:
