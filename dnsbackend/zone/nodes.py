@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..store.format import Node, ZoneContents, ZoneMeta, soa_fields
 from ..wire.codes import SOA
-from .records import ParsedZone, paused_gc
+from .records import ParsedZone, Record, paused_gc
 
 
 def zone_nodes(zone: ParsedZone) -> ZoneContents:
@@ -17,6 +17,15 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
     apex = zone.origin.to_wire()
     assert apex is not None
     apex_lower = apex.lower()
+    nodes, soa_ttl, soa_rdata = _grouped(zone.records, apex_lower)
+    _add_empty_non_terminals(nodes, len(apex_lower))
+    serial, minimum = soa_fields(soa_rdata)
+    meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
+    return ZoneContents(meta, nodes)
+
+
+def _grouped(records: list[Record], apex_lower: bytes) -> tuple[dict[bytes, Node], int, bytes]:
+    """The records as nodes by lower-case owner, and the apex SOA's TTL and rdata."""
     # Readers hand records grouped by owner and RRset, so each run of one (owner, type) is
     # gathered into one tuple; a run for an entry already made (RRSIGs covering other
     # types, or records not handed over grouped) is appended to it.
@@ -29,7 +38,7 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
     run_type = -1
     run_ttl = 0
     run: list[bytes] = []
-    for owner, rtype, ttl, rdata, _ in zone.records:
+    for owner, rtype, ttl, rdata, _ in records:
         if owner is run_owner and rtype == run_type:
             run.append(rdata)
             continue
@@ -53,8 +62,11 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
         entry = node.get(run_type)
         node[run_type] = (run_ttl, tuple(run)) if entry is None else \
             (entry[0], entry[1] + tuple(run))
-    # Every name between a node and the apex exists, as an empty non-terminal if nothing else.
-    apex_size = len(apex_lower)
+    return nodes, soa_ttl, soa_rdata
+
+
+def _add_empty_non_terminals(nodes: dict[bytes, Node], apex_size: int) -> None:
+    """Every name between a node and the apex exists, as an empty non-terminal if nothing else."""
     for owner in list(nodes):
         pos = owner[0] + 1
         while len(owner) - pos > apex_size:
@@ -63,6 +75,3 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
                 break
             nodes[parent] = {}
             pos += owner[pos] + 1
-    serial, minimum = soa_fields(soa_rdata)
-    meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
-    return ZoneContents(meta, nodes)
