@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dns.exception
 import dns.name
@@ -50,18 +50,15 @@ _LENGTH = [bytes([n]) for n in range(256)]
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 
-# Class names dnspython knows besides IN: a record using one is left to dnspython.
-_OTHER_CLASSES = frozenset({"RESERVED0", "INTERNET", "CH", "CHAOS", "HS", "HESIOD", "NONE", "ANY"})
-
 # Types this reader accepts by mnemonic. The ones with an encoder below are encoded here;
-# the rest go to dnspython's rdata parser record by record.
+# the rest go to dnspython's rdata parser record by record. None is a class name (RESERVED0
+# INTERNET CH CHAOS HS HESIOD NONE ANY CLASSn), so a record of another class is refused.
 _TYPE_NAMES = (
     "A NS CNAME SOA PTR HINFO MX TXT RP AFSDB AAAA LOC SRV NAPTR KX CERT DNAME DS SSHFP "
     "RRSIG NSEC DNSKEY NSEC3 NSEC3PARAM TLSA SMIMEA CDS CDNSKEY OPENPGPKEY CSYNC SVCB HTTPS "
     "SPF URI CAA ZONEMD"
 )
 TYPES = {name: int(dns.rdatatype.from_text(name)) for name in _TYPE_NAMES.split()}
-_NAME_TYPES = frozenset({NS, CNAME, PTR, DNAME})  # one name each, canonicalized
 _IN = dns.rdataclass.IN
 _DIGEST_LENGTHS = {1: 20, 2: 32, 4: 48}  # DS digest types dnspython checks the length of
 
@@ -84,6 +81,12 @@ def _uint(text: str, limit: int) -> int:
     if value > limit:
         raise _Unsupported
     return value
+
+
+def _refuse_unplain(text: str) -> None:
+    """Refuse a text with characters other than _PLAIN."""
+    if not text.isascii() or text.encode().translate(None, _PLAIN):
+        raise _Unsupported
 
 
 def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
@@ -116,6 +119,7 @@ class _FastReader:
         self.default_ttl = 0
         self.default_ttl_known = False
         self.default_ttl_from_soa = False
+        self.warned_id = -1  # the written owner name last warned about as out of zone
 
     def _set_origin(self, origin: dns.name.Name) -> None:
         wire = origin.to_wire()
@@ -169,172 +173,114 @@ class _FastReader:
         return wire
 
     def read(self, text: str) -> ParsedZone:
-        if not text.isascii() or text.encode().translate(None, _PLAIN):
-            raise _Unsupported
+        _refuse_unplain(text)
         builder = self.builder
         add = builder.add
+        encoders = _ENCODERS
         filename = self.filename
         lines = _split_lines(text)
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
-        warned_id = -1
         owner_ok = True
         index = 0
         for line in lines:
             index += 1
-            if not line:
-                continue
             start = index
-            first = line[0]
             if '"' in line or "(" in line or ")" in line:
                 tokens, index = self._tokens(lines, index, line)
             else:
                 cut = line.find(";")
                 tokens = (line if cut < 0 else line[:cut]).split()
             if not tokens:
-                continue
+                continue  # an empty line or a comment
             pos = 0
+            first = line[0]
             if first != " " and first != "\t":
                 head = tokens[0]
-                if head[0] == "$":
-                    self._directive(tokens)
+                if head[0] == "$" or head[0] == '"' or first == "(":
+                    self._directive(tokens)  # or a line this reader does not take
                     continue
-                if first == "(" or head[0] == '"':
-                    raise _Unsupported
                 owner = self.name(head)
                 owner_id += 1
                 owner_ok = (self.origin_in_zone and head[-1] != ".") or \
                     self._in_zone(owner.lower())
                 pos = 1
             if not owner_ok:
-                builder.break_batch()
-                if owner_id != warned_id:
-                    warned_id = owner_id
-                    where = f"{filename}:{start}"
-                    builder.warnings.append(
-                        out_of_zone_warning(where, dns.name.from_wire(owner, 0)[0]))
+                self._skip_out_of_zone(owner, owner_id, start)
                 continue
-            ntokens = len(tokens)
-            if pos >= ntokens:
-                raise _Unsupported
-            word = tokens[pos]
-            ttl = _ttl(word) if "0" <= word[0] <= "9" else None
-            if ttl is not None:
-                self.last_ttl = ttl
-                self.last_ttl_known = True
-                pos += 1
-                if pos >= ntokens:
-                    raise _Unsupported
-            word = tokens[pos].upper()
-            if word == "IN":
-                pos += 1
-                if pos >= ntokens:
-                    raise _Unsupported
-                word = tokens[pos].upper()
-            elif word in _OTHER_CLASSES or word.startswith("CLASS"):
-                raise _Unsupported
-            if ttl is None:
-                ttl = _ttl(tokens[pos]) if "0" <= word[0] <= "9" else None
-                if ttl is not None:
-                    self.last_ttl = ttl
-                    self.last_ttl_known = True
-                    pos += 1
-                    if pos >= ntokens:
-                        raise _Unsupported
-                    word = tokens[pos].upper()
-                else:
-                    ttl = self._implicit_ttl()
-            rtype = TYPES.get(word)
-            if rtype is None:
-                raise _Unsupported
-            rdata = tokens[pos + 1:]
-            if not rdata:
-                raise _Unsupported
-            covers = 0
-            if rtype == A:
-                if len(rdata) != 1 or not _IPV4.fullmatch(rdata[0]):
-                    raise _Unsupported
-                wire = canonical = socket.inet_aton(rdata[0])
-            elif rtype in _NAME_TYPES:
-                if len(rdata) != 1:
-                    raise _Unsupported
-                wire = self.rdata_name(rdata[0])
-                canonical = wire.lower()
-            elif rtype in (TXT, SPF):
-                wire = canonical = self._strings(rdata)
-            elif rtype == AAAA:
-                wire = canonical = self._aaaa(rdata)
-            elif rtype == MX:
-                if len(rdata) != 2:
-                    raise _Unsupported
-                head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF))
-                target = self.rdata_name(rdata[1])
-                wire = head_bytes + target
-                canonical = head_bytes + target.lower()
-            elif rtype == SRV:
-                if len(rdata) != 4:
-                    raise _Unsupported
-                head_bytes = _U16.pack(_uint(rdata[0], 0xFFFF)) + \
-                    _U16.pack(_uint(rdata[1], 0xFFFF)) + _U16.pack(_uint(rdata[2], 0xFFFF))
-                target = self.rdata_name(rdata[3])
-                wire = head_bytes + target
-                canonical = head_bytes + target.lower()
-            elif rtype == SOA:
-                wire, canonical, minimum = self._soa(rdata)
-                if not self.default_ttl_known:
-                    self.default_ttl = minimum
-                    self.default_ttl_known = True
-                    self.default_ttl_from_soa = True
-                    if ttl is None:  # BIND: the MINIMUM is then the default, as if $TTL
-                        self.default_ttl_from_soa = False
-                        ttl = self._implicit_ttl()
-            elif rtype == DS:
-                wire = canonical = self._ds(rdata)
-            elif rtype == CAA:
-                wire = canonical = self._caa(rdata)
-            else:
+            ttl, rtype, pos = self._head(tokens, pos)
+            rdata = tokens[pos:]
+            encode = encoders.get(rtype)
+            if encode is None:
                 wire, canonical, covers = self._by_dnspython(rtype, rdata)
+            else:
+                wire, canonical = encode(self, rdata)
+                covers = 0
             if ttl is None:
-                raise _Unsupported
+                ttl = self._soa_minimum_ttl(rtype)
             got = add(owner, rtype, covers, ttl, wire, canonical, f"{filename}:{start}")
             if got != ttl:
                 self.last_ttl = got
                 self.last_ttl_known = True
         return ParsedZone(self.zone_origin, builder.records(), [], builder.warnings)
 
-    def _implicit_ttl(self) -> int | None:
-        if self.last_ttl_known and (not self.default_ttl_known or self.default_ttl_from_soa):
-            return self.last_ttl
-        if self.default_ttl_known:
-            return self.default_ttl
-        return None
+    def _head(self, tokens: list[str], pos: int) -> tuple[int | None, int, int]:
+        """A record's [TTL] [class] [TTL] type from tokens[pos] on, read as dnspython reads
+        them: its TTL (None if none is known yet), its type and where its rdata starts."""
+        try:
+            word = tokens[pos]
+            ttl = _ttl(word) if "0" <= word[0] <= "9" else None
+            if ttl is not None:
+                self.last_ttl = ttl
+                self.last_ttl_known = True
+                pos += 1
+                word = tokens[pos]
+            if word == "IN" or word.upper() == "IN":  # another class is no type: refused below
+                pos += 1
+                word = tokens[pos]
+                if ttl is None and "0" <= word[0] <= "9":
+                    ttl = _ttl(word)
+                    if ttl is not None:
+                        self.last_ttl = ttl
+                        self.last_ttl_known = True
+                        pos += 1
+                        word = tokens[pos]
+        except IndexError:  # the line ends before its type
+            raise _Unsupported from None
+        if ttl is None:  # the TTL dnspython's reader gives a record without one
+            if self.last_ttl_known and (not self.default_ttl_known or self.default_ttl_from_soa):
+                ttl = self.last_ttl
+            elif self.default_ttl_known:
+                ttl = self.default_ttl
+        rtype = TYPES.get(word) or TYPES.get(word.upper())
+        if rtype is None or pos + 1 >= len(tokens):  # an unknown type, or no rdata
+            raise _Unsupported
+        return ttl, rtype, pos + 1
+
+    def _soa_minimum_ttl(self, rtype: int) -> int:
+        """The TTL of a record when none is known (no $TTL, no TTL written before): only the
+        first SOA has one, BIND's: its MINIMUM, the default from then on as if from $TTL."""
+        if rtype != SOA:
+            raise _Unsupported
+        self.default_ttl_from_soa = False
+        return self.default_ttl  # set by _soa()
+
+    def _skip_out_of_zone(self, owner: bytes, owner_id: int, line: int) -> None:
+        """A record whose owner is outside the zone is left out, with one warning for each
+        written owner name (`owner_id`)."""
+        builder = self.builder
+        builder.break_batch()
+        if owner_id != self.warned_id:
+            self.warned_id = owner_id
+            builder.warnings.append(out_of_zone_warning(f"{self.filename}:{line}",
+                                                        dns.name.from_wire(owner, 0)[0]))
 
     def _tokens(self, lines: Iterator[str], index: int, line: str) -> tuple[list[str], int]:
         """The tokens of a line with quotes or parentheses, reading on while one is open."""
         tokens: list[str] = []
         depth = 0
         while True:
-            pos, end = 0, len(line)
-            while pos < end:
-                m = _TOKEN.match(line, pos)
-                if m is None:
-                    if line[pos:].strip(" \t"):
-                        raise _Unsupported  # an unterminated quoted string
-                    break
-                pos = m.end()
-                quoted, paren, comment, word = m.groups()
-                if word is not None:
-                    tokens.append(word)
-                elif quoted is not None:
-                    tokens.append(quoted)
-                elif paren == "(":
-                    depth += 1
-                elif paren == ")":
-                    depth -= 1
-                    if depth < 0:
-                        raise _Unsupported
-                elif comment is not None:
-                    break
+            depth = _line_tokens(line, tokens, depth)
             if depth == 0:
                 return tokens, index
             next_line = next(lines, None)
@@ -344,6 +290,8 @@ class _FastReader:
             index += 1
 
     def _directive(self, tokens: list[str]) -> None:
+        if tokens[0][0] != "$":
+            raise _Unsupported  # a quote or parenthesis before the owner name
         word = tokens[0].upper()
         if len(tokens) != 2 or tokens[1][0] == '"':
             raise _Unsupported
@@ -359,16 +307,58 @@ class _FastReader:
         else:
             raise _Unsupported
 
-    def _strings(self, rdata: list[str]) -> bytes:
+    # The rdata encoders of _ENCODERS: the rdata tokens in, the wire form and the canonical
+    # form (names in lower case) out.
+
+    def _a(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        if len(rdata) != 1 or not _IPV4.fullmatch(rdata[0]):
+            raise _Unsupported
+        wire = socket.inet_aton(rdata[0])
+        return wire, wire
+
+    def _aaaa(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        if len(rdata) != 1 or not _IPV6.fullmatch(rdata[0]):
+            raise _Unsupported
+        try:
+            wire = socket.inet_pton(socket.AF_INET6, rdata[0])
+        except OSError:
+            raise _Unsupported from None
+        return wire, wire
+
+    def _one_name(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        """NS, CNAME, PTR, DNAME."""
+        if len(rdata) != 1:
+            raise _Unsupported
+        wire = self.names.get(rdata[0]) or self.rdata_name(rdata[0])
+        return wire, wire.lower()
+
+    def _mx(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        if len(rdata) != 2:
+            raise _Unsupported
+        head = _U16.pack(_uint(rdata[0], 0xFFFF))
+        target = self.names.get(rdata[1]) or self.rdata_name(rdata[1])
+        return head + target, head + target.lower()
+
+    def _srv(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        if len(rdata) != 4:
+            raise _Unsupported
+        head = _U16.pack(_uint(rdata[0], 0xFFFF)) + _U16.pack(_uint(rdata[1], 0xFFFF)) + \
+            _U16.pack(_uint(rdata[2], 0xFFFF))
+        target = self.names.get(rdata[3]) or self.rdata_name(rdata[3])
+        return head + target, head + target.lower()
+
+    def _strings(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        """TXT, SPF."""
         parts = []
         for token in rdata:
             value = token[1:-1] if token[0] == '"' else token
             if len(value) > 255:
                 raise _Unsupported
             parts.append(_LENGTH[len(value)] + value.encode())
-        return b"".join(parts)
+        wire = b"".join(parts)
+        return wire, wire
 
-    def _ds(self, rdata: list[str]) -> bytes:
+    def _ds(self, rdata: list[str]) -> tuple[bytes, bytes]:
         if len(rdata) < 4:
             raise _Unsupported
         digest_type = _uint(rdata[2], 0xFF)
@@ -380,26 +370,20 @@ class _FastReader:
             raise _Unsupported from None
         if _DIGEST_LENGTHS.get(digest_type) != len(digest):
             raise _Unsupported
-        return struct.pack("!HBB", _uint(rdata[0], 0xFFFF), _uint(rdata[1], 0xFF),
+        wire = struct.pack("!HBB", _uint(rdata[0], 0xFFFF), _uint(rdata[1], 0xFF),
                            digest_type) + digest
+        return wire, wire
 
-    def _caa(self, rdata: list[str]) -> bytes:
+    def _caa(self, rdata: list[str]) -> tuple[bytes, bytes]:
         if len(rdata) != 3:
             raise _Unsupported
         tag, value = (token[1:-1] if token[0] == '"' else token for token in rdata[1:])
         if not tag.isalnum() or len(tag) > 255:
             raise _Unsupported
-        return bytes([_uint(rdata[0], 0xFF), len(tag)]) + tag.encode() + value.encode()
+        wire = bytes([_uint(rdata[0], 0xFF), len(tag)]) + tag.encode() + value.encode()
+        return wire, wire
 
-    def _aaaa(self, rdata: list[str]) -> bytes:
-        if len(rdata) != 1 or not _IPV6.fullmatch(rdata[0]):
-            raise _Unsupported
-        try:
-            return socket.inet_pton(socket.AF_INET6, rdata[0])
-        except OSError:
-            raise _Unsupported from None
-
-    def _soa(self, rdata: list[str]) -> tuple[bytes, bytes, int]:
+    def _soa(self, rdata: list[str]) -> tuple[bytes, bytes]:
         if len(rdata) != 7:
             raise _Unsupported
         mname = self.rdata_name(rdata[0])
@@ -410,8 +394,12 @@ class _FastReader:
             if value is None:
                 raise _Unsupported
             numbers.append(value)
+        if not self.default_ttl_known:  # BIND: the first SOA's MINIMUM is the default TTL
+            self.default_ttl = numbers[4]
+            self.default_ttl_known = True
+            self.default_ttl_from_soa = True
         tail = struct.pack("!IIIII", *numbers)
-        return mname + rname + tail, mname.lower() + rname.lower() + tail, numbers[4]
+        return mname + rname + tail, mname.lower() + rname.lower() + tail
 
     def _by_dnspython(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
         """Types without an encoder here: dnspython's own parser, on the same tokens."""
@@ -423,6 +411,44 @@ class _FastReader:
         wire = rd.to_wire()
         assert wire is not None
         return wire, rd.to_digestable(), int(rd.covers())
+
+
+_Encoder = Callable[[_FastReader, list[str]], tuple[bytes, bytes]]
+# The types encoded here; the rest of TYPES go to dnspython's rdata parser.
+_ENCODERS: dict[int, _Encoder] = {
+    A: _FastReader._a, AAAA: _FastReader._aaaa,
+    NS: _FastReader._one_name, CNAME: _FastReader._one_name, PTR: _FastReader._one_name,
+    DNAME: _FastReader._one_name,
+    MX: _FastReader._mx, SRV: _FastReader._srv, TXT: _FastReader._strings,
+    SPF: _FastReader._strings, SOA: _FastReader._soa, DS: _FastReader._ds, CAA: _FastReader._caa,
+}
+
+
+def _line_tokens(line: str, tokens: list[str], depth: int) -> int:
+    """Append the tokens of one line (of a record that may run over several) to `tokens`;
+    the depth of parentheses at its end, from `depth` at its start."""
+    pos, end = 0, len(line)
+    while pos < end:
+        m = _TOKEN.match(line, pos)
+        if m is None:
+            if line[pos:].strip(" \t"):
+                raise _Unsupported  # an unterminated quoted string
+            break
+        pos = m.end()
+        quoted, paren, comment, word = m.groups()
+        if word is not None:
+            tokens.append(word)
+        elif quoted is not None:
+            tokens.append(quoted)
+        elif paren == "(":
+            depth += 1
+        elif paren == ")":
+            depth -= 1
+            if depth < 0:
+                raise _Unsupported
+        elif comment is not None:
+            break
+    return depth
 
 
 def parse_fast(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:
