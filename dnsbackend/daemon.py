@@ -99,7 +99,10 @@ class Daemon:
                                          self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
-            freed = await recovering
+            freed, emptied = await recovering
+            if emptied:
+                log.info("the store in %s had an older layout; rebuilt from the zone files",
+                         self.data_dir)
             if freed:
                 log.info("freed %d zone versions left by an unclean stop", freed)
             # Watch first, then reconcile: a file changed in between is seen by one or both.
@@ -116,9 +119,10 @@ class Daemon:
             self._shut_down(stop, tasks, handles)
 
     async def _start_serving(self, loop: asyncio.AbstractEventLoop
-                             ) -> tuple[list[Handle], int, asyncio.Future[int]]:
+                             ) -> tuple[list[Handle], int, asyncio.Future[tuple[int, bool]]]:
         """Bind, serve what the store holds and start the serving workers, while the writers
-        start and recover: the handles, the port and the recovery job (freed versions)."""
+        start and recover: the handles, the port and the recovery job (freed versions, and
+        whether an old store was emptied)."""
         held = self.reader.snapshot().zones
         # Bind before any writer process exists: a bind error then exits at once.
         socks = open_sockets(self.settings.listen, self.settings.port,

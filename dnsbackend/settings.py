@@ -34,6 +34,9 @@ class ZoneOptions(BaseModel):
 
     file: str | None = None  # defaults to <zones>/<origin>.zone
     enabled: bool = True
+    serial: Literal["auto", "strict"] | None = None  # None: the global `serial`
+    journal_depth: int | None = Field(None, ge=0)  # None: the global setting
+    journal_size: int | None = Field(None, ge=0)
 
 
 class Settings(BaseModel):
@@ -57,6 +60,11 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_file: str | None = None  # append the log here instead of stderr (logrotate-safe)
     discover: bool = True  # serve every <origin>.zone file found in the zones directory
+    # A changed zone whose SOA serial did not go up: "auto" serves it with the next serial
+    # after the one served, "strict" rejects it (the last good version keeps serving).
+    serial: Literal["auto", "strict"] = "auto"
+    journal_depth: int = Field(20, ge=0)  # changesets kept per zone (for IXFR); 0: none
+    journal_size: int = Field(100 << 20, ge=0)  # bytes of changesets kept per zone
     zone: dict[str, ZoneOptions] = Field(default_factory=dict)
 
 
@@ -105,8 +113,11 @@ def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
             raise SettingsError(f"setting 'zone.{name}': not a domain name: {exc}") from None
         path = options.file or os.path.join(zones_dir, origin.to_text() + "zone")
         path = os.path.realpath(os.path.join(zones_dir, path))
-        explicit[origin_key(origin)] = WantedZone(origin.to_text(), path, options.enabled)
-    return ZonePolicy(zones_dir, settings.discover, explicit)
+        explicit[origin_key(origin)] = WantedZone(
+            origin.to_text(), path, options.enabled, options.serial, options.journal_depth,
+            options.journal_size)
+    return ZonePolicy(zones_dir, settings.discover, explicit, settings.serial,
+                      settings.journal_depth, settings.journal_size)
 
 
 def served_settings(settings: Settings) -> ServedSettings:

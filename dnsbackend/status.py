@@ -8,13 +8,16 @@ import os
 import sys
 import time
 
+from .changes import journal_summary
 from .store.database import Store, StoreError
 from .store.format import ZoneEntry
 
 # What `status --json` gives per zone: the catalog entry's fields, with `served` (not
-# disabled and a version in the store) and `loaded_at` as ISO 8601 besides the raw time.
-JSON_FIELDS = ("origin", "served", "status", "serial", "records", "version", "file",
-               "includes", "error", "disabled", "loaded_at", "loaded_at_iso", "load_seconds")
+# disabled and a version in the store), `loaded_at` as ISO 8601 besides the raw time, and
+# the journal (changes kept, bytes, the serials they span).
+JSON_FIELDS = ("origin", "served", "status", "serial", "file_serial", "records", "version",
+               "file", "includes", "error", "disabled", "loaded_at", "loaded_at_iso",
+               "load_seconds", "journal")
 
 
 def main(data: str, as_json: bool = False) -> int:
@@ -28,26 +31,36 @@ def main(data: str, as_json: bool = False) -> int:
         return 1
     try:
         entries = sorted(store.entries().values(), key=lambda e: e.origin)
+        journals = {e.origin: journal_summary(store, e.zone_id) for e in entries}
     finally:
         store.close()
     if as_json:
-        print(json.dumps({"zones": [as_record(e) for e in entries]}, indent=2))
+        print(json.dumps({"zones": [as_record(e, journals[e.origin]) for e in entries]},
+                         indent=2))
         return 0
-    print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  loaded at")
+    print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  "
+          f"{'loaded at':<24}  journal")
     for entry in entries:
         loaded = entry.loaded_at
         when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(loaded)) if loaded else "-"
         status = "disabled" if entry.disabled else entry.status
+        depth, size, first, last = journals[entry.origin]
+        journal = f"{depth} changes, serials {first}-{last}, {size} bytes" if depth else "-"
         print(f"{entry.origin:<32} {status:<8} {entry.serial:>10} "
-              f"{entry.records:>9} {entry.version:>8}  {when}")
+              f"{entry.records:>9} {entry.version:>8}  {when:<24}  {journal}")
+        if entry.file_serial and entry.file_serial != entry.serial:
+            print(f"    serial in the file: {entry.file_serial} (serving {entry.serial})")
         if entry.error:
             print(f"    last error: {entry.error}")
     return 0
 
 
-def as_record(entry: ZoneEntry) -> dict[str, object]:
+def as_record(entry: ZoneEntry, journal: tuple[int, int, int, int]) -> dict[str, object]:
     """One zone for `status --json` (the fields of JSON_FIELDS)."""
     fields = dataclasses.asdict(entry)
+    depth, size, first, last = journal
+    fields["journal"] = {"changes": depth, "bytes": size, "from_serial": first,
+                         "to_serial": last}
     fields["served"] = bool(entry.version) and not entry.disabled
     fields["loaded_at_iso"] = (time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry.loaded_at))
                                if entry.loaded_at else None)

@@ -66,6 +66,18 @@ class ServerProcess:
         """Everything the server has logged so far."""
         return self.log_path.read_text()
 
+    def wait_logged(self, text: str, timeout: float = 30.0) -> str:
+        """Wait until the server has logged `text`; return the log. A log line follows the
+        event it reports, sometimes after the event is visible to queries."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.output()
+            if text in out:
+                return out
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not logged within {timeout} s: {text}\n{out}")
+            time.sleep(0.02)
+
     def query(self, name: str, rdtype: str = "A", tcp: bool = False, edns: bool = False,
               rd: bool = False, timeout: float = 2.0) -> dns.message.Message:
         """One query, without EDNS and RD unless asked, over UDP unless asked."""

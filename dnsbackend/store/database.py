@@ -2,15 +2,23 @@
 
 Layout (both are LMDB environments under the data directory):
   catalog/  b"z:" + origin (lower-case wire) -> catalog entry (format.ZoneEntry)
-            b"v"                            -> next zone version number
-            b"r:" + version (8 bytes)       -> time the version stopped being current
+            b"v"                            -> next number (zone versions and zone ids)
+            b"r:" + version (8 bytes)       -> format.Retired: when the version stopped being
+                                               current, and what replaced it
             b"c"                            -> the zone policy the writers apply (update.policy)
             b"s"                            -> the settings every server answers by
                                                (format.ServedSettings)
-  zones/    version (8 bytes)               -> ZoneMeta of that version
-            version (8 bytes) + owner       -> node (lower-case wire owner)
-A version's nodes are written once and never changed, so a reader that found a version in
-the catalog reads all of it or, once it is freed long after being replaced, none of it.
+            b"f"                            -> the layout of this store (STORE_FORMAT)
+  zones/    b"m" + version (8 bytes)        -> format.ZoneMeta of that version
+            b"n" + zone id (8) + owner      -> the owner's node history (format.History):
+                                               (version, node or None), newest first
+            b"c" + version (8 bytes)        -> the owners that version changed (for freeing
+                                               what it replaced)
+            b"j" + zone id (8) + version (8) -> format.Changeset: the change that made it
+Versions are delta versions: a new version writes only the owners that changed, each as a
+longer history; a reader at version V takes the newest entry not newer than V. A history
+entry is never changed once written, so a reader sees all of its version or, once that
+version is freed long after being replaced, knows it (its meta is gone) and starts again.
 """
 
 from __future__ import annotations
@@ -27,6 +35,13 @@ RETIRED_PREFIX = b"r:"
 NEXT_VERSION = b"v"
 POLICY_KEY = b"c"  # the zone policy (update.policy.ZonePolicy), packed by its owner
 SERVED_KEY = b"s"  # format.ServedSettings
+STORE_FORMAT_KEY = b"f"
+STORE_FORMAT = b"2"  # 1: full versions under version-major keys (no marker); 2: delta versions
+
+META_PREFIX = b"m"
+NODE_PREFIX = b"n"
+CHANGED_PREFIX = b"c"
+JOURNAL_PREFIX = b"j"
 _VERSION = struct.Struct(">Q")
 
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: LMDB files grow as data is written
@@ -38,6 +53,31 @@ class StoreError(Exception):
 
 def version_key(version: int) -> bytes:
     return _VERSION.pack(version)
+
+
+def meta_key(version: int) -> bytes:
+    return META_PREFIX + _VERSION.pack(version)
+
+
+def node_prefix(zone_id: int) -> bytes:
+    """The prefix of a zone's node histories: add the lower-case wire owner."""
+    return NODE_PREFIX + _VERSION.pack(zone_id)
+
+
+def changed_key(version: int) -> bytes:
+    return CHANGED_PREFIX + _VERSION.pack(version)
+
+
+def journal_prefix(zone_id: int) -> bytes:
+    return JOURNAL_PREFIX + _VERSION.pack(zone_id)
+
+
+def journal_key(zone_id: int, version: int) -> bytes:
+    return JOURNAL_PREFIX + _VERSION.pack(zone_id) + _VERSION.pack(version)
+
+
+def unpack_version(raw: bytes) -> int:
+    return int(_VERSION.unpack(raw)[0])
 
 
 def entry_key(origin_lower: bytes) -> bytes:
@@ -94,5 +134,8 @@ def read_entries(txn: lmdb.Transaction) -> dict[bytes, ZoneEntry]:
         key = bytes(key)
         if not key.startswith(ENTRY_PREFIX):
             break
-        out[key[len(ENTRY_PREFIX):]] = ZoneEntry.unpack(bytes(value))
+        try:
+            out[key[len(ENTRY_PREFIX):]] = ZoneEntry.unpack(bytes(value))
+        except ValueError:
+            continue  # another layout's: the start-up recovery empties such a store
     return out

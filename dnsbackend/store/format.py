@@ -1,5 +1,6 @@
-"""The stored format: zone nodes, zone meta, catalog entries and served settings, each with
-one pack/unpack pair (marshal), so that readers never index a stored tuple themselves."""
+"""The stored format: zone nodes and their histories, zone meta, catalog entries, changesets
+and served settings, each with one pack/unpack pair (marshal), so that readers never index a
+stored tuple themselves."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from typing import Any, Final
 
 # A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
 Node = dict[int, tuple[int, tuple[bytes, ...]]]
+# An owner's nodes over versions, newest first: (version, node), node None where the owner
+# does not exist from that version on. A reader at version V takes the first entry whose
+# version is not above V; none such: the owner did not exist yet.
+History = tuple[tuple[int, Node | None], ...]
+RR = tuple[bytes, int, int, bytes]  # owner (wire, lower case), type, TTL, rdata
 
-FORMAT: Final = 1  # bump when the stored layout changes; older stores are rebuilt from the files
+FORMAT: Final = 2  # bump when the stored layout changes; older stores are rebuilt from the files
 DEFAULT_UDP_PAYLOAD: Final = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 
 
@@ -25,19 +31,21 @@ class ZoneMeta:
     negative_ttl: int  # min(SOA TTL, SOA MINIMUM), RFC 2308
     soa_rdata: bytes
     records: int  # number of resource records
+    zone_id: int = 0  # the zone's key space in the store (set when written)
 
     def pack(self) -> bytes:
         return marshal.dumps(
             (FORMAT, self.origin, self.serial, self.soa_ttl, self.negative_ttl,
-             self.soa_rdata, self.records)
+             self.soa_rdata, self.records, self.zone_id)
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> ZoneMeta:
-        fmt, origin, serial, soa_ttl, negative_ttl, soa_rdata, records = marshal.loads(raw)
-        if fmt != FORMAT:
+        value = marshal.loads(raw)
+        if value[0] != FORMAT:
             raise ValueError("stored zone has an older layout")
-        return cls(origin, serial, soa_ttl, negative_ttl, soa_rdata, records)
+        _, origin, serial, soa_ttl, negative_ttl, soa_rdata, records, zone_id = value
+        return cls(origin, serial, soa_ttl, negative_ttl, soa_rdata, records, zone_id)
 
 
 @dataclass
@@ -56,6 +64,68 @@ def soa_fields(rdata: bytes) -> tuple[int, int]:
     """(serial, minimum) of an SOA rdata."""
     serial, _, _, _, minimum = struct.unpack("!IIIII", rdata[-20:])
     return serial, minimum
+
+
+def with_serial(rdata: bytes, serial: int) -> bytes:
+    """An SOA rdata with another serial."""
+    return rdata[:-20] + struct.pack("!I", serial) + rdata[-16:]
+
+
+def pack_history(history: History) -> bytes:
+    return marshal.dumps(history)
+
+
+def unpack_history(raw: bytes) -> History:
+    value: History = marshal.loads(raw)
+    return value
+
+
+@dataclass
+class Retired:
+    """A zone version that stopped being current: freed once no reader can still use it."""
+
+    at: float  # time.time() when it was replaced or removed
+    zone_id: int
+    successor: int  # the version that replaced it; 0: the zone was removed
+
+    def pack(self) -> bytes:
+        return marshal.dumps((self.at, self.zone_id, self.successor))
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Retired:
+        at, zone_id, successor = marshal.loads(raw)
+        return cls(at, zone_id, successor)
+
+
+@dataclass
+class Changeset:
+    """One change of a zone, as IXFR (RFC 1995) sends it: the SOA before, the RRs removed,
+    the SOA after, the RRs added. A TTL change is the old RRset removed and the new added."""
+
+    version: int  # the zone version it produced
+    old_soa: tuple[int, bytes]  # (TTL, rdata)
+    new_soa: tuple[int, bytes]
+    removed: list[RR] = field(default_factory=list)  # SOA not included
+    added: list[RR] = field(default_factory=list)
+
+    @property
+    def from_serial(self) -> int:
+        return soa_fields(self.old_soa[1])[0]
+
+    @property
+    def to_serial(self) -> int:
+        return soa_fields(self.new_soa[1])[0]
+
+    def pack(self) -> bytes:
+        return marshal.dumps((FORMAT, self.version, self.old_soa, self.new_soa,
+                              tuple(self.removed), tuple(self.added)))
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Changeset:
+        fmt, version, old_soa, new_soa, removed, added = marshal.loads(raw)
+        if fmt != FORMAT:
+            raise ValueError("stored changeset has an older layout")
+        return cls(version, old_soa, new_soa, list(removed), list(added))
 
 
 # The status of a catalog entry.
@@ -81,24 +151,27 @@ class ZoneEntry:
     load_seconds: float = 0.0
     disabled: bool = False  # kept in the store but not served
     ctime_ns: int = 0  # ctime of the file as it was read for this entry
+    zone_id: int = 0  # the zone's key space in the store; 0: none yet
+    file_serial: int = 0  # the SOA serial written in the file (`serial` is the one served)
 
     def pack(self) -> bytes:
         return marshal.dumps(
             (FORMAT, self.origin, self.file, tuple(self.includes), self.hash, self.failed_hash,
              self.serial, self.records, self.version, self.status, self.error, self.loaded_at,
-             self.load_seconds, self.disabled, self.ctime_ns))
+             self.load_seconds, self.disabled, self.ctime_ns, self.zone_id, self.file_serial))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ZoneEntry:
         value = marshal.loads(raw)
         if isinstance(value, dict):  # the layout before typed entries: a dict of the fields
             return cls(**{f.name: value[f.name] for f in fields(cls) if f.name in value})
-        (fmt, origin, file, includes, digest, failed_hash, serial, records, version, status,
-         error, loaded_at, load_seconds, disabled, ctime_ns) = value
-        if fmt != FORMAT:
+        if value[0] != FORMAT:
             raise ValueError("stored catalog entry has an older layout")
+        (_, origin, file, includes, digest, failed_hash, serial, records, version, status,
+         error, loaded_at, load_seconds, disabled, ctime_ns, zone_id, file_serial) = value
         return cls(origin, file, list(includes), digest, failed_hash, serial, records, version,
-                   status, error, loaded_at, load_seconds, disabled, ctime_ns)
+                   status, error, loaded_at, load_seconds, disabled, ctime_ns, zone_id,
+                   file_serial)
 
 
 @dataclass

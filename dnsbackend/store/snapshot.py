@@ -14,7 +14,7 @@ from typing import Any, Final
 import lmdb
 
 from ..wire.message import label_starts
-from .database import SERVED_KEY, Store, read_entries, version_key
+from .database import SERVED_KEY, Store, meta_key, node_prefix, read_entries
 from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta
 
 NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
@@ -31,13 +31,14 @@ class StaleSnapshot(Exception):
 class ZoneView:
     """One version of one zone, read from LMDB on demand and cached (versions never change)."""
 
-    __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta",
-                 "nodes", "responses", "outcomes", "apex")
+    __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
+                 "meta", "nodes", "responses", "outcomes", "apex")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
         self.version = version
-        self.prefix = version_key(version)
+        self.prefix = node_prefix(meta.zone_id)  # + owner: the owner's node history
+        self.meta_key = meta_key(version)  # gone once this version is freed
         self.meta = meta
         self.origin = meta.origin
         self.origin_lower = meta.origin.lower()
@@ -59,12 +60,16 @@ class ZoneView:
         txn = self.env.begin(buffers=True)  # begin/abort: half the cost of `with`
         try:
             raw = txn.get(self.prefix + lower)
-            if raw is None:
-                if txn.get(self.prefix) is None:
-                    raise StaleSnapshot(f"zone version {self.version} was freed")
-                node = None
-            else:
-                node = marshal.loads(raw)
+            node = None
+            if raw is not None:
+                # The newest entry not newer than this version (most often the first).
+                version = self.version
+                for at, entry in marshal.loads(raw):
+                    if at <= version:
+                        node = entry
+                        break
+            if node is None and txn.get(self.meta_key) is None:
+                raise StaleSnapshot(f"zone version {self.version} was freed")
         finally:
             txn.abort()
         if len(nodes) >= NODE_CACHE_LIMIT:
@@ -142,7 +147,7 @@ class Reader:
             view = old.get(origin_lower)
             if view is None or view.version != version:
                 with self.store.zones_env.begin() as ztxn:
-                    raw = ztxn.get(version_key(version))
+                    raw = ztxn.get(meta_key(version))
                 if raw is None:
                     continue  # freed already: a newer catalog is on its way
                 try:

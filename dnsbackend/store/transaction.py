@@ -9,13 +9,41 @@ from __future__ import annotations
 
 import marshal
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 
 import lmdb
 
 from . import lockorder
-from .database import NEXT_VERSION, RETIRED_PREFIX, Store, entry_key, read_entries, version_key
-from .format import ZoneContents, ZoneEntry
+from .database import (
+    META_PREFIX,
+    NEXT_VERSION,
+    RETIRED_PREFIX,
+    STORE_FORMAT,
+    STORE_FORMAT_KEY,
+    Store,
+    changed_key,
+    entry_key,
+    journal_key,
+    journal_prefix,
+    meta_key,
+    node_prefix,
+    read_entries,
+    unpack_version,
+    version_key,
+)
+from .delta import Changes, changeset, diff_nodes
+from .format import (
+    Changeset,
+    Node,
+    Retired,
+    ZoneContents,
+    ZoneEntry,
+    ZoneMeta,
+    pack_history,
+    unpack_history,
+)
 
 # How long a replaced version stays readable. A query reads a version for microseconds;
 # this is the grace period, as in RCU, after which no reader can still be looking at it.
@@ -49,6 +77,7 @@ class Transaction:
         self.store = store
         self._catalog: lmdb.Transaction | None = None
         self._zones: lmdb.Transaction | None = None
+        self.changeset: Changeset | None = None  # of the last put_zone over a served version
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -61,7 +90,15 @@ class Transaction:
             self._catalog = None
             lockorder.released("catalog")
             raise
+        self._mark_new_store()
         return self
+
+    def _mark_new_store(self) -> None:
+        """A store's first transaction says which layout it is written in."""
+        catalog, zones = self._txns()
+        if catalog.get(STORE_FORMAT_KEY) is None and catalog.stat()["entries"] == 0 \
+                and zones.stat()["entries"] == 0:
+            catalog.put(STORE_FORMAT_KEY, STORE_FORMAT)
 
     def commit(self) -> None:
         """Make the change visible: zone data first, then the catalog that points at it."""
@@ -137,25 +174,64 @@ class Transaction:
         catalog, _ = self._txns()
         catalog.put(entry_key(origin_lower), entry.pack())
 
-    def put_zone(self, contents: ZoneContents, entry: ZoneEntry) -> int:
-        """Write a new version of a zone and make the catalog entry point at it (the entry's
-        version, serial and record count are set from what was written)."""
+    def put_zone(self, contents: ZoneContents, entry: ZoneEntry, diff: Diff | None = None,
+                 journal: JournalLimits | None = None) -> int:
+        """Make `contents` the zone's new current version and point its catalog entry at it
+        (the entry's version, zone id, serial and record count are set here).
+
+        Against a served version this writes a delta: only the owners that changed, as
+        longer histories, found with `diff` when it was computed against that very version
+        (outside the lock, to keep it short), else here. The changeset is kept in the
+        journal (`journal`: its limits) and as `self.changeset`."""
         catalog, zones = self._txns()
-        version = self._next_version()
-        prefix = version_key(version)
-        self._free_version(version)  # leftovers of a crash between the two commits
-        zones.put(prefix, contents.meta.pack())
-        cursor = zones.cursor()
-        cursor.putmulti(((prefix + name, value) for name, value in contents.items()), append=True)
+        self.changeset = None
+        version = self._next_number()
+        self._free_leftover(version)  # of a crash between the two commits
         origin_lower = contents.meta.origin.lower()
         old = self.entry(origin_lower)
-        if old and old.version:
-            self._retire(old.version)
+        if old is not None and old.version and old.zone_id:
+            zone_id = old.zone_id
+            if diff is None or diff.base != old.version:
+                diff = self.diff(zone_id, old.version, contents)
+            self._write_delta(zone_id, version, diff.changes)
+            self._retire(old.version, zone_id, version)
+            if journal is not None:
+                self.changeset = changeset(version, diff.before, diff.changes)
+                self.keep_changeset(zone_id, self.changeset, journal)
+        else:
+            zone_id = self._next_number()  # a fresh key space: nothing old can be freed in it
+            prefix = node_prefix(zone_id)
+            zones.cursor().putmulti(
+                ((prefix + owner, pack_history(((version, contents.nodes[owner]),)))
+                 for owner in sorted(contents.nodes)), append=False)
+        contents.meta.zone_id = zone_id
+        zones.put(meta_key(version), contents.meta.pack())
         entry.version = version
+        entry.zone_id = zone_id
         entry.serial = contents.meta.serial
         entry.records = contents.meta.records
         catalog.put(entry_key(origin_lower), entry.pack())
         return version
+
+    def diff(self, zone_id: int, version: int, contents: ZoneContents) -> Diff:
+        """How `contents` differs from a stored version of the zone (read in this txn)."""
+        return Diff(version, *diff_nodes(self.version_nodes(zone_id, version), contents.nodes))
+
+    def node_at(self, zone_id: int, version: int, owner: bytes) -> Node | None:
+        """One owner's node at a stored version of the zone."""
+        _, zones = self._txns()
+        raw = zones.get(node_prefix(zone_id) + owner)
+        if raw is None:
+            return None
+        for at, node in unpack_history(bytes(raw)):
+            if at <= version:
+                return node
+        return None
+
+    def version_nodes(self, zone_id: int, version: int) -> Iterator[tuple[bytes, Node]]:
+        """Every (owner, node) of one version of a zone, read in this transaction."""
+        _, zones = self._txns()
+        return read_version(zones, zone_id, version)
 
     def remove_zone(self, origin_lower: bytes) -> None:
         catalog, _ = self._txns()
@@ -163,24 +239,39 @@ class Transaction:
         if old is None:
             return
         if old.version:
-            self._retire(old.version)
+            self._retire(old.version, old.zone_id, 0)
         catalog.delete(entry_key(origin_lower))
 
+    def journal(self, zone_id: int) -> list[Changeset]:
+        """The zone's stored changesets, oldest first."""
+        _, zones = self._txns()
+        return read_journal(zones, zone_id)
+
     def collect_garbage(self, now: float | None = None, grace: float = RETIRE_GRACE_SECONDS) -> int:
-        """Free versions replaced more than `grace` seconds ago; return how many."""
-        catalog, _ = self._txns()
+        """Free versions replaced more than `grace` seconds ago, oldest first; return how many.
+
+        Freeing version V, replaced by S, drops from the history of each owner S changed the
+        entries older than S (only V and older versions, all freed by now, could read them),
+        and a history left as "gone since S" altogether. A removed zone's keys all go."""
+        catalog, zones = self._txns()
         now = time.time() if now is None else now
-        due: list[tuple[bytes, int]] = []
+        due: list[tuple[bytes, int, Retired]] = []
         cursor = catalog.cursor()
         if cursor.set_range(RETIRED_PREFIX):
             for key, value in cursor:
                 key = bytes(key)
                 if not key.startswith(RETIRED_PREFIX):
                     break
-                if now - marshal.loads(value) >= grace:
-                    due.append((bytes(key), int.from_bytes(key[len(RETIRED_PREFIX):], "big")))
-        for key, version in due:
-            self._free_version(version)
+                retired = Retired.unpack(bytes(value))
+                if now - retired.at >= grace:
+                    due.append((key, unpack_version(key[len(RETIRED_PREFIX):]), retired))
+        for key, version, retired in due:
+            if retired.successor:
+                self._drop_replaced(retired.zone_id, retired.successor)
+            else:
+                _delete_prefix(zones, node_prefix(retired.zone_id))
+                _delete_prefix(zones, journal_prefix(retired.zone_id))
+            zones.delete(meta_key(version))
             catalog.delete(key)
         return len(due)
 
@@ -194,38 +285,200 @@ class Transaction:
                 key = bytes(key)
                 if not key.startswith(RETIRED_PREFIX):
                     break
-                known.add(int.from_bytes(key[len(RETIRED_PREFIX):], "big"))
+                known.add(unpack_version(key[len(RETIRED_PREFIX):]))
         orphans = []
         zcursor = zones.cursor()
-        found = zcursor.first()
-        while found:
-            version = int.from_bytes(zcursor.key()[:8], "big")
-            if version not in known:
-                orphans.append(version)
-            found = zcursor.set_range(version_key(version + 1))
+        if zcursor.set_range(META_PREFIX):
+            for key, _ in zcursor:
+                key = bytes(key)
+                if not key.startswith(META_PREFIX):
+                    break
+                version = unpack_version(key[len(META_PREFIX):])
+                if version not in known:
+                    orphans.append(version)
         for version in orphans:
-            self._free_version(version)
+            self._free_leftover(version)
         return len(orphans)
+
+    def reset_if_old_layout(self) -> bool:
+        """Empty a store written in another layout (it is rebuilt from the zone files, as at
+        a first start) and mark it with this one. True if it was emptied."""
+        catalog, zones = self._txns()
+        marker = catalog.get(STORE_FORMAT_KEY)
+        if marker is not None and bytes(marker) == STORE_FORMAT:
+            return False
+        empty = catalog.stat()["entries"] == 0 and zones.stat()["entries"] == 0
+        if not empty:
+            _delete_prefix(catalog, b"")
+            _delete_prefix(zones, b"")
+        catalog.put(STORE_FORMAT_KEY, STORE_FORMAT)
+        return not empty
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _next_version(self) -> int:
+    def _next_number(self) -> int:
+        """The next version number or zone id (one counter: they never collide)."""
         catalog, _ = self._txns()
         raw = catalog.get(NEXT_VERSION)
-        version = 1 if raw is None else int(marshal.loads(raw))
-        catalog.put(NEXT_VERSION, marshal.dumps(version + 1))
-        return version
+        number = 1 if raw is None else int(marshal.loads(raw))
+        catalog.put(NEXT_VERSION, marshal.dumps(number + 1))
+        return number
 
-    def _retire(self, version: int) -> None:
-        catalog, _ = self._txns()
-        catalog.put(RETIRED_PREFIX + version_key(version), marshal.dumps(time.time()))
-
-    def _free_version(self, version: int) -> None:
+    def _write_delta(self, zone_id: int, version: int, changes: Changes) -> None:
         _, zones = self._txns()
-        prefix = version_key(version)
-        cursor = zones.cursor()
-        if not cursor.set_range(prefix):
+        prefix = node_prefix(zone_id)
+        for owner in sorted(changes):
+            key = prefix + owner
+            raw = zones.get(key)
+            history = () if raw is None else unpack_history(bytes(raw))
+            zones.put(key, pack_history(((version, changes[owner]), *history)))
+        zones.put(changed_key(version), marshal.dumps(tuple(changes)))
+
+    def _drop_replaced(self, zone_id: int, successor: int) -> None:
+        _, zones = self._txns()
+        raw = zones.get(changed_key(successor))
+        if raw is None:
             return
-        while cursor.key()[:8] == prefix:
-            if not cursor.delete():
+        prefix = node_prefix(zone_id)
+        for owner in marshal.loads(raw):
+            key = prefix + owner
+            found = zones.get(key)
+            if found is None:
+                continue
+            kept = tuple(e for e in unpack_history(bytes(found)) if e[0] >= successor)
+            if not kept or (len(kept) == 1 and kept[0][1] is None):
+                zones.delete(key)
+            else:
+                zones.put(key, pack_history(kept))
+        zones.delete(changed_key(successor))
+
+    def _free_leftover(self, version: int) -> None:
+        """Undo what a version wrote to the zones database without its catalog commit."""
+        _, zones = self._txns()
+        raw = zones.get(meta_key(version))
+        if raw is None:
+            return
+        try:
+            zone_id = ZoneMeta.unpack(bytes(raw)).zone_id
+        except ValueError:
+            zone_id = 0
+        changed = zones.get(changed_key(version))
+        if changed is not None:  # a delta: take its entries out of the histories
+            prefix = node_prefix(zone_id)
+            for owner in marshal.loads(changed):
+                key = prefix + owner
+                found = zones.get(key)
+                if found is None:
+                    continue
+                kept = tuple(e for e in unpack_history(bytes(found)) if e[0] != version)
+                if kept:
+                    zones.put(key, pack_history(kept))
+                else:
+                    zones.delete(key)
+            zones.delete(changed_key(version))
+        elif zone_id:  # a first version: its key space has nothing else
+            _delete_prefix(zones, node_prefix(zone_id))
+        if zone_id:
+            zones.delete(journal_key(zone_id, version))
+        zones.delete(meta_key(version))
+
+    def keep_changeset(self, zone_id: int, change: Changeset, limits: JournalLimits) -> None:
+        """Keep a changeset in the zone's journal, in the chain, within the limits."""
+        _, zones = self._txns()
+        stored = [(journal_key(zone_id, c.version), c, len(raw))
+                  for c, raw in _journal_items(zones, zone_id)]
+        if stored and stored[-1][1].to_serial != change.from_serial:
+            drop = len(stored)  # the chain is broken: start the journal again
+        else:
+            # No cycles: drop from the oldest while one would start where this one ends.
+            drop = 0
+            while any(c.from_serial == change.to_serial for _, c, _ in stored[drop:]):
+                drop += 1
+        raw = change.pack()
+        stored = stored[drop:] + [(journal_key(zone_id, change.version), change, len(raw))]
+        total = sum(size for _, _, size in stored)
+        while stored and (len(stored) > limits.depth or total > limits.size):
+            total -= stored[0][2]
+            stored.pop(0)
+            drop += 1
+        for key in [k for k, _ in _stored_keys(zones, zone_id)][:drop]:
+            zones.delete(key)
+        if stored and stored[-1][1] is change:
+            zones.put(journal_key(zone_id, change.version), raw)
+
+    def _retire(self, version: int, zone_id: int, successor: int) -> None:
+        catalog, _ = self._txns()
+        catalog.put(RETIRED_PREFIX + version_key(version),
+                    Retired(time.time(), zone_id, successor).pack())
+
+
+@dataclass
+class Diff:
+    """How a new version differs from version `base` of its zone (store.delta.diff_nodes)."""
+
+    base: int
+    changes: Changes
+    before: dict[bytes, Node]  # the old nodes of the changed owners
+
+
+@dataclass
+class JournalLimits:
+    """How many changesets a zone's journal keeps, and how many bytes."""
+
+    depth: int = 20
+    size: int = 100 << 20
+
+
+def read_version(zones: lmdb.Transaction, zone_id: int,
+                 version: int) -> Iterator[tuple[bytes, Node]]:
+    """Every (owner, node) of one version of a zone, in owner order, from any transaction
+    on the zones database."""
+    prefix = node_prefix(zone_id)
+    start = len(prefix)
+    cursor = zones.cursor()
+    if not cursor.set_range(prefix):
+        return
+    for key, value in cursor:
+        if bytes(key[:start]) != prefix:
+            return
+        for at, node in unpack_history(bytes(value)):
+            if at <= version:
+                if node is not None:
+                    yield bytes(key[start:]), node
                 break
+
+
+def read_journal(zones: lmdb.Transaction, zone_id: int) -> list[Changeset]:
+    """A zone's changesets, oldest first, from any transaction on the zones database."""
+    return [change for change, _ in _journal_items(zones, zone_id)]
+
+
+def journal_sizes(zones: lmdb.Transaction, zone_id: int) -> list[int]:
+    """The stored size in bytes of each of a zone's changesets, oldest first."""
+    return [len(raw) for _, raw in _stored_keys(zones, zone_id)]
+
+
+def _journal_items(zones: lmdb.Transaction, zone_id: int) -> list[tuple[Changeset, bytes]]:
+    return [(Changeset.unpack(raw), raw) for _, raw in _stored_keys(zones, zone_id)]
+
+
+def _stored_keys(zones: lmdb.Transaction, zone_id: int) -> list[tuple[bytes, bytes]]:
+    prefix = journal_prefix(zone_id)
+    out = []
+    cursor = zones.cursor()
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            key = bytes(key)
+            if not key.startswith(prefix):
+                break
+            out.append((key, bytes(value)))
+    return out
+
+
+def _delete_prefix(txn: lmdb.Transaction, prefix: bytes) -> None:
+    cursor = txn.cursor()
+    if not cursor.set_range(prefix):
+        return
+    while cursor.key()[:len(prefix)] == prefix:
+        if not cursor.delete():
+            break

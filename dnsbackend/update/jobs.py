@@ -17,13 +17,23 @@ from dataclasses import dataclass
 import dns.name
 
 from ..store.database import POLICY_KEY, SERVED_KEY, Store, open_shared
-from ..store.format import STATUS_ERROR, STATUS_OK, ServedSettings, ZoneEntry
-from ..store.transaction import Transaction
+from ..store.delta import diff_nodes
+from ..store.format import (
+    STATUS_ERROR,
+    STATUS_OK,
+    Node,
+    ServedSettings,
+    ZoneContents,
+    ZoneEntry,
+    with_serial,
+)
+from ..store.transaction import Diff, Transaction, read_version
+from ..wire.codes import SOA
 from ..zone.build import Built, FileChanged, build_zone
 from ..zone.files import Stamp, digest_files, file_stamp, origin_key
 from ..zone.records import ZoneFileError
 from .outcome import Action, Outcome
-from .policy import WantedZone, ZonePolicy
+from .policy import SERIAL_STRICT, WantedZone, ZonePolicy
 from .process import release_memory
 
 READ_ATTEMPTS = 5  # reads of a file that keeps changing under us before we take what we got
@@ -37,6 +47,7 @@ class Parsed:
     error: str  # `file:line: message` when it was
     stamp: Stamp | None  # file_stamp() before reading
     digest: str  # of the content read
+    diff: Diff | None = None  # against the version served when it was read (see with_diff)
 
 
 def warm_up(data_dir: str) -> None:
@@ -99,25 +110,112 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
         txn.set_entry(origin_lower, failed)
         return Outcome(origin, Action.FAILED, wanted.file, failed.serial, error=parsed.error,
                        version=failed.version)
-    meta = built.contents.meta
-    warnings = list(built.warnings)
     if entry and entry.version and entry.hash == built.digest:
-        entry.status = STATUS_OK
-        entry.error = ""
-        entry.disabled = disabled
-        entry.ctime_ns = changed_at
-        entry.file = wanted.file
-        txn.set_entry(origin_lower, entry)
-        return Outcome(origin, Action.KEPT, wanted.file, meta.serial, meta.records,
-                       version=entry.version)
-    if entry and entry.version:
-        warnings += serial_warnings(wanted.file, entry.serial, meta.serial)
-    version = txn.put_zone(built.contents, ZoneEntry(
-        origin, file=wanted.file, includes=built.includes, hash=built.digest,
+        return _kept(txn, origin_lower, entry, wanted, parsed, disabled)
+    return _put(txn, policy, origin_lower, entry, decided, wanted, parsed, built, disabled)
+
+
+def _kept(txn: Transaction, origin_lower: bytes, entry: ZoneEntry, wanted: WantedZone,
+          parsed: Parsed, disabled: bool) -> Outcome:
+    """The file holds what is served: say so in the entry, serve on."""
+    built = parsed.built
+    entry.status = STATUS_OK
+    entry.error = ""
+    entry.disabled = disabled
+    entry.ctime_ns = parsed.stamp[0] if parsed.stamp else 0
+    entry.file = wanted.file
+    if built is not None:  # the same records in other words (comments, spacing, order)
+        entry.hash = built.digest
+        entry.includes = built.includes
+        entry.file_serial = built.contents.meta.serial
+    txn.set_entry(origin_lower, entry)
+    return Outcome(wanted.origin, Action.KEPT, wanted.file, entry.serial, entry.records,
+                   version=entry.version)
+
+
+def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneEntry | None,
+         decided: WantedZone, wanted: WantedZone, parsed: Parsed, built: Built,
+         disabled: bool) -> Outcome:
+    """A new version of the zone: written as a delta against the served one, under the
+    serial policy, its changeset kept in the journal."""
+    contents = built.contents
+    meta = contents.meta
+    file_serial = meta.serial
+    warnings = list(built.warnings)
+    diff = None
+    if entry is not None and entry.version and entry.zone_id:
+        diff = parsed.diff
+        if diff is None or diff.base != entry.version:
+            diff = txn.diff(entry.zone_id, entry.version, contents)
+        if not diff.changes:
+            return _kept(txn, origin_lower, entry, wanted, parsed, disabled)
+        if not serial_gt(file_serial, entry.serial):
+            if policy.serial_policy(decided) == SERIAL_STRICT:
+                return _refused_serial(txn, origin_lower, entry, wanted, parsed, disabled)
+            served = next_serial(entry.serial)
+            _set_serial(contents, diff, served, txn.node_at(entry.zone_id, entry.version,
+                                                            meta.origin.lower()))
+            warnings.append(f"{wanted.file}: SOA serial {file_serial} is not above the served "
+                            f"{entry.serial}; serving {served} (serial policy auto)")
+    limits = policy.journal_limits(decided)
+    version = txn.put_zone(contents, ZoneEntry(
+        wanted.origin, file=wanted.file, includes=built.includes, hash=built.digest,
         status=STATUS_OK, loaded_at=time.time(), load_seconds=built.seconds,
-        ctime_ns=changed_at, disabled=disabled))
-    return Outcome(origin, Action.LOADED, wanted.file, meta.serial, meta.records, built.seconds,
-                   version=version, warnings=warnings)
+        ctime_ns=parsed.stamp[0] if parsed.stamp else 0, disabled=disabled,
+        file_serial=file_serial), diff, limits)
+    return Outcome(wanted.origin, Action.LOADED, wanted.file, meta.serial, meta.records,
+                   built.seconds, version=version, warnings=warnings)
+
+
+def _refused_serial(txn: Transaction, origin_lower: bytes, entry: ZoneEntry,
+                    wanted: WantedZone, parsed: Parsed, disabled: bool) -> Outcome:
+    """Serial policy strict: a change without a higher serial is a bad edit."""
+    assert parsed.built is not None
+    file_serial = parsed.built.contents.meta.serial
+    error = (f"{wanted.file}: SOA serial {file_serial} is not above the served "
+             f"{entry.serial}; raise it (serial policy strict)")
+    entry.status = STATUS_ERROR
+    entry.error = error
+    entry.failed_hash = parsed.digest
+    entry.disabled = disabled
+    txn.set_entry(origin_lower, entry)
+    return Outcome(wanted.origin, Action.FAILED, wanted.file, entry.serial, error=error,
+                   version=entry.version)
+
+
+def next_serial(serial: int) -> int:
+    """The serial after `serial` (RFC 1982: it wraps around 2**32)."""
+    return (serial + 1) & 0xFFFFFFFF
+
+
+def _set_serial(contents: ZoneContents, diff: Diff, serial: int, old_apex: Node | None) -> None:
+    """Serve `contents` under another SOA serial: its apex changes, in the diff too."""
+    meta = contents.meta
+    apex = meta.origin.lower()
+    node = contents.nodes[apex]
+    ttl, (rdata,) = node[SOA]
+    meta.soa_rdata = with_serial(rdata, serial)
+    meta.serial = serial
+    node[SOA] = (ttl, (meta.soa_rdata,))
+    diff.changes[apex] = node
+    if apex not in diff.before and old_apex is not None:
+        diff.before[apex] = old_apex
+
+
+def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
+    """The diff against the served version, computed before the transaction (a read, no lock)
+    so that the transaction only checks that this version is still the one served."""
+    if parsed.built is None:
+        return parsed
+    entry = store.entries().get(origin_lower)
+    if entry is None or not entry.version or not entry.zone_id or \
+            entry.hash == parsed.built.digest:
+        return parsed
+    with store.zones_env.begin() as rtxn:
+        changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version),
+                                     parsed.built.contents.nodes)
+    parsed.diff = Diff(entry.version, changes, before)
+    return parsed
 
 
 def serial_warnings(path: str, old: int, new: int) -> list[str]:
@@ -155,7 +253,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         stamp = file_stamp(path)
         if entry.hash == digest_files([path, *entry.includes]):
             return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
-    parsed = parse_zone(wanted, zones_dir)
+    parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir))
     with Transaction(store) as txn:
         policy = _stored_policy(txn, ZonePolicy(zones_dir))
         outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
@@ -194,7 +292,7 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
     ServedSettings.unpack(packed_served)  # refuse a malformed record before storing it
     wanted = policy.wanted_zones()
     current = store.entries()
-    parsed = {origin_lower: parse_zone(zone, policy.zones_dir)
+    parsed = {origin_lower: with_diff(store, origin_lower, parse_zone(zone, policy.zones_dir))
               for origin_lower, zone in wanted.items()
               if needs_load(current.get(origin_lower), zone.file)}
     outcomes: list[Outcome] = []
@@ -231,10 +329,12 @@ def _set_enabled(txn: Transaction, origin_lower: bytes, zone: WantedZone) -> Out
                    entry.serial, entry.records, version=entry.version)
 
 
-def recover_job(data_dir: str) -> int:
-    """After an unclean stop: free zone versions no catalog entry points at (left by a
-    writer killed between its two commits)."""
+def recover_job(data_dir: str) -> tuple[int, bool]:
+    """At start: empty a store of another layout (it is rebuilt from the files), and free
+    zone versions no catalog entry points at (left by a writer killed between its two
+    commits). Returns (versions freed, whether the store was emptied)."""
     with Transaction(open_shared(data_dir)) as txn:
+        emptied = txn.reset_if_old_layout()
         freed = txn.free_orphans()
         txn.collect_garbage()
-    return freed
+    return freed, emptied

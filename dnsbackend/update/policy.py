@@ -14,9 +14,15 @@ import marshal
 import os
 from dataclasses import dataclass, field
 
-from ..zone.files import ZONE_SUFFIX, zone_files
+import dns.name
 
-POLICY_FORMAT = 2  # 1 carried the served settings too; they have their own record now
+from ..store.transaction import JournalLimits
+from ..zone.files import ZONE_SUFFIX, origin_key, zone_files
+
+POLICY_FORMAT = 3  # 1 carried the served settings; 2 had no serial policy nor journal limits
+
+SERIAL_AUTO = "auto"  # a changed zone whose serial did not go up is served with the next one
+SERIAL_STRICT = "strict"  # such a change is rejected
 
 
 @dataclass
@@ -26,6 +32,9 @@ class WantedZone:
     origin: str  # text form, absolute
     file: str  # absolute path
     enabled: bool = True
+    serial: str | None = None  # SERIAL_AUTO or SERIAL_STRICT; None: the policy's
+    journal_depth: int | None = None  # changesets kept; None: the policy's
+    journal_size: int | None = None  # bytes of changesets kept; None: the policy's
 
 
 @dataclass
@@ -35,21 +44,35 @@ class ZonePolicy:
     zones_dir: str  # absolute, real path
     discover: bool = True
     explicit: dict[bytes, WantedZone] = field(default_factory=dict)  # by lower-case origin
+    serial: str = SERIAL_AUTO  # for zones that do not say otherwise
+    journal_depth: int = JournalLimits.depth
+    journal_size: int = JournalLimits.size
 
     def pack(self) -> bytes:
         return marshal.dumps((POLICY_FORMAT, self.zones_dir, self.discover, {
-            k: (w.origin, w.file, w.enabled) for k, w in self.explicit.items()}))
+            k: (w.origin, w.file, w.enabled, w.serial, w.journal_depth, w.journal_size)
+            for k, w in self.explicit.items()}, self.serial, self.journal_depth,
+            self.journal_size))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ZonePolicy:
         value = marshal.loads(raw)
-        if len(value) == 4 and isinstance(value[0], str):  # format 1, with udp_payload last
-            zones_dir, discover, explicit, _ = value
-        else:
-            fmt, zones_dir, discover, explicit = value
-            if fmt != POLICY_FORMAT:
-                raise ValueError("stored zone policy has an unknown layout")
-        return cls(zones_dir, discover, {k: WantedZone(*v) for k, v in explicit.items()})
+        if value[0] != POLICY_FORMAT:
+            raise ValueError("stored zone policy has another layout")
+        _, zones_dir, discover, explicit, serial, depth, size = value
+        return cls(zones_dir, discover, {k: WantedZone(*v) for k, v in explicit.items()},
+                   serial, depth, size)
+
+    def serial_policy(self, wanted: WantedZone) -> str:
+        listed = self.explicit.get(_key(wanted.origin)) if wanted.origin else None
+        return (listed.serial if listed and listed.serial else None) or self.serial
+
+    def journal_limits(self, wanted: WantedZone) -> JournalLimits:
+        listed = self.explicit.get(_key(wanted.origin)) if wanted.origin else None
+        depth = listed.journal_depth if listed and listed.journal_depth is not None else None
+        size = listed.journal_size if listed and listed.journal_size is not None else None
+        return JournalLimits(self.journal_depth if depth is None else depth,
+                             self.journal_size if size is None else size)
 
     def decide(self, origin_lower: bytes, path: str) -> WantedZone | None:
         """Whether a zone read from `path` is wanted (and how), under this policy."""
@@ -82,3 +105,7 @@ class ZonePolicy:
         if os.path.dirname(absolute) == self.zones_dir:
             return absolute
         return os.path.realpath(path)
+
+
+def _key(origin: str) -> bytes:
+    return origin_key(dns.name.from_text(origin))

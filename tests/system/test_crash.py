@@ -73,7 +73,7 @@ def test_killed_writer_leaves_the_old_version_whole(stage: str, tmp_path: Path) 
     assert child.exitcode == -signal.SIGKILL
     assert store_versions(data) == {1}
 
-    freed = recover_job(str(data))
+    freed, _ = recover_job(str(data))
     assert freed == (1 if stage == "between-commits" else 0)
     sync_policy_job(str(data), policy.pack(), ServedSettings().pack())
     assert store_versions(data) == {2}

@@ -15,7 +15,7 @@ import pytest
 
 from dnsbackend.query import responder as responder_module
 from dnsbackend.query.responder import Responder, servfail_response
-from dnsbackend.store.database import version_key
+from dnsbackend.store.database import node_prefix
 from dnsbackend.store.snapshot import Reader
 from testkit.store import store_with_zones
 
@@ -27,9 +27,9 @@ def failing(tmp_path: Path) -> Iterator[Responder]:
     """A responder whose every answer for www.fail.test. fails: its node in the store is
     corrupt (not a node), as a bug in a writer could leave it."""
     store, _ = store_with_zones(tmp_path, {"fail.test.": ZONE})
-    version = store.entries()[b"\x04fail\x04test\x00"].version
+    zone_id = store.entries()[b"\x04fail\x04test\x00"].zone_id
     with store.zones_env.begin(write=True) as txn:  # corruption, not a write of ours
-        txn.put(version_key(version) + b"\x03www\x04fail\x04test\x00", marshal.dumps(42))
+        txn.put(node_prefix(zone_id) + b"\x03www\x04fail\x04test\x00", marshal.dumps(42))
     yield Responder(Reader(store))
     store.close()
 
