@@ -84,9 +84,9 @@ class Daemon:
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
         # parse; the zone watcher keeps at most one job per zone in flight.
-        self.zone_pool = writer_pool(ZONE_WRITERS)
+        self.zone_pools = [writer_pool(1) for _ in range(ZONE_WRITERS)]
         self.policy = policy_from_settings(self.settings, launch.base_dir)
-        self.zones = ZoneWatcher(self.store, self.zone_pool, self.data_dir, self.policy,
+        self.zones = ZoneWatcher(self.store, list(self.zone_pools), self.data_dir, self.policy,
                                  self.settings.debounce_ms)
 
     async def run(self) -> None:
@@ -130,8 +130,8 @@ class Daemon:
         # Serve what the store holds at once; the writers start meanwhile.
         recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job, self.data_dir)
         # Start the zone writers now, not at the first edit: spawning one takes a while.
-        for _ in range(ZONE_WRITERS):
-            loop.run_in_executor(self.zone_pool, jobs.warm_up, self.data_dir)
+        for pool in self.zone_pools:
+            loop.run_in_executor(pool, jobs.warm_up, self.data_dir)
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits)
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
@@ -159,7 +159,8 @@ class Daemon:
         for proc in self.workers:
             proc.join(5)
         deadline = time.monotonic() + WRITER_STOP_SECONDS
-        stop_pool(self.zone_pool, deadline)
+        for pool in self.zone_pools:
+            stop_pool(pool, deadline)
         stop_pool(self.catalog_pool, deadline)
         self.store.close()
 

@@ -203,19 +203,44 @@ def _set_serial(contents: ZoneContents, diff: Diff, serial: int, old_apex: Node 
 
 
 def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
-    """The diff against the served version, computed before the transaction (a read, no lock)
-    so that the transaction only checks that this version is still the one served."""
+    """The diff against the served version, computed before the transaction (no lock) so
+    that the transaction only checks that this version is still the one served. Against the
+    nodes this process wrote last for the zone when it still serves them (no read at all),
+    else against the store."""
     if parsed.built is None:
         return parsed
     entry = store.entries().get(origin_lower)
     if entry is None or not entry.version or not entry.zone_id or \
             entry.hash == parsed.built.digest:
         return parsed
-    with store.zones_env.begin() as rtxn:
-        changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version),
-                                     parsed.built.contents.nodes)
+    new = parsed.built.contents.nodes
+    recent = _recent.get((store.path, entry.zone_id))
+    if recent is not None and recent[0] == entry.version:
+        changes, before = diff_nodes(recent[1].items(), new)
+    else:
+        with store.zones_env.begin() as rtxn:
+            changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version), new)
     parsed.diff = Diff(entry.version, changes, before)
     return parsed
+
+
+# The nodes of the versions this writer process wrote last, by (store, zone id): the next
+# edit of a big zone is then diffed in memory, not against a read of the whole zone. The
+# zone watcher sends a zone's jobs to the writer that did its last one when it is free.
+RECENT_RECORDS = 2_000_000  # kept at most (a record is some 200 bytes here)
+_recent: dict[tuple[str, int], tuple[int, dict[bytes, Node], int]] = {}
+
+
+def _remember(store: Store, entry: ZoneEntry | None, contents: ZoneContents) -> None:
+    if entry is None or not entry.zone_id:
+        return
+    key = (store.path, entry.zone_id)
+    _recent.pop(key, None)
+    if contents.meta.records > RECENT_RECORDS:
+        return
+    _recent[key] = (entry.version, contents.nodes, contents.meta.records)
+    while sum(r[2] for r in _recent.values()) > RECENT_RECORDS:
+        del _recent[next(iter(_recent))]  # the oldest first
 
 
 def serial_warnings(path: str, old: int, new: int) -> list[str]:
@@ -258,6 +283,9 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         policy = _stored_policy(txn, ZonePolicy(zones_dir))
         outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
         txn.collect_garbage()
+        written = txn.entry(origin_lower) if outcome.action is Action.LOADED else None
+    if written is not None and parsed.built is not None:
+        _remember(store, written, parsed.built.contents)
     release_memory(outcome.records)
     return [outcome], parsed.stamp
 

@@ -38,10 +38,15 @@ class ZoneWatcher:
     the file's final content even when a write raced the parse.
     """
 
-    def __init__(self, store: Store, pool: Executor, data_dir: str, policy: ZonePolicy,
-                 debounce_ms: int) -> None:
+    def __init__(self, store: Store, pools: list[Executor], data_dir: str,
+                 policy: ZonePolicy, debounce_ms: int) -> None:
         self.store = store
-        self.pool = pool
+        # One single-process pool per zone writer: a zone's job goes to the writer that did
+        # its last one when that writer is free (it diffs in memory against what it wrote),
+        # else to the least busy, so a small zone never waits behind a big zone's parse.
+        self.pools = pools
+        self.busy = [0] * len(pools)
+        self.writer_of: dict[str, int] = {}  # zone file path -> the writer of its last job
         self.data_dir = data_dir
         self.policy = policy
         self.debounce_ms = debounce_ms
@@ -137,16 +142,10 @@ class ZoneWatcher:
             if real in by_file:
                 found.add((by_file[real], real))
             elif _is_zone_name(absolute, policy.zones_dir):
-                if not_regular(absolute) not in (None, "missing", "a dangling symbolic link"):
-                    continue  # a FIFO or the like: said once, never opened
-                try:
-                    found.add((origin_for_file(absolute).to_text(), absolute))
-                except Exception:
-                    log.warning("%s: file name is not a domain name; ignored", absolute)
-            for link in targets.get(real, []):
-                found.add((origin_for_file(link).to_text(), link))
-            for zone in includes.get(real, []):
-                found.add(zone)
+                found |= _discovered(absolute)
+            found.update((origin_for_file(link).to_text(), link)
+                         for link in targets.get(real, []))
+            found.update(includes.get(real, []))
         return found
 
     def schedule(self, origin: str, path: str) -> None:
@@ -161,13 +160,18 @@ class ZoneWatcher:
             while True:
                 self.again.discard(path)
                 await self._until_closed(origin, path)
+                writer = self._pick_writer(path)
+                self.busy[writer] += 1
                 try:
                     outcomes, stamp = await loop.run_in_executor(
-                        self.pool, jobs.load_zone_job, self.data_dir, self.policy.zones_dir,
-                        origin, path)
+                        self.pools[writer], jobs.load_zone_job, self.data_dir,
+                        self.policy.zones_dir, origin, path)
                 except Exception as exc:  # the writer process died: say so, keep watching
                     log.error("zone %s: update failed: %s", origin, exc)
                     return
+                finally:
+                    self.busy[writer] -= 1
+                self.writer_of[path] = writer
                 self.jobs_done += 1
                 for outcome in outcomes:
                     report(outcome)
@@ -177,6 +181,12 @@ class ZoneWatcher:
         finally:
             del self.running[path]
 
+
+    def _pick_writer(self, path: str) -> int:
+        last = self.writer_of.get(path)
+        if last is not None and self.busy[last] == 0:
+            return last
+        return min(range(len(self.pools)), key=self.busy.__getitem__)
 
     async def _until_closed(self, origin: str, path: str) -> None:
         """Wait while the zone's files are open for writing: a save under way (a slow copy, a
@@ -246,6 +256,17 @@ async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
     await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     for w in waiters:
         w.cancel()
+
+
+def _discovered(path: str) -> set[tuple[str, str]]:
+    """The zone an `<origin>.zone` path of the zones directory is, when it is one to read."""
+    if not_regular(path) not in (None, "missing", "a dangling symbolic link"):
+        return set()  # a FIFO or the like: said once, never opened
+    try:
+        return {(origin_for_file(path).to_text(), path)}
+    except Exception:
+        log.warning("%s: file name is not a domain name; ignored", path)
+        return set()
 
 
 def _is_zone_name(path: str, zones_dir: str) -> bool:

@@ -215,23 +215,27 @@ def _scan(path: str, st: os.stat_result, proc: str, first: bool = False) -> Proc
             continue
         except OSError:  # gone: it has nothing open now
             continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:  # closed since the listing
-                continue
-            if target != real and not target.endswith(tail):  # " (deleted)" ends neither
-                continue
-            flags, ino = _fdinfo(f"{proc}/{pid}/fdinfo/{fd}")
-            if flags is None or (flags & _O_ACCMODE) not in (os.O_WRONLY, os.O_RDWR):
-                continue
-            # The inode number settles it; without one (old kernels) only the exact path.
-            if ino == st.st_ino or (ino is None and target == real):
-                writers.append(int(pid))
-                break
+        if any(_writes(f"{proc}/{pid}", fd, real, tail, st) for fd in fds):
+            writers.append(int(pid))
         if first and writers:
             break
     return ProcScan(tuple(writers), skipped)
+
+
+def _writes(pid_dir: str, fd: str, real: str, tail: str, st: os.stat_result) -> bool:
+    """Whether a process's descriptor is the file (real path `real`, stat `st`) opened for
+    writing."""
+    try:
+        target = os.readlink(f"{pid_dir}/fd/{fd}")
+    except OSError:  # closed since the listing
+        return False
+    if target != real and not target.endswith(tail):  # " (deleted)" ends neither
+        return False
+    flags, ino = _fdinfo(f"{pid_dir}/fdinfo/{fd}")
+    if flags is None or (flags & _O_ACCMODE) not in (os.O_WRONLY, os.O_RDWR):
+        return False
+    # The inode number settles it; without one (old kernels) only the exact path.
+    return ino == st.st_ino or (ino is None and target == real)
 
 
 def _fdinfo(path: str) -> tuple[int | None, int | None]:

@@ -19,6 +19,8 @@ from dnsbackend.store.delta import apply_changeset
 from dnsbackend.store.format import Changeset, Node, unpack_history
 from dnsbackend.store.snapshot import Reader, StaleSnapshot
 from dnsbackend.store.transaction import JournalLimits, Transaction, read_journal, read_version
+from dnsbackend.update import jobs
+from dnsbackend.update.jobs import RECENT_RECORDS
 from dnsbackend.update.outcome import Action
 from dnsbackend.update.policy import ZonePolicy
 from dnsbackend.zone.bindreader import parse_text
@@ -217,10 +219,22 @@ def answers(store: Store) -> list[bytes | None]:
     return out
 
 
+@pytest.mark.parametrize("diffed_against", ["memory", "store"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(edit, min_size=1, max_size=8))
+@given(edits=st.lists(edit, min_size=1, max_size=8))
 def test_every_version_answers_as_from_scratch_and_the_journal_replays(
-        edits: list[tuple[str, str, str, int, int]]) -> None:
+        diffed_against: str, edits: list[tuple[str, str, str, int, int]]) -> None:
+    """The same edits, diffed against the nodes the writer kept or against the store."""
+    if diffed_against == "store":
+        jobs.RECENT_RECORDS = 0  # keep nothing: every diff reads the served version
+    try:
+        _every_version_as_from_scratch(edits)
+    finally:
+        jobs.RECENT_RECORDS = RECENT_RECORDS
+        jobs._recent.clear()
+
+
+def _every_version_as_from_scratch(edits: list[tuple[str, str, str, int, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         zone: Zone = {"www": [("A", 300, "192.0.2.1")]}
@@ -365,7 +379,7 @@ def test_a_one_record_edit_of_a_million_records_writes_under_a_mebibyte(tmp_path
         for serial in range(2, 22):
             owner = bytes([len(f"host{serial}")]) + f"host{serial}".encode() + APEX
             before = {owner: contents.nodes[owner], APEX: apex_node}
-            node = {1: (300, (bytes([10, 99, 0, serial]),))}
+            node: Node = {1: (300, (bytes([10, 99, 0, serial]),))}
             ttl, (soa,) = apex_node[SOA]
             apex_node = {**apex_node, SOA: (ttl, (with_serial(soa, serial),))}
             contents.nodes[owner] = node
@@ -385,3 +399,17 @@ def test_a_one_record_edit_of_a_million_records_writes_under_a_mebibyte(tmp_path
             assert len(read_journal(txn, store.entries()[APEX].zone_id)) == 20
     finally:
         store.close()
+
+
+def test_the_next_edit_is_diffed_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = Files(tmp_path)
+    files.load(render({"www": [("A", 300, "192.0.2.1")]}, 1))
+
+    def no_read(*args: object) -> None:
+        raise AssertionError("the served version was read for the diff")
+
+    monkeypatch.setattr(jobs, "read_version", no_read)
+    files.load(render({"www": [("A", 300, "192.0.2.2")]}, 2))
+    assert _journal(files) == [(1, 2)]
+    files.store().close()
+    jobs._recent.clear()
