@@ -12,15 +12,24 @@ from .format import RR, Changeset, Node
 Changes = dict[bytes, Node | None]
 
 
-def diff_nodes(old: Iterable[tuple[bytes, Node]], new: dict[bytes, Node]) -> tuple[
+def diff_nodes(old: Iterable[tuple[bytes, Node]] | dict[bytes, Node],
+               new: dict[bytes, Node]) -> tuple[
         Changes, dict[bytes, Node]]:
-    """Compare the nodes of the served version (in any order, e.g. streamed from the store)
-    with a new version's.
+    """Compare the nodes of the served version (a dict, or pairs in any order streamed from
+    the store) with a new version's.
 
     Returns the changes, and the old nodes of the owners that changed (what a changeset
     needs). Nodes compare as stored: an RRset whose records only moved in the file counts
     as changed here (its changeset is empty)."""
-    changes: Changes = {}
+    if isinstance(old, dict):  # all in memory: let the dicts do it
+        get = old.get
+        changes: Changes = {owner: node for owner, node in new.items() if get(owner) != node}
+        added = sum(1 for owner in changes if owner not in old)
+        if len(new) - added != len(old):  # some owners are gone (the common edit has none)
+            for owner in old.keys() - new.keys():
+                changes[owner] = None
+        return changes, {owner: old[owner] for owner in changes if owner in old}
+    changes = {}
     before: dict[bytes, Node] = {}
     added = set(new)
     for owner, node in old:

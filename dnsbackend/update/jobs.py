@@ -216,7 +216,7 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
     new = parsed.built.contents.nodes
     recent = _recent.get((store.path, entry.zone_id))
     if recent is not None and recent[0] == entry.version:
-        changes, before = diff_nodes(recent[1].items(), new)
+        changes, before = diff_nodes(recent[1], new)
     else:
         with store.zones_env.begin() as rtxn:
             changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version), new)
