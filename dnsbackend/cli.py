@@ -46,8 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the port served on to FILE once serving (useful with --port 0)")
 
     c = sub.add_parser("check", help="validate zone files like named-checkzone",
-                       description="Parse and check zone files; each file's origin is its "
-                       "name without .zone unless --origin is given. Exit 1 on any error.")
+                       description="Parse and check zone files, printing every error (up to "
+                       "20 a file) and warning; each file's origin is its name without .zone "
+                       "unless --origin is given. Exit 1 on any error.")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--origin", help="zone origin (for a single file not named <origin>.zone)")
 
@@ -116,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import dns.name
 
+    shown = 20  # errors printed per file; then how many more there were
     failed = 0
     for path in args.files:
         try:
@@ -123,11 +125,14 @@ def _check(args: argparse.Namespace) -> int:
             root = os.path.dirname(os.path.abspath(path))
             built = build_zone(path, origin, root)
         except ZoneFileError as exc:
-            print(exc, file=sys.stderr)
+            for message in exc.errors[:shown]:
+                print(message, file=sys.stderr)
+            if exc.count > shown:
+                print(f"{path}: {exc.count - shown} more errors", file=sys.stderr)
             failed += 1
             continue
         except dns.exception.DNSException as exc:
-            print(f"{path}:0: bad origin: {exc}", file=sys.stderr)
+            print(f"{path}:1: bad origin: {exc}", file=sys.stderr)
             failed += 1
             continue
         meta = built.contents.meta

@@ -24,7 +24,49 @@ class Record(NamedTuple):
 
 
 class ZoneFileError(Exception):
-    """A zone file that cannot be served; the message starts with `file:line:`."""
+    """A zone file that cannot be served, with every error found in it (up to a limit).
+
+    `errors` are `file:line: message` lines in file order (at most MAX_ERRORS kept) and
+    `count` is how many errors there were in all. str() is one line for logs: the first
+    error, then "(and N more)" when there were others.
+    """
+
+    def __init__(self, *errors: str, count: int = 0) -> None:
+        super().__init__(*errors)
+        self.errors = list(errors[:MAX_ERRORS])
+        self.count = max(count, len(errors))
+
+    def __str__(self) -> str:
+        first = self.errors[0] if self.errors else "zone file error"
+        more = self.count - 1
+        return f"{first} (and {more} more)" if more > 0 else first
+
+
+MAX_ERRORS = 1000  # errors kept (and read on to) per file: BIND reports every one
+
+
+class TooManyErrors(Exception):
+    """Raised by Errors.add once MAX_ERRORS were found: reading stops there."""
+
+
+class Errors:
+    """The errors found in one zone file, gathered so that all of them are reported."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+        if len(self.messages) >= MAX_ERRORS:
+            raise TooManyErrors
+
+    def check(self) -> None:
+        """Raise ZoneFileError if there were any."""
+        if self.messages:
+            raise ZoneFileError(*self.messages)
 
 
 @dataclass
