@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import dns.name
+import dns.rdatatype
 
 from ..wire.codes import CNAME, DNAME, KEY, NSEC, NSEC3, RRSIG, SOA
+from ..wire.compress import Compressor
 
 
 class Record(NamedTuple):
@@ -79,6 +81,7 @@ class ParsedZone:
     warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
 
 
+MAX_TTL = 2**31 - 1  # RFC 2181 8; BIND loads a larger TTL as 0, with a warning
 # Types BIND refuses more than one record of at a name ("multiple RRs of singleton type").
 SINGLETON_TYPES = frozenset({SOA, CNAME, DNAME})
 # Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035 2.5), with their signatures.
@@ -166,6 +169,7 @@ class ZoneBuilder:
         self.batch = 0
         self.batch_owner: bytes | None = None
         self._keys: dict[RRsetKey, RRsetKey] = {}  # one key object per type
+        self._clamped: set[int] = set()  # TTLs over MAX_TTL already warned about
 
     def break_batch(self) -> None:
         """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
@@ -174,6 +178,7 @@ class ZoneBuilder:
     def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
             canonical: bytes, where: str) -> int:
         """Add one record; returns the TTL it was given (BIND's loader may override it)."""
+        ttl = ttl if ttl <= MAX_TTL else self._clamp(ttl, where)
         if owner != self.batch_owner:
             self.batch += 1
             self.batch_owner = owner
@@ -211,6 +216,13 @@ class ZoneBuilder:
             more[canonical] = rdata
         return ttl
 
+    def _clamp(self, ttl: int, where: str) -> int:
+        """RFC 2181 8: a TTL with the top bit set is treated as zero, as BIND loads it."""
+        if ttl not in self._clamped:  # said once (a $TTL would repeat it on every line)
+            self._clamped.add(ttl)
+            self.warnings.append(f"{where}: TTL {ttl} > MAXTTL, setting TTL to 0")
+        return 0
+
     def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
                         covers: int, where: str) -> None:
         """A type new at a name: an SOA off the apex, or CNAME beside other data, is refused."""
@@ -225,21 +237,67 @@ class ZoneBuilder:
 
     def records(self) -> list[Record]:
         """Every record, grouped by owner and RRset in order of first appearance; empties the
-        builder as it goes so that a large zone is not held twice."""
+        builder as it goes so that a large zone is not held twice. Raises ZoneFileError for
+        the RRsets no DNS message can hold (see too_big)."""
         out: list[Record] = []
         append = out.append
         make = Record._make
         names = self.names
+        big: list[tuple[int, int]] = []  # RRsets that may not fit in a message: (start, end)
         for lower in list(names):
             name = names.pop(lower)
             owner = name.owner
             for (rtype, _), rrset in name.items():
                 ttl, where = rrset.ttl, rrset.where
-                append(make((owner, rtype, ttl, rrset.first, where)))
-                if rrset.more is not None:
-                    for rdata in rrset.more.values():
+                first = rrset.first
+                start = len(out)
+                append(make((owner, rtype, ttl, first, where)))
+                more = rrset.more
+                if more is not None:
+                    for rdata in more.values():
                         append(make((owner, rtype, ttl, rdata, where)))
+                    if len(first) + sum(map(len, more.values())) + \
+                            (len(more) + 1) * (len(owner) + 10) > _ROOM - len(owner):
+                        big.append((start, len(out)))
+                elif len(first) + len(owner) + 10 > _ROOM - len(owner):
+                    big.append((start, len(out)))
+        problems = [problem for start, end in big if (problem := too_big(out[start:end]))]
+        if problems:
+            raise ZoneFileError(*problems)
         return out
+
+
+MAX_MESSAGE = 65535  # bytes in a DNS message (over TCP; UDP is smaller still)
+MAX_RDATA = 65535  # bytes of data in one record (RDLENGTH is 16 bits)
+# An RRset fits in a message whatever the compression when header (12) + question (owner
+# + 4) + its records (owner + 10 + rdata each) <= MAX_MESSAGE, that is when the rdata and
+# count * (owner + 10) add up to no more than _ROOM - owner.
+_ROOM = MAX_MESSAGE - 12 - 4
+
+
+def too_big(rrset: list[Record]) -> str | None:
+    """Why an RRset (its records, in order) can be put in no DNS message, or None if it can.
+
+    The size is exact for the best case: a query for the RRset's own name answered with the
+    RRset alone, every name compressed as the server compresses them, no OPT record. An RRset
+    that does not fit even so cannot be served whole by any server; BIND refuses to load one
+    a little smaller ("ran out of space"), NSD loads it.
+    """
+    owner, rtype, ttl, _, where = rrset[0]
+    what = f"{_text(owner)}/{dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rtype))}"
+    biggest = max(len(rec.rdata) for rec in rrset)
+    if biggest > MAX_RDATA:
+        return (f"{where}: {what}: a record of {biggest} bytes of data, more than the "
+                f"{MAX_RDATA} one record can hold (ran out of space)")
+    answer = Compressor(owner)
+    for rec in rrset:
+        answer.rr(owner, rtype, ttl, rec.rdata)
+    needed = answer.base + len(answer.buf)
+    if needed <= MAX_MESSAGE:
+        return None
+    need = f"{len(rrset)} records need" if len(rrset) > 1 else "its one record needs"
+    return (f"{where}: {what}: {need} a {needed}-byte answer, more than the {MAX_MESSAGE} "
+            "bytes of a DNS message (ran out of space)")
 
 
 def _text(owner: bytes) -> str:
