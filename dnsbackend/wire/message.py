@@ -94,7 +94,9 @@ def parse_query(msg: bytes) -> Query:
 
 def parse_fields(msg: bytes) -> Fields:
     """parse_query(), as a tuple."""
-    ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(msg)
+    # Typed, so that the compiled code compares the counts as machine integers.
+    header: tuple[int, int, int, int, int, int] = _HEADER.unpack_from(msg)
+    ident, flags, qdcount, ancount, nscount, arcount = header
     if qdcount != 1:
         raise FormatError("QDCOUNT is not 1")
     # The question name must be plain labels: no compression in a one-name message.
