@@ -9,7 +9,7 @@ import dns.name
 
 from ..store.format import ZoneContents
 from .bindreader import read_zone_file
-from .checks import check_zone
+from .checks import target_warnings, zone_errors
 from .files import digest_files, file_stamp
 from .nodes import zone_nodes
 
@@ -49,7 +49,7 @@ def build_zone(path: str, origin: dns.name.Name, zones_root: str) -> Built:
         for inc in parsed.includes
     ):
         raise FileChanged(path)
-    check_zone(parsed, path)
+    zone_errors(parsed, path)
     contents = zone_nodes(parsed)
-    return Built(contents, parsed.includes, digest, time.perf_counter() - started,
-                 parsed.warnings)
+    warnings = parsed.warnings + target_warnings(parsed, contents.nodes)
+    return Built(contents, parsed.includes, digest, time.perf_counter() - started, warnings)

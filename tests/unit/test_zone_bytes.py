@@ -133,7 +133,8 @@ def test_a_line_of_binary_that_does_not_parse_says_so_with_bind_s_reason(
 _STRING_BYTES = st.binary(min_size=1, max_size=255).filter(
     lambda b: not set(b) & set(b'"\\\n\x00'))
 _LABEL_BYTES = st.binary(min_size=1, max_size=63).filter(
-    lambda b: not set(b) & set(b' \t\r\n;()"\\.\x00') and b[:1] not in (b"$", b"@", b"*"))
+    lambda b: not set(b) & set(b' \t\r\n;()"\\.\x00') and b[:1] not in (b"$", b"@", b"*")
+    and b.lower() not in (b"w", b"ns1"))  # the names the test and HEAD use
 
 
 def _escaped(data: bytes) -> str:
