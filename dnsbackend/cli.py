@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, status
+from . import __version__, changes, status
 from .logs import setup_logging
 from .serve.sockets import BindError
 from .settings import SettingsError, load_settings, policy_from_settings
@@ -47,10 +47,11 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate zone files like named-checkzone",
                        description="Parse and check zone files, printing every error (up to "
-                       "20 a file) and warning; each file's origin is its name without .zone "
-                       "unless --origin is given. Exit 1 on any error.")
+                       "20 a file) and warning. A file named <origin>.zone is "
+                       "checked as that zone, like the server serves it; any other file needs "
+                       "--origin. Exit 1 on any error.")
     c.add_argument("files", nargs="+", metavar="FILE")
-    c.add_argument("--origin", help="zone origin (for a single file not named <origin>.zone)")
+    c.add_argument("--origin", help="zone origin, for files not named <origin>.zone")
 
     st = sub.add_parser("status", help="show the zones in the store (works while serving)",
                         description="List every zone in the store with its status, serial, "
@@ -61,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true",
                     help="one JSON document: {\"zones\": [{origin, served, status, serial, "
                     "records, version, file, includes, error, ...}]}")
+
+    ch = sub.add_parser("changes", help="show the changes a zone's journal keeps",
+                        description="Print the changesets the store keeps for a zone (what "
+                        "IXFR sends): under each '; serial A -> B' line the RRs removed (-) "
+                        "and added (+), the SOAs first. Works while the server runs.")
+    ch.add_argument("zone", metavar="ZONE")
+    ch.add_argument("--from", dest="from_serial", type=int, metavar="SERIAL",
+                    help="start at the change from this serial")
+    ch.add_argument("--data", metavar="DIR", default="var/db",
+                    help="LMDB store directory (default ./var/db)")
     return p
 
 
@@ -72,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     if args.command == "status":
         return status.main(args.data, args.json)
+    if args.command == "changes":
+        return changes.main(args.data, args.zone, args.from_serial)
     _parser().print_help()
     return 2
 
@@ -117,11 +130,23 @@ def _serve(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import dns.name
 
+    from .zone.bindreader import written_origin
+    from .zone.files import ZONE_SUFFIX
+
     shown = 20  # errors printed per file; then how many more there were
     failed = 0
     for path in args.files:
         try:
-            origin = dns.name.from_text(args.origin) if args.origin else origin_for_file(path)
+            if args.origin:
+                origin = dns.name.from_text(args.origin)
+            elif os.path.basename(path).endswith(ZONE_SUFFIX):
+                origin = origin_for_file(path)  # the zone the server would serve it as
+            else:  # not guessed from the name: named-checkzone too needs the origin given
+                hint = written_origin(path)
+                raise ZoneFileError(
+                    f"{path}:1: which zone is this? Its name does not end in {ZONE_SUFFIX}, "
+                    "so give its origin with --origin"
+                    + (f" (its $ORIGIN or SOA names {hint})" if hint else ""))
             root = os.path.dirname(os.path.abspath(path))
             built = build_zone(path, origin, root)
         except ZoneFileError as exc:
