@@ -24,8 +24,8 @@ def diff_nodes(old: Iterable[tuple[bytes, Node]] | dict[bytes, Node],
     if isinstance(old, dict):  # all in memory: let the dicts do it
         get = old.get
         changes: Changes = {owner: node for owner, node in new.items() if get(owner) != node}
-        added = sum(1 for owner in changes if owner not in old)
-        if len(new) - added != len(old):  # some owners are gone (the common edit has none)
+        new_owners = sum(1 for owner in changes if owner not in old)
+        if len(new) - new_owners != len(old):  # some owners are gone (the common edit has none)
             for owner in old.keys() - new.keys():
                 changes[owner] = None
         return changes, {owner: old[owner] for owner in changes if owner in old}
