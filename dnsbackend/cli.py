@@ -13,9 +13,6 @@ from .logs import setup_logging
 from .serve.sockets import BindError
 from .settings import SettingsError, load_settings, policy_from_settings
 from .store.database import StoreError
-from .zone.build import build_zone
-from .zone.files import origin_for_file
-from .zone.records import ZoneFileError
 
 log = logging.getLogger("dnsbackend")
 
@@ -49,9 +46,14 @@ def _parser() -> argparse.ArgumentParser:
                        description="Parse and check zone files, printing every error (up to "
                        "20 a file) and warning. A file named <origin>.zone is "
                        "checked as that zone, like the server serves it; any other file needs "
-                       "--origin. Exit 1 on any error.")
-    c.add_argument("files", nargs="+", metavar="FILE")
+                       "--origin. With --config, the settings file is checked first, with "
+                       "the server's messages, then the zones it serves (or the FILEs among "
+                       "them), each as the server reads it. Exit 1 on any error, 2 on bad "
+                       "settings.")
+    c.add_argument("files", nargs="*", metavar="FILE")
     c.add_argument("--origin", help="zone origin, for files not named <origin>.zone")
+    c.add_argument("--config", metavar="FILE",
+                   help="check this settings file and the zones it serves")
 
     st = sub.add_parser("status", help="show the zones in the store (works while serving)",
                         description="List every zone in the store with its status, serial, "
@@ -128,45 +130,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import dns.name
+    from . import checking
 
-    from .zone.bindreader import written_origin
-    from .zone.files import ZONE_SUFFIX
-
-    shown = 20  # errors printed per file; then how many more there were
-    failed = 0
-    for path in args.files:
-        try:
-            if args.origin:
-                origin = dns.name.from_text(args.origin)
-            elif os.path.basename(path).endswith(ZONE_SUFFIX):
-                origin = origin_for_file(path)  # the zone the server would serve it as
-            else:  # not guessed from the name: named-checkzone too needs the origin given
-                hint = written_origin(path)
-                raise ZoneFileError(
-                    f"{path}:1: which zone is this? Its name does not end in {ZONE_SUFFIX}, "
-                    "so give its origin with --origin"
-                    + (f" (its $ORIGIN or SOA names {hint})" if hint else ""))
-            root = os.path.dirname(os.path.abspath(path))
-            built = build_zone(path, origin, root)
-        except ZoneFileError as exc:
-            for message in exc.errors[:shown]:
-                print(message, file=sys.stderr)
-            if exc.count > shown:
-                print(f"{path}: {exc.count - shown} more errors", file=sys.stderr)
-            failed += 1
-            continue
-        except dns.exception.DNSException as exc:
-            print(f"{path}:1: bad origin: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        meta = built.contents.meta
-        for warning in built.warnings:
-            print(warning, file=sys.stderr)
-        print(f"zone {origin.to_text()}: loaded serial {meta.serial}, {meta.records} records "
-              f"({built.seconds:.3f}s)")
-    if failed:
-        print(f"{failed} of {len(args.files)} zone files have errors", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    return checking.main(args.files, args.origin, args.config)

@@ -30,7 +30,7 @@ from ..store.format import (
 from ..store.transaction import Diff, Transaction, read_version
 from ..wire.codes import SOA
 from ..zone.build import Built, FileChanged, build_zone
-from ..zone.files import Stamp, digest_files, file_stamp, origin_key
+from ..zone.files import Stamp, digest_files, file_stamp, include_root, origin_key
 from ..zone.records import ZoneFileError
 from .outcome import Action, Outcome
 from .policy import SERIAL_STRICT, WantedZone, ZonePolicy
@@ -65,7 +65,7 @@ def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
     for attempt in range(READ_ATTEMPTS):
         stamp = file_stamp(wanted.file)
         try:
-            built = build_zone(wanted.file, origin, zones_dir)
+            built = build_zone(wanted.file, origin, include_root(wanted.file, zones_dir))
             return Parsed(built, "", stamp, built.digest)
         except FileChanged:
             if attempt == READ_ATTEMPTS - 1:

@@ -116,6 +116,17 @@ def zone_files(zones_dir: str) -> dict[bytes, tuple[str, dns.name.Name]]:
     return found
 
 
+def include_root(path: str, zones_dir: str) -> str:
+    """Where a zone file's `$INCLUDE`s are looked for, and confined to: the zones directory
+    for a file in it (or below it), else the zone file's own directory. The server and
+    `dnsbackend check` both ask this."""
+    real = os.path.realpath(path)
+    zones = os.path.realpath(zones_dir)
+    if os.path.commonpath([real, zones]) == zones:
+        return zones
+    return os.path.dirname(real)
+
+
 def origin_key(origin: dns.name.Name) -> bytes:
     """The lower-case wire form of an origin: how the store and the zone policy key zones."""
     wire = origin.to_wire()
