@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
 
@@ -48,6 +48,7 @@ class Parsed:
     stamp: Stamp | None  # file_stamp() before reading
     digest: str  # of the content read
     diff: Diff | None = None  # against the version served when it was read (see with_diff)
+    includes: list[str] = field(default_factory=list)  # of a rejected file: what it included
 
 
 def warm_up(data_dir: str) -> None:
@@ -73,7 +74,8 @@ def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
                               stamp, digest_files([wanted.file]))
             time.sleep(0.01 * (attempt + 1))
         except ZoneFileError as exc:
-            return Parsed(None, str(exc), stamp, digest_files([wanted.file]))
+            return Parsed(None, str(exc), stamp, digest_files([wanted.file, *exc.includes]),
+                          includes=exc.includes)
     raise AssertionError("unreachable")
 
 
@@ -107,6 +109,8 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
         failed.error = parsed.error
         failed.failed_hash = parsed.digest
         failed.disabled = disabled
+        if parsed.includes:  # watched from now on, so that creating a missing one counts
+            failed.includes = parsed.includes
         txn.set_entry(origin_lower, failed)
         return Outcome(origin, Action.FAILED, wanted.file, failed.serial, error=parsed.error,
                        version=failed.version)

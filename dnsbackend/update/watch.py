@@ -146,6 +146,13 @@ class ZoneWatcher:
             found.update((origin_for_file(link).to_text(), link)
                          for link in targets.get(real, []))
             found.update(includes.get(real, []))
+            if os.path.isdir(real):
+                # A new directory: what is written into it before its watch is set up is
+                # never reported, so the zones that include a file below it are read now.
+                below = real + os.sep
+                for inc, zones in includes.items():
+                    if inc.startswith(below):
+                        found.update(zones)
         return found
 
     def schedule(self, origin: str, path: str) -> None:

@@ -27,7 +27,7 @@ import dns.ttl
 import dns.zonefile
 
 from .fastreader import parse_fast
-from .files import origin_for_file
+from .files import origin_for_file, read_regular
 from .records import (
     MAX_ERRORS,
     Errors,
@@ -117,10 +117,14 @@ class _Tokenizer(dns.tokenizer.Tokenizer):
     token_line = 1
     last: dns.tokenizer.Token | None = None  # the token the last get() returned
     mark = 1  # the line get() was last called on
+    inner = 0  # the line after the last newline inside parentheses
 
     def skip_whitespace(self) -> int:
+        before = self._line()
         skipped = super().skip_whitespace()
-        self.token_line = self.line_number - (self.ungotten_char == "\n")
+        self.token_line = self._line()
+        if self.token_line > before:  # only inside parentheses is a newline white space
+            self.inner = self.token_line
         return skipped
 
     def get(self, want_leading: bool = False, want_comment: bool = False) -> dns.tokenizer.Token:
@@ -152,8 +156,11 @@ class _Tokenizer(dns.tokenizer.Tokenizer):
         parentheses), as BIND does before reading on."""
         self.quoting = False
         self.delimiters = dns.tokenizer._DELIMITERS
-        if self.ungotten_token is None and not self.multiline and self._line() > self.mark:
-            return  # the error was at the end of the line: the next record is next
+        line = self._line()
+        last = self.last
+        if self.ungotten_token is None and not self.multiline and (
+                (last is not None and last.is_eol_or_eof()) or self.mark < line > self.inner):
+            return  # the error was at the end of the record: the next one is next
         self.ungotten_token = None
         for _ in range(1 << 20):
             try:
@@ -324,8 +331,7 @@ class _Reader(dns.zonefile.Reader):
             raise _Bind(f"$INCLUDE {written}: outside the zones directory")
         self.included.append(path)
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
+            raw = read_regular(path)
         except OSError as exc:
             raise _Bind(f"$INCLUDE {written}: {exc.strerror}") from None
         text, notes = decode_zone_bytes(raw, written)
@@ -476,7 +482,13 @@ def parse_text_dnspython(
     except ZoneFileError as exc:  # RRsets too big for any message
         for message in exc.errors[:MAX_ERRORS - len(errors.messages)]:
             errors.messages.append(message)
-    errors.check()
+    try:
+        errors.check()
+    except ZoneFileError as exc:
+        # The files it tried to include, there or not: once one appears or changes, the zone
+        # is read again.
+        exc.includes = list(reader.included)
+        raise
     return ParsedZone(origin, records, reader.included, builder.warnings)
 
 
@@ -607,8 +619,7 @@ def read_zone_file(
     if origin is None:
         origin = origin_for_file(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_regular(path)  # never blocks: a FIFO is refused, not opened for reading
     except OSError as exc:
         raise ZoneFileError(f"{path}:1: cannot read the file: {exc.strerror}") from None
     text, notes = decode_zone_bytes(raw, path)

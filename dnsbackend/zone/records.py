@@ -37,6 +37,7 @@ class ZoneFileError(Exception):
         super().__init__(*errors)
         self.errors = list(errors[:MAX_ERRORS])
         self.count = max(count, len(errors))
+        self.includes: list[str] = []  # the files it $INCLUDEd or tried to (real paths)
 
     def __str__(self) -> str:
         first = self.errors[0] if self.errors else "zone file error"

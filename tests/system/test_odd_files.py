@@ -133,3 +133,26 @@ def _venv_path() -> str:
     import sys
 
     return os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+
+def test_an_include_that_did_not_exist_is_watched_until_it_does(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    head = "$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n"
+    (zones / "inc.test.zone").write_text(head + "$INCLUDE later.inc\n")
+    (zones / "sub.test.zone").write_text(head + "$INCLUDE parts/hosts.inc\n")
+    (zones / "fifo-inc.test.zone").write_text(head + "$INCLUDE pipe.inc\n")
+    os.mkfifo(zones / "pipe.inc")
+    srv = server_factory(zones)
+    srv.wait_logged("zone inc.test. rejected: ")
+    srv.wait_logged("zone sub.test. rejected: ")
+    srv.wait_logged("zone fifo-inc.test. rejected: ")
+    assert "not a regular file (a FIFO)" in srv.output()  # refused, never opened to block
+    (zones / "later.inc").write_text("www A 192.0.2.40\n")  # the zone file is not touched
+    wait_address(srv, "www.inc.test.", "192.0.2.40")
+    (zones / "parts").mkdir()  # a directory that did not exist either
+    (zones / "parts" / "hosts.inc").write_text("www A 192.0.2.41\n")
+    wait_address(srv, "www.sub.test.", "192.0.2.41")
+    (zones / "later.inc").write_text("www A 192.0.2.42\n")  # and followed from then on
+    wait_address(srv, "www.inc.test.", "192.0.2.42")
