@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dns.name
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dnsbackend.cli import main
 from dnsbackend.store.database import open_shared
@@ -142,7 +144,7 @@ def test_an_unreadable_file_is_not_reported_at_line_0(tmp_path: Path) -> None:
     with pytest.raises(ZoneFileError) as info:
         read_zone_file(str(missing), APEX)
     assert str(info.value) == f"{missing}:1: cannot read the file: No such file or directory"
-    with pytest.raises(ZoneFileError, match=r":1: cannot read the file: Is a directory$"):
+    with pytest.raises(ZoneFileError, match=r":1: cannot read the file: .*directory"):
         read_zone_file(str(tmp_path), APEX)
 
 
@@ -259,3 +261,30 @@ def test_after_an_error_the_next_record_is_read(tmp_path: Path) -> None:
         path = write_zone(tmp_path, body + b"ok A 192.0.2.1\nbad A 1.2.3\n")
         assert [e.split(":")[0] for e in errors_of(path)][-1] == \
             str(5 + body.count(b"\n") + 1), body
+
+
+# Property: whatever mixture of good and bad records, each bad one is reported once, on its
+# line, and no good one is: reading goes on from the right place after every error.
+GOOD = ["{0} A 192.0.2.1", '{0} TXT ( "a"\n "b" )', "{0} MX 10 mail.example.net.",
+        "; a comment", "", "{0} TXT ( x ; a comment in parentheses\n y )"]
+BAD_RECORDS = [("{0} A 1.2.3", 0), ("{0} MX 10", 0), ('{0} TXT "abc', 0),
+               ("{0} A 1.2.3 ( x\n y )", 0), ("{0} MX ( 10\n mail\n extra )", 2),
+               ("{0} 1x A 192.0.2.1", 0), ('{0} TXT "a" )', 0), ("{0} A 192.0.2.1 (\n )) x", 1),
+               ("$TTL 1y", 0), ("{0} CH A 192.0.2.1", 0)]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.tuples(st.booleans(), st.integers(0, 99)), max_size=30))
+def test_every_bad_record_is_reported_once_on_its_line(
+        picks: list[tuple[bool, int]], tmp_path: Path) -> None:
+    lines: list[str] = []
+    want: list[int] = []
+    for n, (bad, which) in enumerate(picks):
+        if bad:
+            text, at = BAD_RECORDS[which % len(BAD_RECORDS)]
+            want.append(5 + len(lines) + at)
+        else:
+            text = GOOD[which % len(GOOD)]
+        lines += text.format(f"r{n}").split("\n")
+    path = write_zone(tmp_path, "".join(f"{line}\n" for line in lines).encode())
+    assert [int(e.split(":")[0]) for e in errors_of(path)] == want
