@@ -193,6 +193,9 @@ _MESSAGES = {  # dnspython's wording -> BIND's
     "Only base64 data is allowed": "bad base64 encoding",
     "generic rdata hex data has wrong length": "bad hex encoding (wrong length)",
 }
+# Errors raised in these modules, in BIND's words (IPv6 first: it may end in a dotted quad).
+_BY_MODULE = (("dns.ipv6", "bad IPv6 address"), ("dns.ipv4", "bad dotted quad"),
+              ("dns.rdtypes.euibase", "bad EUI"))
 _END = frozenset({"expecting an identifier", "expecting a string", "expecting an integer",
                   "expecting a quoted string", "unexpected end of input"})
 _TTL_HINT = "(if meant as a TTL: a TTL is a number of seconds, or of units as in 1w2d3h4m5s)"
@@ -439,10 +442,9 @@ def _whole_reason(exc: Exception, text: str, last: dns.tokenizer.Token | None,
 def _reason_near(exc: Exception, text: str, last: dns.tokenizer.Token | None,
                  modules: list[str]) -> str:
     """BIND's words for errors said `near` the text they are in."""
-    if "dns.ipv6" in modules:  # first: an IPv6 address may end in a dotted quad
-        return "bad IPv6 address"
-    if "dns.ipv4" in modules:
-        return "bad dotted quad"
+    for module, reason in _BY_MODULE:
+        if module in modules:
+            return reason
     if _bare(exc) and modules[-1:] == ["dns.tokenizer"] and last is None:
         return "unbalanced parentheses"  # a ")" without its "("
     if text.startswith("expected EOL or EOF"):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import dns.name
 import dns.rdatatype
 
-from ..wire.codes import CNAME, DNAME, KEY, NSEC, NSEC3, RRSIG, SOA
+from ..wire.codes import CNAME, DNAME, KEY, NS, NSEC, NSEC3, RRSIG, SOA
 from ..wire.compress import Compressor
 
 
@@ -83,6 +83,7 @@ class ParsedZone:
 
 
 MAX_TTL = 2**31 - 1  # RFC 2181 8; BIND loads a larger TTL as 0, with a warning
+_PLACED = frozenset({SOA, NS})  # types BIND refuses at some names (_check_place)
 # Types BIND refuses more than one record of at a name ("multiple RRs of singleton type").
 SINGLETON_TYPES = frozenset({SOA, CNAME, DNAME})
 # Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035 2.5), with their signatures.
@@ -188,8 +189,8 @@ class ZoneBuilder:
         key = self._keys.setdefault(key, key)
         name = self.names.get(lower)
         if name is None:
-            if rtype == SOA and lower != self.apex_lower:
-                raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+            if rtype in _PLACED:
+                self._check_place(owner, lower, rtype, where)
             self.names[lower] = _NameDraft(
                 owner, key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
             return ttl
@@ -224,11 +225,19 @@ class ZoneBuilder:
             self.warnings.append(f"{where}: TTL {ttl} > MAXTTL, setting TTL to 0")
         return 0
 
-    def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
-                        covers: int, where: str) -> None:
-        """A type new at a name: an SOA off the apex, or CNAME beside other data, is refused."""
+    def _check_place(self, owner: bytes, lower: bytes, rtype: int, where: str) -> None:
+        """Refused as BIND refuses them: an SOA off the apex, NS records at a wildcard."""
         if rtype == SOA and lower != self.apex_lower:
             raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+        if rtype == NS and owner[:2] == b"\x01*":
+            raise ZoneFileError(f"{where}: {_text(owner)}: invalid NS owner name (wildcard)")
+
+    def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
+                        covers: int, where: str) -> None:
+        """A type new at a name: an SOA off the apex, NS at a wildcard, or CNAME beside other
+        data, is refused."""
+        if rtype in _PLACED:
+            self._check_place(owner, lower, rtype, where)
         kind = _node_kind(rtype, covers)
         if kind:
             for other_type, other_covers in name.types():

@@ -75,6 +75,8 @@ BAD = {
     "SVCB ipv4hint": (b"w SVCB 1 . ipv4hint=1.2.3", "near 'ipv4hint=1.2.3': bad dotted quad"),
     "HTTPS ipv6hint": (b"w HTTPS 1 . ipv6hint=1::2::3",
                        "near 'ipv6hint=1::2::3': bad IPv6 address"),
+    "EUI48": (b"w EUI48 01-02-03-04-05", "near '01-02-03-04-05': bad EUI"),
+    "EUI64": (b"w EUI64 01-02-03-04-05-06-07", "near '01-02-03-04-05-06-07': bad EUI"),
     # TTLs
     "a TTL with a bad unit": (b"w 1x A 192.0.2.9", "unknown RR type '1x' (if meant as a TTL"),
     "a TTL after the class": (b"w IN 1x A 192.0.2.9", "unknown RR type '1x' (if meant as a TTL"),
@@ -89,6 +91,7 @@ BAD = {
     "extra fields": (b"w MX 10 mail extra", "near 'extra': extra input text"),
     "a name alone": (b"www", "unexpected end of line"),
     "a class that is not IN": (b"w CH A 192.0.2.9", "class 'CH' != zone class 'IN'"),
+    "NS records at a wildcard": (b"* NS ns1", "*.example.com: invalid NS owner name (wildcard)"),
     "an unknown type": (b"w BOGUS x", "unknown RR type 'BOGUS'"),
     "a label too long": (b"a" * 64 + b" A 192.0.2.9", f"near '{'a' * 64}': label too long"),
     "an empty label": (b"w CNAME a..b", "near 'a..b': empty label"),
@@ -102,7 +105,7 @@ BAD = {
 }
 # Where BIND's wording is less exact than ours (it says "syntax error", or a later token).
 BIND_SAYS_LESS = {"SVCB ipv4hint", "HTTPS ipv6hint", "$TTL with a bad unit", "WKS", "APL v4",
-                  "APL v6"}
+                  "APL v6", "EUI48", "EUI64"}  # (BIND: "near eol: bad EUI")
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -124,6 +127,11 @@ def test_bind_refuses_the_same_line_for_the_same_reason(case: str, tmp_path: Pat
     reason = without_near(message(f"z:{error}"))
     assert any(without_near(said) in reason or reason.startswith(without_near(said))
                for said in bind.lines), (bind.lines, error)
+
+
+def test_ns_records_at_a_wildcard_are_refused_after_other_types_too(tmp_path: Path) -> None:
+    path = write_zone(tmp_path, b"* TXT x\n* NS ns1\n")
+    assert errors_of(path) == ["6: *.example.com: invalid NS owner name (wildcard)"]
 
 
 def test_no_ttl_is_said_as_bind_says_it_on_every_line(tmp_path: Path) -> None:
