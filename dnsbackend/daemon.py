@@ -35,6 +35,7 @@ from .settings import (
 from .store.database import Store, open_shared
 from .store.format import ServedSettings
 from .store.snapshot import Reader
+from .transfer.service import TransferService
 from .update import jobs
 from .update.outcome import report
 from .update.policy import ZonePolicy
@@ -133,7 +134,8 @@ class Daemon:
         for pool in self.zone_pools:
             loop.run_in_executor(pool, jobs.warm_up, self.data_dir)
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
-        handles = await serve_sockets(socks, self.responder, limits)
+        handles = await serve_sockets(socks, self.responder, limits,
+                                      transfers=TransferService(self.reader))
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
                           for s in socks if s.type == socket.SOCK_DGRAM)
@@ -297,7 +299,8 @@ async def _serve_worker(settings: Settings, port: int) -> None:
     responder = Responder(Reader(store))
     socks = open_sockets(settings.listen, port, reuse_port=True)
     limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
-    handles = await serve_sockets(socks, responder, limits)
+    handles = await serve_sockets(socks, responder, limits,
+                                  transfers=TransferService(responder.reader))
     gc.freeze()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -5,13 +5,14 @@ Also what they become for the layers below: the zone policy and the served setti
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from typing import Any, Literal
 
 import dns.exception
 import dns.name
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .store.format import DEFAULT_UDP_PAYLOAD, ServedSettings
 from .update.policy import WantedZone, ZonePolicy
@@ -27,6 +28,49 @@ class SettingsError(Exception):
     """A setting is wrong; the message names the key."""
 
 
+class TransferPeer(BaseModel):
+    """A transfer ACL entry or a NOTIFY target: an address (or prefix, for ACLs)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    address: str
+    port: int = Field(53, ge=1, le=65535)  # for NOTIFY targets
+    key: str | None = None  # the TSIG key (by name) the request must be signed with
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"not an IP address or prefix: {value!r}") from None
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _no_tsig_yet(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("TSIG-signed transfers are not supported yet; list the address "
+                             "alone")
+        return value
+
+
+class TransferOptions(BaseModel):
+    """`[transfer]`: who may transfer every zone (nobody by default), whom to NOTIFY."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    allow: list[TransferPeer] = Field(default_factory=list)
+    notify: list[TransferPeer] = Field(default_factory=list)
+
+    @field_validator("notify")
+    @classmethod
+    def _no_notify_yet(cls, value: list[TransferPeer]) -> list[TransferPeer]:
+        if value:
+            raise ValueError("sending NOTIFY is not supported yet")
+        return value
+
+
 class ZoneOptions(BaseModel):
     """Per-zone entries of the zone policy (`[zone."example.com"]` in the TOML file)."""
 
@@ -37,6 +81,15 @@ class ZoneOptions(BaseModel):
     serial: Literal["auto", "strict"] | None = None  # None: the global `serial`
     journal_depth: int | None = Field(None, ge=0)  # None: the global setting
     journal_size: int | None = Field(None, ge=0)
+    allow_transfer: list[TransferPeer] | None = None  # replaces [transfer].allow
+    notify: list[TransferPeer] | None = None  # replaces [transfer].notify
+
+    @field_validator("notify")
+    @classmethod
+    def _no_notify_yet(cls, value: list[TransferPeer] | None) -> list[TransferPeer] | None:
+        if value:
+            raise ValueError("sending NOTIFY is not supported yet")
+        return value
 
 
 class Settings(BaseModel):
@@ -66,6 +119,7 @@ class Settings(BaseModel):
     journal_depth: int = Field(20, ge=0)  # changesets kept per zone (for IXFR); 0: none
     journal_size: int = Field(100 << 20, ge=0)  # bytes of changesets kept per zone
     zone: dict[str, ZoneOptions] = Field(default_factory=dict)
+    transfer: TransferOptions = Field(default_factory=TransferOptions)
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:
@@ -122,4 +176,9 @@ def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
 
 def served_settings(settings: Settings) -> ServedSettings:
     """The settings every serving process answers by (stored for all workers)."""
-    return ServedSettings(settings.udp_payload)
+    transfer = {b"": tuple(p.address for p in settings.transfer.allow)}
+    for name, options in settings.zone.items():
+        if options.allow_transfer is not None:
+            transfer[origin_key(dns.name.from_text(name))] = tuple(
+                p.address for p in options.allow_transfer)
+    return ServedSettings(settings.udp_payload, transfer)

@@ -41,6 +41,7 @@ class Zone:
     origin: str
     path: Path
     serial: int = 0
+    primary: str = ""  # "address@port" to transfer the zone from (a secondary zone), or ""
 
 
 class Serving(Protocol):
@@ -165,8 +166,11 @@ class Nsd(Peer):
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
-        zone_blocks = "".join(f"zone:\n  name: {z.origin}\n  zonefile: {z.path}\n"
-                              for z in zones)
+        zone_blocks = "".join(
+            f"zone:\n  name: {z.origin}\n  zonefile: {z.path}\n"
+            + (f"  request-xfr: {z.primary} NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n"
+               "  provide-xfr: 127.0.0.1 NOKEY\n" if z.primary else "")
+            for z in zones)
         conf = f"""server:
   ip-address: 127.0.0.1@{port}
   server-count: {workers}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 
 from ..query.responder import Responder
+from ..transfer.service import TransferService
 from . import udpbatch
 from .tcp import TCPLimits, TCPProtocol
 from .udp import UDPProtocol
@@ -16,8 +16,10 @@ Handle = asyncio.BaseTransport | asyncio.AbstractServer | BatchedUDP
 
 
 async def serve_sockets(socks: list[socket.socket], responder: Responder,
-                        limits: TCPLimits, batched: bool = True) -> list[Handle]:
-    """Start protocols on already bound sockets (UDP batched where the platform allows)."""
+                        limits: TCPLimits, batched: bool = True,
+                        transfers: TransferService | None = None) -> list[Handle]:
+    """Start protocols on already bound sockets (UDP batched where the platform allows);
+    zone transfers over TCP when `transfers` is given."""
     loop = asyncio.get_running_loop()
     handles: list[Handle] = []
     for sock in socks:
@@ -30,7 +32,9 @@ async def serve_sockets(socks: list[socket.socket], responder: Responder,
                 lambda: UDPProtocol(responder), sock=sock)
             handles.append(transport)
         else:
-            factory: Callable[[], asyncio.Protocol] = lambda: TCPProtocol(responder, limits)  # noqa: E731
+            def factory() -> asyncio.Protocol:
+                return TCPProtocol(responder, limits, transfers)
+
             server = await loop.create_server(factory, sock=sock)
             handles.append(server)
     return handles

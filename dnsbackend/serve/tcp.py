@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from typing import cast
 
 from ..query.responder import Responder
+from ..transfer.service import Outgoing, TransferService, is_transfer
+
+log = logging.getLogger("dnsbackend")
 
 TCP_WRITE_BATCH = 16384  # bytes of answers gathered before a write on a TCP connection
 
@@ -28,13 +32,17 @@ class TCPProtocol(asyncio.Protocol):
     the idle timeout, the connection is dropped without waiting to flush.
     """
 
-    def __init__(self, responder: Responder, limits: TCPLimits) -> None:
+    def __init__(self, responder: Responder, limits: TCPLimits,
+                 transfers: TransferService | None = None) -> None:
         self.responder = responder
         self.limits = limits
+        self.transfers = transfers  # None: AXFR and IXFR go to the responder (REFUSED)
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
         self.blocked = False  # our answers wait in the write buffer: stop answering
+        self.sending: Outgoing | None = None  # a transfer being streamed
+        self.sending_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = self.transport = cast(asyncio.Transport, transport)
@@ -45,6 +53,7 @@ class TCPProtocol(asyncio.Protocol):
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._drop_transfer()
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
@@ -73,8 +82,34 @@ class TCPProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
-            self._answer_buffered()
+            if self._send_transfer():
+                self._answer_buffered()
             self._arm()
+
+    def _drop_transfer(self) -> None:
+        if self.sending is not None:
+            close = getattr(self.sending.messages, "close", None)
+            if close is not None:
+                close()  # lets go of the version it pinned
+            self.sending = None
+
+    def _send_transfer(self) -> bool:
+        """Send the transfer under way until the client falls behind; True once it is all
+        sent (or none is under way)."""
+        outgoing = self.sending
+        if outgoing is None:
+            return True
+        transport = self.transport
+        assert transport is not None
+        for message in outgoing.messages:
+            transport.write(struct.pack("!H", len(message)) + message)  # may pause us
+            if self.blocked:
+                self._arm()  # a slow secondary still counts as busy, not idle
+                return False
+        self.sending = None
+        seconds = asyncio.get_running_loop().time() - self.sending_since
+        log.info("%s", outgoing.describe(seconds))
+        return True
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
@@ -88,20 +123,26 @@ class TCPProtocol(asyncio.Protocol):
         """Answer the complete messages in the buffer until the client falls behind."""
         transport = self.transport
         assert transport is not None
-        buf = self.buffer
+        if self.sending is not None:
+            return  # the transfer goes first; resume_writing carries on with it
         out: list[bytes] = []
         pending = 0
-        while len(buf) >= 2 and not self.blocked:
-            size = (buf[0] << 8) | buf[1]
-            if size < 12:
+        while not self.blocked:
+            message = self._take()
+            if message is None:
+                break
+            if not message:
                 # Not a DNS message: no way to resynchronize. Answers so far still go out.
                 transport.write(b"".join(out))
                 transport.close()
                 return
-            if len(buf) < 2 + size:
-                break
-            message = bytes(buf[2 : 2 + size])
-            del buf[: 2 + size]
+            if self.transfers is not None and is_transfer(message):
+                transport.write(b"".join(out))  # the answers before it go first
+                out.clear()
+                pending = 0
+                if not self._start_transfer(message):
+                    return
+                continue
             response = self.responder.respond(message, True)
             if response is not None:
                 out.append(struct.pack("!H", len(response)) + response)
@@ -112,3 +153,29 @@ class TCPProtocol(asyncio.Protocol):
                     pending = 0
         if out:
             transport.write(b"".join(out))
+
+    def _take(self) -> bytes | None:
+        """The next complete message of the buffer; None when there is none yet, b"" when
+        the length in front cannot be a DNS message's."""
+        buf = self.buffer
+        if len(buf) < 2:
+            return None
+        size = (buf[0] << 8) | buf[1]
+        if size < 12:
+            return b""
+        if len(buf) < 2 + size:
+            return None
+        message = bytes(buf[2 : 2 + size])
+        del buf[: 2 + size]
+        return message
+
+    def _start_transfer(self, message: bytes) -> bool:
+        """Start answering a transfer request; True once it is all sent."""
+        assert self.transfers is not None and self.transport is not None
+        self.sending = self.transfers.start(message, _peer(self.transport))
+        self.sending_since = asyncio.get_running_loop().time()
+        return self._send_transfer()
+
+def _peer(transport: asyncio.Transport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if peer else ""

@@ -179,14 +179,22 @@ class ServedSettings:
     """Settings every serving process answers by, stored so that all workers share them."""
 
     udp_payload: int = DEFAULT_UDP_PAYLOAD  # the EDNS payload size we advertise and honour
+    # Who may transfer a zone: address prefixes ("192.0.2.0/24", "::1") by lower-case
+    # origin wire name; b"" holds the default for zones not listed. Nobody when absent.
+    transfer: dict[bytes, tuple[str, ...]] = field(default_factory=dict)
 
     def pack(self) -> bytes:
-        return marshal.dumps((FORMAT, self.udp_payload))
+        return marshal.dumps((FORMAT, self.udp_payload, self.transfer))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ServedSettings:
         value: Any = marshal.loads(raw)
-        fmt, udp_payload = value
-        if fmt != FORMAT:
-            raise ValueError("stored settings have an older layout")
-        return cls(udp_payload)
+        if value[0] != FORMAT or len(value) != 3:
+            raise ValueError("stored settings have another layout")
+        _, udp_payload, transfer = value
+        return cls(udp_payload, transfer)
+
+    def may_transfer(self, origin_lower: bytes) -> tuple[str, ...]:
+        """The address prefixes that may transfer a zone."""
+        found = self.transfer.get(origin_lower)
+        return self.transfer.get(b"", ()) if found is None else found

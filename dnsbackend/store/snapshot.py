@@ -81,13 +81,14 @@ class ZoneView:
 class Snapshot:
     """The zones served at one catalog transaction, keyed by lower-case origin wire name."""
 
-    __slots__ = ("txn_id", "zones", "udp_payload", "memo")
+    __slots__ = ("txn_id", "zones", "udp_payload", "served", "memo")
 
     def __init__(self, txn_id: int, zones: dict[bytes, ZoneView],
                  udp_payload: int = DEFAULT_UDP_PAYLOAD) -> None:
         self.txn_id = txn_id
         self.zones = zones
         self.udp_payload = udp_payload  # the EDNS payload size we advertise and honour
+        self.served = ServedSettings(udp_payload)  # all the served settings (transfers...)
         # fastpath's memo of responses, for UDP [0] and TCP [1]
         self.memo: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
 
@@ -129,7 +130,8 @@ class Reader:
         if served is not None:
             # A record of another layout is rewritten by the next settings sync.
             with contextlib.suppress(ValueError):
-                self._current.udp_payload = ServedSettings.unpack(served).udp_payload
+                self._current.served = ServedSettings.unpack(served)
+                self._current.udp_payload = self._current.served.udp_payload
         return self._current
 
     def refresh(self) -> Snapshot:

@@ -15,15 +15,17 @@ if not PACKAGE.is_dir():  # this file may sit one folder deeper (tests/unit/)
 
 # What each subpackage may import from the package, by dotted prefix below `dnsbackend.`.
 # wire -> store (format, then the rest) -> query -> serve, and zone -> store.format; update
-# writes the store from zone files. Modules directly in dnsbackend/ (settings, daemon, cli,
-# status) are the outer layer: they may import anything, and nothing below imports them.
+# writes the store from zone files; transfer (AXFR, IXFR) sits beside query, used by serve.
+# Modules directly in dnsbackend/ (settings, daemon, cli, status) are the outer layer: they
+# may import anything, and nothing below imports them.
 ALLOWED: dict[str, tuple[str, ...]] = {
     "wire": ("wire",),
     "store": ("store", "wire"),
     "zone": ("zone", "wire", "store.format"),
     "query": ("query", "wire", "store"),
     "update": ("update", "zone", "store", "wire"),
-    "serve": ("serve", "query", "store", "wire"),
+    "serve": ("serve", "query", "transfer", "store", "wire"),
+    "transfer": ("transfer", "store", "wire"),
 }
 # Libraries a layer must not import: the query path neither parses zone files (dnspython)
 # nor does I/O (asyncio); the wire and store layers neither.
@@ -31,7 +33,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "wire": ("dns", "asyncio", "lmdb", "watchfiles", "pydantic"),
     "store": ("dns", "asyncio", "watchfiles", "pydantic"),
     "query": ("dns", "asyncio", "watchfiles", "pydantic"),
-    "serve": ("dns", "watchfiles", "pydantic"),
+    "serve": ("watchfiles", "pydantic"),
+    "transfer": ("asyncio", "watchfiles", "pydantic"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Zone transfers out (AXFR, IXFR from the journal) and who may have them; beside query/."""
