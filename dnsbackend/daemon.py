@@ -18,9 +18,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import dns.name
+
 from .logs import install, open_handler, setup_logging
 from .query.responder import Responder
 from .serve.endpoints import Handle, serve_sockets
+from .serve.notify import NotifySender
 from .serve.sockets import open_sockets
 from .serve.tcp import TCPLimits
 from .settings import (
@@ -29,6 +32,7 @@ from .settings import (
     Settings,
     SettingsError,
     load_settings,
+    notify_targets,
     policy_from_settings,
     served_settings,
 )
@@ -37,14 +41,16 @@ from .store.format import ServedSettings
 from .store.snapshot import Reader
 from .transfer.service import TransferService
 from .update import jobs
-from .update.outcome import report
+from .update.outcome import Action, Outcome, report
 from .update.policy import ZonePolicy
 from .update.process import die_with_parent, init_writer_process
 from .update.watch import SettingsWatcher, ZoneWatcher
+from .zone.files import origin_key
 
 log = logging.getLogger("dnsbackend")
 
 ZONE_WRITERS = 2
+NOTIFY_ACKS = "notify.json"  # in the data directory: what each NOTIFY target acknowledged
 WRITER_STOP_SECONDS = 5.0  # at shutdown, then writer processes still busy are killed
 
 
@@ -88,7 +94,23 @@ class Daemon:
         self.zone_pools = [writer_pool(1) for _ in range(ZONE_WRITERS)]
         self.policy = policy_from_settings(self.settings, launch.base_dir)
         self.zones = ZoneWatcher(self.store, list(self.zone_pools), self.data_dir, self.policy,
-                                 self.settings.debounce_ms)
+                                 self.settings.debounce_ms, self.outcome_happened)
+        self.notify = NotifySender(os.path.join(self.data_dir, NOTIFY_ACKS))
+
+    def outcome_happened(self, outcome: Outcome) -> None:
+        """A zone has a new version: NOTIFY its targets of the serial now served."""
+        if outcome.action is not Action.LOADED:
+            return
+        self._notify(outcome.origin, notify_targets(self.settings, outcome.origin))
+
+    def _notify(self, origin: str, targets: list[tuple[str, int]]) -> None:
+        if not targets:
+            return
+        zone = self.reader.snapshot().zones.get(origin_key(dns.name.from_text(origin)))
+        if zone is not None:
+            meta = zone.meta
+            self.notify.changed(meta.origin, meta.serial, (meta.soa_ttl, meta.soa_rdata),
+                                targets)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -136,6 +158,7 @@ class Daemon:
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits,
                                       transfers=TransferService(self.reader))
+        self.notify.start()
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
                           for s in socks if s.type == socket.SOCK_DGRAM)
@@ -154,6 +177,7 @@ class Daemon:
         stop.set()
         for task in tasks:
             task.cancel()
+        self.notify.stop()
         for handle in handles:
             handle.close()
         for proc in self.workers:
@@ -196,6 +220,7 @@ class Daemon:
             return
         for outcome in outcomes:
             report(outcome, quiet_kept=not startup)
+            self.outcome_happened(outcome)
         # Only now that the store applies the new policy may zone jobs act on it.
         self.zones.set_policy(policy)
         if served.udp_payload != self.served_payload:
@@ -217,28 +242,45 @@ class Daemon:
         for key in RESTART_ONLY:
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("setting '%s' changed; it takes effect after a restart", key)
-        if (settings.log_level, settings.log_file) != (self.settings.log_level,
-                                                       self.settings.log_file):
-            moved = settings.log_file != self.settings.log_file
-            try:
-                handler = open_handler(settings.log_file)
-            except OSError as exc:
-                log.error("settings not applied: setting 'log_file': cannot open %s: %s",
-                          settings.log_file, exc.strerror)
-                return None
-            if moved:  # said where the log was read until now
-                log.info("logging to %s from now on", settings.log_file or "stderr")
-            install(handler, settings.log_level)
-            if moved:
-                log.info("logging here from now on (was %s)", self.settings.log_file or "stderr")
-            if settings.log_level != self.settings.log_level:
-                log.info("log level is now %s", settings.log_level)
+        if not self._apply_logging(settings):
+            return None
         if policy.zones_dir != self.policy.zones_dir:
             log.info("zones directory is now %s (was %s)", policy.zones_dir,
                      self.policy.zones_dir)
+        old = self.settings
         self.settings = settings
         self.policy = policy
+        self._notify_new_targets(old)
         return policy, served_settings(settings)
+
+    def _apply_logging(self, settings: Settings) -> bool:
+        """Apply a new log level or log file; False (said why) if the file cannot be opened."""
+        old = self.settings
+        if (settings.log_level, settings.log_file) == (old.log_level, old.log_file):
+            return True
+        moved = settings.log_file != old.log_file
+        try:
+            handler = open_handler(settings.log_file)
+        except OSError as exc:
+            log.error("settings not applied: setting 'log_file': cannot open %s: %s",
+                      settings.log_file, exc.strerror)
+            return False
+        if moved:  # said where the log was read until now
+            log.info("logging to %s from now on", settings.log_file or "stderr")
+        install(handler, settings.log_level)
+        if moved:
+            log.info("logging here from now on (was %s)", old.log_file or "stderr")
+        if settings.log_level != old.log_level:
+            log.info("log level is now %s", settings.log_level)
+        return True
+
+    def _notify_new_targets(self, old: Settings) -> None:
+        """A NOTIFY target added by a settings change hears of the serial served now."""
+        for zone in self.reader.snapshot().zones.values():
+            origin = dns.name.from_wire(zone.meta.origin, 0)[0].to_text()
+            before = set(notify_targets(old, origin))
+            self._notify(origin, [t for t in notify_targets(self.settings, origin)
+                                  if t not in before])
 
 
 def stop_pool(pool: ProcessPoolExecutor, deadline: float) -> None:

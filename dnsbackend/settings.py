@@ -63,12 +63,6 @@ class TransferOptions(BaseModel):
     allow: list[TransferPeer] = Field(default_factory=list)
     notify: list[TransferPeer] = Field(default_factory=list)
 
-    @field_validator("notify")
-    @classmethod
-    def _no_notify_yet(cls, value: list[TransferPeer]) -> list[TransferPeer]:
-        if value:
-            raise ValueError("sending NOTIFY is not supported yet")
-        return value
 
 
 class ZoneOptions(BaseModel):
@@ -83,13 +77,6 @@ class ZoneOptions(BaseModel):
     journal_size: int | None = Field(None, ge=0)
     allow_transfer: list[TransferPeer] | None = None  # replaces [transfer].allow
     notify: list[TransferPeer] | None = None  # replaces [transfer].notify
-
-    @field_validator("notify")
-    @classmethod
-    def _no_notify_yet(cls, value: list[TransferPeer] | None) -> list[TransferPeer] | None:
-        if value:
-            raise ValueError("sending NOTIFY is not supported yet")
-        return value
 
 
 class Settings(BaseModel):
@@ -182,3 +169,12 @@ def served_settings(settings: Settings) -> ServedSettings:
             transfer[origin_key(dns.name.from_text(name))] = tuple(
                 p.address for p in options.allow_transfer)
     return ServedSettings(settings.udp_payload, transfer)
+
+
+def notify_targets(settings: Settings, origin: str) -> list[tuple[str, int]]:
+    """Whom to NOTIFY of a zone's new serial: its own list, else [transfer].notify."""
+    key = origin_key(dns.name.from_text(origin))
+    for name, options in settings.zone.items():
+        if options.notify is not None and origin_key(dns.name.from_text(name)) == key:
+            return [(p.address, p.port) for p in options.notify]
+    return [(p.address, p.port) for p in settings.transfer.notify]

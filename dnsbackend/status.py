@@ -34,9 +34,12 @@ def main(data: str, as_json: bool = False) -> int:
         journals = {e.origin: journal_summary(store, e.zone_id) for e in entries}
     finally:
         store.close()
+    notified = notify_acks(data)
     if as_json:
-        print(json.dumps({"zones": [as_record(e, journals[e.origin]) for e in entries]},
-                         indent=2))
+        records = [as_record(e, journals[e.origin]) for e in entries]
+        for record in records:
+            record["notify"] = notified.get(str(record["origin"]).lower(), [])
+        print(json.dumps({"zones": records}, indent=2))
         return 0
     print(f"{'zone':<32} {'status':<8} {'serial':>10} {'records':>9} {'version':>8}  "
           f"{'loaded at':<24}  journal")
@@ -50,9 +53,27 @@ def main(data: str, as_json: bool = False) -> int:
               f"{entry.records:>9} {entry.version:>8}  {when:<24}  {journal}")
         if entry.file_serial and entry.file_serial != entry.serial:
             print(f"    serial in the file: {entry.file_serial} (serving {entry.serial})")
+        for ack in notified.get(entry.origin.lower(), []):
+            when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(float(str(ack["at"]))))
+            print(f"    NOTIFY {ack['address']} port {ack['port']}: acknowledged serial "
+                  f"{ack['serial']} at {when}")
         if entry.error:
             print(f"    last error: {entry.error}")
     return 0
+
+
+def notify_acks(data: str) -> dict[str, list[dict[str, object]]]:
+    """What each NOTIFY target last acknowledged, by zone (kept by the server in the data
+    directory); nothing when the server has not written it."""
+    try:
+        with open(os.path.join(data, "notify.json")) as f:
+            acks = json.load(f)["acknowledged"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out: dict[str, list[dict[str, object]]] = {}
+    for ack in acks:
+        out.setdefault(str(ack["zone"]).lower(), []).append(ack)
+    return out
 
 
 def as_record(entry: ZoneEntry, journal: tuple[int, int, int, int]) -> dict[str, object]:

@@ -21,7 +21,7 @@ from ..zone.files import (
 )
 from ..zone.writing import any_open_for_writing
 from . import jobs
-from .outcome import report
+from .outcome import Outcome, report
 from .policy import ZonePolicy
 
 log = logging.getLogger("dnsbackend")
@@ -39,8 +39,10 @@ class ZoneWatcher:
     """
 
     def __init__(self, store: Store, pools: list[Executor], data_dir: str,
-                 policy: ZonePolicy, debounce_ms: int) -> None:
+                 policy: ZonePolicy, debounce_ms: int,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
         self.store = store
+        self.on_outcome = on_outcome  # told of every outcome once it is logged
         # One single-process pool per zone writer: a zone's job goes to the writer that did
         # its last one when that writer is free (it diffs in memory against what it wrote),
         # else to the least busy, so a small zone never waits behind a big zone's parse.
@@ -182,6 +184,8 @@ class ZoneWatcher:
                 self.jobs_done += 1
                 for outcome in outcomes:
                     report(outcome)
+                    if self.on_outcome is not None:
+                        self.on_outcome(outcome)
                 if path in self.again or file_stamp(path) != stamp:
                     continue  # the file changed while we read it: read it again
                 return

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import dns.zone
 import pytest
 
 from testkit.peers import Nsd, Zone
+from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer
 from testkit.zones import versioned_zone, versions_in, write_atomically
 
@@ -176,33 +179,38 @@ def test_queries_before_and_after_a_transfer_on_one_connection(
 
 
 @pytest.mark.interop
-def test_an_nsd_secondary_follows_edits_by_ixfr(tmp_path: Path,
-                                                server_factory: StartServer) -> None:
+def test_an_nsd_secondary_follows_edits_by_notify_and_ixfr(
+        tmp_path: Path, server_factory: StartServer) -> None:
     nsd = Nsd()
     try:
         nsd.version()
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"NSD is needed for this test (Debian package nsd): {exc}")
-    srv, path = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1, padding=200))
+    nsd_port = free_port()
+    srv, path = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1, padding=200),
+                      config=ALLOW_LOOPBACK + f'notify = [{{ address = "127.0.0.1", port = '
+                      f'{nsd_port} }}]\n')
     secondary = nsd.start(tmp_path / "nsd", [Zone(ORIGIN.rstrip("."), tmp_path / "nsd" /
                                                   "xfr.test.zone", 1,
-                                                  primary=f"127.0.0.1@{srv.port}")])
+                                                  primary=f"127.0.0.1@{srv.port}")],
+                          port=nsd_port)
     try:
         secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, 1)], timeout=60)
         for n in (2, 3):
-            # One record changed (and the serial): a small IXFR, not the zone again.
+            # One record changed (and the serial): a small IXFR, not the zone again. No
+            # command to the secondary: our NOTIFY tells it.
             write_atomically(str(path), versioned_zone(ORIGIN, 1, padding=200).replace(
                 " 1 3600 600", f" {n} 3600 600").replace("host5 IN A", f"host5-{n} IN A"))
-            srv.wait_until(ORIGIN, "SOA", _has_serial(n))
-            notify = dns.message.make_query(ORIGIN, "SOA")
-            notify.set_opcode(dns.opcode.NOTIFY)
-            notify.flags |= dns.flags.AA
-            dns.query.udp(notify, "127.0.0.1", port=secondary.port, timeout=5)
             secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, n)], timeout=30)
             srv.wait_logged(f"transfer of {ORIGIN} to 127.0.0.1: IXFR, serial {n - 1} -> {n}")
+            srv.wait_logged(f"NOTIFY of {ORIGIN} serial {n} acknowledged by 127.0.0.1 port "
+                            f"{nsd_port}")
         # What the secondary serves is ours, record for record (a full AXFR of each).
         theirs = list(dns.query.xfr("127.0.0.1", ORIGIN, port=secondary.port, lifetime=30,
                                     relativize=False))
         assert sorted(set(records(theirs))) == sorted(set(records(axfr(srv))))
+        status = subprocess.run([sys.executable, "-m", "dnsbackend", "status", "--data",
+                                 str(srv.data)], capture_output=True, text=True).stdout
+        assert f"NOTIFY 127.0.0.1 port {nsd_port}: acknowledged serial 3" in status
     finally:
         secondary.stop()
