@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import dns.exception
@@ -11,9 +10,9 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from .store.database import Store, StoreError
+from .status import open_store
 from .store.format import RR, Changeset
-from .store.transaction import journal_sizes, read_journal
+from .store.transaction import read_journal
 from .zone.files import origin_key
 
 
@@ -23,13 +22,8 @@ def main(data: str, zone: str, from_serial: int | None = None) -> int:
     except dns.exception.DNSException as exc:
         print(f"dnsbackend: {zone}: not a domain name: {exc}", file=sys.stderr)
         return 2
-    if not os.path.isdir(os.path.join(data, "catalog")):
-        print(f"dnsbackend: no store in {data}", file=sys.stderr)
-        return 1
-    try:
-        store = Store(data)
-    except StoreError as exc:
-        print(f"dnsbackend: {exc}", file=sys.stderr)
+    store = open_store(data)
+    if store is None:
         return 1
     try:
         entry = store.entries().get(origin_key(origin))
@@ -70,13 +64,3 @@ def _rr(rr: RR) -> str:
     kind = dns.rdatatype.RdataType.make(rtype)
     data = dns.rdata.from_wire(dns.rdataclass.IN, kind, rdata, 0, len(rdata))
     return f"{name} {ttl} IN {dns.rdatatype.to_text(kind)} {data}"
-
-
-def journal_summary(store: Store, zone_id: int) -> tuple[int, int, int, int]:
-    """(changesets, bytes, first serial, last serial) of a zone's journal; zeros if empty."""
-    with store.zones_env.begin() as txn:
-        sizes = journal_sizes(txn, zone_id)
-        journal = read_journal(txn, zone_id)
-    if not journal:
-        return 0, 0, 0, 0
-    return len(journal), sum(sizes), journal[0].from_serial, journal[-1].to_serial

@@ -8,9 +8,9 @@ import os
 import sys
 import time
 
-from .changes import journal_summary
 from .store.database import Store, StoreError
 from .store.format import ZoneEntry
+from .store.transaction import journal_sizes, read_journal
 
 # What `status --json` gives per zone: the catalog entry's fields, with `served` (not
 # disabled and a version in the store), `loaded_at` as ISO 8601 besides the raw time, and
@@ -20,18 +20,26 @@ JSON_FIELDS = ("origin", "served", "status", "serial", "file_serial", "records",
                "load_seconds", "journal")
 
 
-def main(data: str, as_json: bool = False) -> int:
+def open_store(data: str) -> Store | None:
+    """The store of a data directory, opened to read while a server may be writing it; None
+    (said why on stderr) if there is none."""
     if not os.path.isdir(os.path.join(data, "catalog")):
         print(f"dnsbackend: no store in {data}", file=sys.stderr)
-        return 1
+        return None
     try:
-        store = Store(data)
+        return Store(data)
     except StoreError as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
+        return None
+
+
+def main(data: str, as_json: bool = False) -> int:
+    store = open_store(data)
+    if store is None:
         return 1
     try:
         entries = sorted(store.entries().values(), key=lambda e: e.origin)
-        journals = {e.origin: journal_summary(store, e.zone_id) for e in entries}
+        journals = {e.origin: _journal_summary(store, e.zone_id) for e in entries}
     finally:
         store.close()
     notified = notify_acks(data)
@@ -86,3 +94,13 @@ def as_record(entry: ZoneEntry, journal: tuple[int, int, int, int]) -> dict[str,
     fields["loaded_at_iso"] = (time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry.loaded_at))
                                if entry.loaded_at else None)
     return {key: fields[key] for key in JSON_FIELDS}
+
+
+def _journal_summary(store: Store, zone_id: int) -> tuple[int, int, int, int]:
+    """(changesets, bytes, first serial, last serial) of a zone's journal; zeros if empty."""
+    with store.zones_env.begin() as txn:
+        sizes = journal_sizes(txn, zone_id)
+        journal = read_journal(txn, zone_id)
+    if not journal:
+        return 0, 0, 0, 0
+    return len(journal), sum(sizes), journal[0].from_serial, journal[-1].to_serial

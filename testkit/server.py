@@ -127,3 +127,20 @@ class StartServer(Protocol):
 
     def __call__(self, zones: Path | None = None, extra: list[str] | None = None,
                  config: Path | None = None) -> ServerProcess: ...
+
+
+def serve_one_zone(start: StartServer, root: Path, origin: str, text: str,
+                   settings: str | None = None) -> tuple[ServerProcess, Path]:
+    """Write `text` as the zone file of `origin` in `root/zones` (and `settings`, if any, as
+    `root/dnsbackend.toml`), start a server on it and wait until the zone is served."""
+    zones = root / "zones"
+    zones.mkdir(exist_ok=True)
+    path = zones / f"{origin}zone"
+    path.write_text(text)
+    config = None
+    if settings is not None:
+        config = root / "dnsbackend.toml"
+        config.write_text(settings)
+    srv = start(zones, config=config)
+    srv.wait_served(origin)
+    return srv, path

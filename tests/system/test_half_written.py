@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from testkit.server import ServerProcess, StartServer
+from testkit.server import ServerProcess, StartServer, serve_one_zone
 
 ORIGIN = "half.test."
 PADDING = 300  # records before www: the first half of a save is a valid zone without it
@@ -55,12 +55,7 @@ def www(srv: ServerProcess) -> str:
 def test_a_save_paused_mid_file_is_served_only_whole(tmp_path: Path,
                                                      server_factory: StartServer,
                                                      pause: float) -> None:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    path = zones / f"{ORIGIN}zone"
-    path.write_text(zone_text(1, "192.0.2.1"))
-    srv = server_factory(zones)
-    srv.wait_served(ORIGIN)
+    srv, path = serve_one_zone(server_factory, tmp_path, ORIGIN, zone_text(1, "192.0.2.1"))
     assert www(srv) == "192.0.2.1"
 
     new = zone_text(2, "192.0.2.2")

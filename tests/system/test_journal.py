@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dns.rdatatype
 
-from testkit.server import ServerProcess, StartServer
+from testkit.server import ServerProcess, StartServer, serve_one_zone
 
 ORIGIN = "journal.test."
 
@@ -45,12 +45,8 @@ def journal(data: Path) -> dict[str, int]:
 
 def test_the_journal_lives_across_restarts_and_edits_made_while_down(
         tmp_path: Path, server_factory: StartServer) -> None:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    path = zones / f"{ORIGIN}zone"
-    path.write_text(zone_text(1, "192.0.2.1"))
-    srv = server_factory(zones)
-    srv.wait_served(ORIGIN)
+    srv, path = serve_one_zone(server_factory, tmp_path, ORIGIN, zone_text(1, "192.0.2.1"))
+    zones = path.parent
     path.write_text(zone_text(2, "192.0.2.2"))
     wait_www(srv, "192.0.2.2")
     path.write_text(zone_text(2, "192.0.2.3"))  # the serial not raised: served as 3
@@ -84,15 +80,9 @@ def test_the_journal_lives_across_restarts_and_edits_made_while_down(
 
 def test_strict_serials_reject_an_edit_that_does_not_raise_it(
         tmp_path: Path, server_factory: StartServer) -> None:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    path = zones / f"{ORIGIN}zone"
-    path.write_text(zone_text(5, "192.0.2.1"))
-    config = tmp_path / "dnsbackend.toml"
-    config.write_text(f'[zone."{ORIGIN}"]\nserial = "strict"\n'
-                      f'file = "{path}"\n')
-    srv = server_factory(zones, config=config)
-    srv.wait_served(ORIGIN)
+    path = tmp_path / "zones" / f"{ORIGIN}zone"
+    srv, _ = serve_one_zone(server_factory, tmp_path, ORIGIN, zone_text(5, "192.0.2.1"),
+                            f'[zone."{ORIGIN}"]\nserial = "strict"\nfile = "{path}"\n')
     path.write_text(zone_text(5, "192.0.2.2"))
     srv.wait_logged(f"zone {ORIGIN} rejected: {path.resolve()}: SOA serial 5 is not above the "
                     "served 5; raise it (serial policy strict); still serving serial 5")

@@ -26,7 +26,7 @@ import pytest
 
 from testkit.peers import Nsd, Zone
 from testkit.ports import free_port
-from testkit.server import ServerProcess, StartServer
+from testkit.server import ServerProcess, StartServer, serve_one_zone
 from testkit.zones import versioned_zone, versions_in, write_atomically
 
 ORIGIN = "xfr.test."
@@ -35,15 +35,7 @@ ALLOW_LOOPBACK = '[transfer]\nallow = [{ address = "127.0.0.0/8" }, { address = 
 
 def start(tmp_path: Path, server_factory: StartServer, text: str,
           config: str = ALLOW_LOOPBACK) -> tuple[ServerProcess, Path]:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    path = zones / f"{ORIGIN}zone"
-    path.write_text(text)
-    settings = tmp_path / "dnsbackend.toml"
-    settings.write_text(config)
-    srv = server_factory(zones, config=settings)
-    srv.wait_served(ORIGIN)
-    return srv, path
+    return serve_one_zone(server_factory, tmp_path, ORIGIN, text, config)
 
 
 def axfr(srv: ServerProcess) -> list[dns.message.Message]:
