@@ -88,8 +88,10 @@ def test_a_save_paused_mid_file_is_served_only_whole(tmp_path: Path,
         prober.join()
     assert seen, "no query was answered during the save"
     assert set(seen) <= {"192.0.2.1", "192.0.2.2"}, sorted(set(seen))
-    # The half-written file (a valid zone, serial 2, without www) was never loaded.
-    loads = [line for line in srv.output().splitlines() if "half.test. loaded" in line]
+    # The half-written file (a valid zone, serial 2, without www) was never loaded. (The
+    # log line follows the version that answers: wait for it.)
+    out = srv.wait_logged(f"zone {ORIGIN} loaded: serial 2")
+    loads = [line for line in out.splitlines() if "half.test. loaded" in line]
     assert [line.split("serial ")[1].split(",")[0] for line in loads] == ["1", "2"], loads
     if pause >= 1.0:
         assert f"waiting for the writer of {path.resolve()} to close it" in srv.output()
