@@ -70,7 +70,7 @@ def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
             return Parsed(built, "", stamp, built.digest)
         except FileChanged:
             if attempt == READ_ATTEMPTS - 1:
-                return Parsed(None, f"{wanted.file}:0: file keeps changing while it is read",
+                return Parsed(None, f"{wanted.file}:1: file keeps changing while it is read",
                               stamp, digest_files([wanted.file]))
             time.sleep(0.01 * (attempt + 1))
         except ZoneFileError as exc:
