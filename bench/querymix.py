@@ -13,16 +13,16 @@ import dns.rdatatype
 import dns.zone
 
 from testkit.peers import Zone
+from testkit.zones import EXAMPLE_ZONE
 
 from .tools import log
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_ZONE = ROOT / "zones" / "example.com.zone"
 BENCH_ORIGIN = "bench.test"
 EDNS_PAYLOAD = 1232
 DO_BIT = 0x8000
 
-# The questions about the shipped zones/example.com.zone, by kind of answer. Each one is
+# The questions about the example zone (testkit.zones.EXAMPLE_ZONE, the tests' copy of the
+# shipped zones/example.com.zone, which users edit), by kind of answer. Each one is
 # asked twice in the mix, once plain and once with EDNS (every fourth EDNS one with DO).
 EXAMPLE_QUESTIONS: tuple[tuple[str, str, str], ...] = (
     # positive answers

@@ -9,6 +9,9 @@ or enterprise zone: hosts with A and AAAA (some with several addresses), CNAMEs,
 SPF/verification TXT, SRV, delegations with glue and DS, wildcards, explicit TTLs with
 units, blank owners, comments and a multi-line SOA. The output is deterministic for a
 given (origin, records, seed). `python bench/gen_zone.py` writes one from the command line.
+
+The example zone: `EXAMPLE_ZONE`, the tests' and benchmarks' own copy of the zone shipped in
+zones/ (that one is the user's, to edit as the README says).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ import os
 import random
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dns.message
 import dns.rdatatype
+
+EXAMPLE_ZONE = Path(__file__).resolve().parent.parent / "tests" / "data" / "zones" / \
+    "example.com.zone"
 
 # ---------------------------------------------------------------------------------------
 # Versioned zones

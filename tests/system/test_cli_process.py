@@ -12,8 +12,8 @@ import pytest
 
 from dnsbackend.store.database import open_shared
 from testkit.store import load_zone
+from testkit.zones import EXAMPLE_ZONE
 
-from ..conftest import ROOT
 from ..unit.test_cli import BAD, ERROR_LINE, HEAD, bad_file, file_of, no_traceback
 
 
@@ -36,7 +36,7 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_check_several_files_reports_every_error(tmp_path: Path) -> None:
     bad = [bad_file(tmp_path, case) for case in BAD]
     missing = tmp_path / "absent.example.zone"
-    good = ROOT / "zones" / "example.com.zone"
+    good = EXAMPLE_ZONE
     proc = run("check", str(bad[0]), str(good), *map(str, bad[1:]), str(missing))
     assert proc.returncode == 1
     no_traceback(proc)
@@ -113,7 +113,7 @@ def test_missing_settings_file(tmp_path: Path) -> None:
 def test_status_lists_zones(tmp_path: Path) -> None:
     data = tmp_path / "db"
     versions = {}
-    for name, text in [("example.com.", (ROOT / "zones" / "example.com.zone").read_text()),
+    for name, text in [("example.com.", EXAMPLE_ZONE.read_text()),
                        ("example.org.", HEAD.replace("1 7200", "42 7200"))]:
         path = tmp_path / f"{name}zone"
         path.write_text(text)

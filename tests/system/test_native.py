@@ -58,7 +58,6 @@ def test_pure_python_engine_passes_the_engine_tests(tmp_path: Path) -> None:
     _copy_package(tmp_path)
     shutil.copytree(ROOT / "tests", tmp_path / "tests",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "zones", tmp_path / "zones")
     shutil.copytree(ROOT / "testkit", tmp_path / "testkit",
                     ignore=shutil.ignore_patterns("__pycache__"))
     code = ("import sys, pytest, dnsbackend.query.engine as a; "

@@ -1,4 +1,5 @@
-"""Differential test: our server and a real NSD serving zones/example.com.zone must agree.
+"""Differential test: our server and a real NSD serving the example zone (the tests' copy,
+testkit.zones.EXAMPLE_ZONE) must agree.
 
 Both are queried over UDP (and TCP for ANY) without EDNS and with RD=0. Compared: rcode,
 AA, TC and the answer section; authority and additional too when the answer is empty
@@ -26,11 +27,10 @@ import pytest
 from testkit import programs
 from testkit.peers import Nsd, PeerProcess, Zone
 from testkit.server import ServerProcess
+from testkit.zones import EXAMPLE_ZONE
 
-from ..conftest import ROOT
 from ..unit.test_answer import ZONES
 
-ZONE_FILE = ROOT / "zones" / "example.com.zone"
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(programs.find("nsd") is None,
                                  reason="the nsd binary is not installed (Debian package "
@@ -76,8 +76,8 @@ def start_pair(root: Path, zone_files: list[Path]) -> tuple[PeerProcess, ServerP
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    """(NSD's port, our port), both serving the project's example.com zone."""
-    nsd, ours = start_pair(tmp_path_factory.mktemp("differential"), [ZONE_FILE])
+    """(NSD's port, our port), both serving the example.com zone."""
+    nsd, ours = start_pair(tmp_path_factory.mktemp("differential"), [EXAMPLE_ZONE])
     try:
         ours.wait_served("example.com.")
         yield nsd.port, ours.port
@@ -87,7 +87,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int
 
 
 def _cases() -> list[tuple[str, str]]:
-    zone = dns.zone.from_file(str(ZONE_FILE), origin="example.com.", relativize=False)
+    zone = dns.zone.from_file(str(EXAMPLE_ZONE), origin="example.com.", relativize=False)
     names = sorted({n.to_text() for n in zone.nodes} | set(EXTRA_NAMES))
     return [(name, rdtype) for name in names for rdtype in TYPES]
 

@@ -26,17 +26,16 @@ from hypothesis import strategies as st
 
 from testkit import procfs
 from testkit.server import ServerProcess
-
-from ..conftest import ROOT
+from testkit.zones import EXAMPLE_ZONE
 
 BIG_TXT_RECORDS = 230  # 255-byte strings: a response of about 62 KB, only TCP can carry it
 
 
 def zones_dir(root: Path) -> Path:
-    """The project's example.com zone, and big.test with a 62 KB TXT RRset."""
+    """The example.com zone (the tests' copy), and big.test with a 62 KB TXT RRset."""
     zones = root / "zones"
     zones.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "zones" / "example.com.zone", zones / "example.com.zone")
+    shutil.copy(EXAMPLE_ZONE, zones / "example.com.zone")
     text = ["$TTL 60", "@ SOA ns1 hostmaster 1 3600 600 86400 60", "@ NS ns1",
             "ns1 A 192.0.2.1"]
     text += [f'big TXT "{i:03d}{"x" * 252}"' for i in range(BIG_TXT_RECORDS)]

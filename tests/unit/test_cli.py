@@ -18,8 +18,7 @@ import pytest
 from dnsbackend import __version__
 from dnsbackend.cli import main
 from dnsbackend.settings import SettingsError, load_settings
-
-from ..conftest import ROOT
+from testkit.zones import EXAMPLE_ZONE
 
 HEAD = "$TTL 1h\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
 ERROR_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<message>\S.*)$")
@@ -76,7 +75,7 @@ def test_command_help(command: str) -> None:
 
 
 def test_check_good_file() -> None:
-    proc = cli("check", str(ROOT / "zones" / "example.com.zone"))
+    proc = cli("check", str(EXAMPLE_ZONE))
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^zone example\.com\.: loaded serial 2026112601, \d+ records",
                      proc.stdout, re.M)

@@ -13,8 +13,7 @@ from dnsbackend.store.format import ZoneContents, ZoneMeta
 from dnsbackend.zone.bindreader import parse_text, read_zone_file
 from dnsbackend.zone.nodes import zone_nodes
 from dnsbackend.zone.records import ParsedZone, Record
-
-from ..conftest import ROOT
+from testkit.zones import EXAMPLE_ZONE
 
 ORIGIN = dns.name.from_text("Example.COM.")
 
@@ -100,7 +99,7 @@ def test_signatures_of_several_types_share_one_rrsig_entry() -> None:
 
 
 def test_example_zone_compiles() -> None:
-    path = ROOT / "zones" / "example.com.zone"
+    path = EXAMPLE_ZONE
     parsed = read_zone_file(str(path))
     compiled: ZoneContents = zone_nodes(parsed)
     nodes = compiled.nodes

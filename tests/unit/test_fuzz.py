@@ -17,8 +17,8 @@ from dnsbackend.query.engine import answer
 from dnsbackend.store.database import Store
 from dnsbackend.store.snapshot import Snapshot
 from dnsbackend.wire.message import FormatError, parse_query, read_name
+from testkit.zones import EXAMPLE_ZONE
 
-from ..conftest import ROOT
 from .test_answer import ZONES, build_snapshot
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -35,7 +35,7 @@ TYPES = [1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43, 46, 0, 99, 251, 252, 255, 6
 @pytest.fixture(scope="module")
 def snap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshot]:
     zones = dict(ZONES)
-    zones["example.com."] = (ROOT / "zones" / "example.com.zone").read_text()
+    zones["example.com."] = EXAMPLE_ZONE.read_text()
     # The project's own zone replaces the unit-test one; keep the unit-test one under its
     # own name so both sets of data are reachable.
     zones["unit.test."] = ZONES["example.com."].replace("example.com.", "unit.test.")

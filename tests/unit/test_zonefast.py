@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from dnsbackend.zone.bindreader import parse_text, parse_text_dnspython
 from dnsbackend.zone.fastreader import parse_fast
 from dnsbackend.zone.records import ParsedZone, ZoneFileError
-from testkit.zones import generate
+from testkit.zones import EXAMPLE_ZONE, generate
 
-from ..conftest import DATA, ROOT
+from ..conftest import DATA
 
 ORIGIN = dns.name.from_text("example.com.")
 T = TypeVar("T")
@@ -62,7 +62,7 @@ def test_every_ferret_zone_is_read_fast_and_the_same() -> None:
 
 
 def test_example_zone_is_read_fast_and_the_same() -> None:
-    path = ROOT / "zones" / "example.com.zone"
+    path = EXAMPLE_ZONE
     text = path.read_text()
     fast = parse_fast(text, ORIGIN, str(path))
     assert fast is not None

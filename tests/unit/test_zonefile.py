@@ -21,8 +21,9 @@ import pytest
 from dnsbackend.zone.bindreader import parse_text_dnspython, read_zone_file
 from dnsbackend.zone.checks import check_zone
 from dnsbackend.zone.records import ParsedZone, ZoneFileError
+from testkit.zones import EXAMPLE_ZONE
 
-from ..conftest import DATA, ROOT
+from ..conftest import DATA
 
 pytestmark = pytest.mark.skipif(shutil.which("named-checkzone") is None,
                                 reason="named-checkzone (Debian bind9-utils) is not installed")
@@ -234,7 +235,7 @@ def test_every_type_loads_like_bind(tmp_path: Path) -> None:
 
 
 def test_example_zone_loads_like_bind(tmp_path: Path) -> None:
-    text = (ROOT / "zones" / "example.com.zone").read_text()
+    text = EXAMPLE_ZONE.read_text()
     parsed = load_like_bind(tmp_path, text)
     assert len(parsed.records) == 30
 
