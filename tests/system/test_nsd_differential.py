@@ -149,13 +149,22 @@ def _rrsets_match_direct_queries(port: int, name: str, msg: dns.message.Message)
         assert _records([rrset]) == _records(same)
 
 
+def _types_at(port: int, name: str) -> set[dns.rdatatype.RdataType]:
+    """The types of the RRsets at `name` (its own or a wildcard's), from NSD's answers to a
+    query for each type."""
+    owner = dns.name.from_text(name)
+    return {rrset.rdtype for rdtype in TYPES for rrset in _ask(port, name, rdtype).answer
+            if rrset.name == owner and rrset.rdtype == dns.rdatatype.from_text(rdtype)}
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
 def test_any_like_nsd(servers: tuple[int, int], name: str, tcp: bool) -> None:
     # RFC 8482 lets a server answer ANY with any one RRset. NSD 4 always does (UDP and
     # TCP), and picks its first; we give one over UDP (the amplification risk) and every
-    # RRset over TCP. So: same rcode and flags; where NSD gives one RRset, each of ours is
-    # what NSD answers to a query for that type, and we give exactly one over UDP.
+    # RRset over TCP. So: same rcode, flags and question; where NSD gives one RRset, each
+    # of ours is what NSD answers to a query for that type, and we give exactly one over
+    # UDP, and over TCP every type NSD answers at the name, NSD's RRset among them.
     nsd_port, our_port = servers
     theirs = _ask(nsd_port, name, "ANY", tcp)
     ours = _ask(our_port, name, "ANY", tcp)
@@ -163,11 +172,14 @@ def test_any_like_nsd(servers: tuple[int, int], name: str, tcp: bool) -> None:
         # Nothing at the name, or a DNAME redirection: no choice to make, so all must agree.
         assert _summary(ours, True) == _summary(theirs, True)
         return
-    assert _summary(ours, False).keys() == _summary(theirs, False).keys()
+    mine, nsds = _summary(ours, False), _summary(theirs, False)
     for key in ("rcode", "aa", "tc", "question"):
-        assert _summary(ours, False)[key] == _summary(theirs, False)[key]
+        assert mine[key] == nsds[key], key
+    assert ours.flags == theirs.flags
+    assert {rrset.name for rrset in ours.answer} == {dns.name.from_text(name)}
     if tcp:
         assert set(_records(theirs.answer)) <= set(_records(ours.answer))
+        assert {rrset.rdtype for rrset in ours.answer} == _types_at(nsd_port, name)
     else:
         assert len(ours.answer) == 1
     _rrsets_match_direct_queries(nsd_port, name, ours)

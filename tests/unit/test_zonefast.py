@@ -8,11 +8,13 @@ dnspython rejects, or reading it differently, is the failure these tests look fo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import dns.name
+import dns.rdatatype
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -118,8 +120,10 @@ def test_declined_files_are_read_by_dnspython(kind: str, tmp_path: Path) -> None
     assert got == slow
 
 
-# Pieces of zone file lines: mostly valid ones, and a few that dnspython rejects or that
-# only it handles, so generated files are mostly readable and sometimes subtly not.
+# Pieces of zone file lines. Most generated files are clean: made only of pieces the fast
+# reader reads itself (RDATA, OWNERS, TTLS, CLASSES, DIRECTIVES), so that most cases are
+# compared. The others are odd: any piece may be one dnspython rejects (BAD_*) or one that
+# only dnspython reads (ODD_RDATA), so they are sometimes subtly not readable.
 OWNERS = ["@", "www", "WWW", "a.b", "Mixed.Case", "x.example.com.", "X.EXAMPLE.COM.",
           "out.example.net.", "example.com.evil.", "*", "*.w", "_sip._tcp", "sub", "1.2",
           "a" * 63, "com.", "a@b", "-x", "ns1", "mail", "Www"]
@@ -131,7 +135,7 @@ BAD_CLASSES = ["CH", "ANY", "CLASS1", "INTERNET"]
 RDATA = [
     ("A", "192.0.2.1"), ("A", "10.0.0.255"), ("a", "192.0.2.7"), ("A", "192.0.2.1"),
     ("AAAA", "2001:db8::1"), ("AAAA", "::"), ("AAAA", "1:2:3:4:5:6:7::"),
-    ("AAAA", "::ffff:1.2.3.4"), ("AAAA", "2001:DB8:0:0:0:0:0:1"),
+    ("AAAA", "2001:DB8:0:0:0:0:0:1"),
     ("NS", "ns1"), ("NS", "NS1.example.com."), ("NS", "ns.other.net."), ("NS", "@"),
     ("CNAME", "www"), ("CNAME", "target.example.net."), ("PTR", "host.example.net."),
     ("DNAME", "example.net."), ("MX", "10 mail"), ("MX", "65 MAIL"), ("MX", "97 mail"),
@@ -140,12 +144,9 @@ RDATA = [
     ("TXT", '"semi;colon" "(paren)"'), ("TXT", '"' + "x" * 255 + '"'), ("TXT", 'a"b"c'),
     ("SPF", '"v=spf1 -all"'),
     ("SRV", "10 60 5060 sip"), ("SRV", "0 0 0 ."),
-    ("SOA", "ns1 host 1 2 3 4 5"), ("SOA", "ns1 host 2 1h 30m 2w 5m"),
     ("CAA", '0 issue "ca.example.net"'), ("CAA", "0 iodef mailto:a@b"), ("CAA", '0 "issue" ";"'),
     ("DS", "12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
     ("DS", "12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC 1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
-    ("DS", "1 ECDSAP256SHA256 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
-    ("DS", "1 13 7 49FD"),
     ("DNSKEY", "257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpV "
                "XckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="),
     ("NSEC", "next.example.com. A RRSIG NSEC"),
@@ -153,7 +154,16 @@ RDATA = [
     ("RRSIG", "CNAME 13 2 300 20261201000000 20261101000000 1 example.com. AAAA"),
     ("HINFO", '"PC" "Linux"'), ("NAPTR", '100 10 "S" "SIP+D2U" "" _sip._udp'),
     ("SSHFP", "2 1 123456789abcdef67890123456789abcdef67890"),
-    ("SVCB", '1 . alpn="h2,h3" port=8443'), ("LOC", "52 22 23.000 N 4 53 32.000 E -2.00m"),
+    ("LOC", "52 22 23.000 N 4 53 32.000 E -2.00m"),
+]
+# Valid alone, but the fast reader leaves them to dnspython (an IPv4-mapped address, a DS
+# algorithm by mnemonic, an unchecked digest type, quotes inside an SVCB value), or they
+# make the file invalid next to the head's SOA (a second SOA, one below the apex).
+ODD_RDATA = [
+    ("AAAA", "::ffff:1.2.3.4"),
+    ("DS", "1 ECDSAP256SHA256 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0F0A4D3B1D4E4B5A4B3C2D1E"),
+    ("DS", "1 13 7 49FD"), ("SVCB", '1 . alpn="h2,h3" port=8443'),
+    ("SOA", "ns1 host 1 2 3 4 5"), ("SOA", "ns1 host 2 1h 30m 2w 5m"),
 ]
 BAD_RDATA = [
     ("A", "192.0.2.01"), ("A", "1.2.3"), ("A", "256.1.1.1"), ("A", "1.2.3.4 5"),
@@ -169,17 +179,23 @@ DIRECTIVES = ["$TTL 300", "$TTL 1h", "$ttl 60", "$ORIGIN sub.example.com.",
 BAD_DIRECTIVES = ["$TTL", "$TTL x", "$FOO 1", "$ORIGIN a..b"]
 
 
-def _mostly(draw: st.DrawFn, good: Sequence[T], bad: Sequence[T]) -> T:
-    return draw(st.sampled_from(bad if draw(st.integers(0, 79)) == 0 else good))
+def _odd(draw: st.DrawFn) -> bool:
+    """One case in four or so is odd (hypothesis draws 0, its simplest value, more often)."""
+    return draw(st.integers(0, 3)) == 0
+
+
+def _mostly(draw: st.DrawFn, good: Sequence[T], bad: Sequence[T], odd: bool) -> T:
+    """A good piece; in an odd file, now and then a bad one."""
+    return draw(st.sampled_from(bad if odd and draw(st.integers(0, 19)) == 0 else good))
 
 
 @st.composite
-def record_lines(draw: st.DrawFn) -> str:
-    owner = _mostly(draw, OWNERS + [""] * 8, BAD_OWNERS)
-    ttl = _mostly(draw, TTLS, BAD_TTLS)
-    klass = _mostly(draw, CLASSES, BAD_CLASSES)
+def record_lines(draw: st.DrawFn, odd: bool) -> str:
+    owner = _mostly(draw, OWNERS + [""] * 8, BAD_OWNERS, odd)
+    ttl = _mostly(draw, TTLS, BAD_TTLS, odd)
+    klass = _mostly(draw, CLASSES, BAD_CLASSES, odd)
     fields = [ttl, klass] if draw(st.booleans()) else [klass, ttl]
-    rtype, rdata = _mostly(draw, RDATA, BAD_RDATA)
+    rtype, rdata = _mostly(draw, RDATA, ODD_RDATA + BAD_RDATA, odd)
     sep = draw(st.sampled_from([" ", "\t", "  ", " \t"]))
     shape = draw(st.sampled_from(["plain", "plain", "parens", "split", "paren-type"]))
     if shape == "parens":
@@ -199,58 +215,139 @@ def record_lines(draw: st.DrawFn) -> str:
 
 @st.composite
 def zone_texts(draw: st.DrawFn) -> str:
+    odd = _odd(draw)
     lines = []
-    if draw(st.booleans()):
-        lines += ["$TTL 1h", "@ IN SOA ns1 host ( 1 2h 30m 2w 5m )", "@ NS ns1"]
-    elif draw(st.booleans()):
-        lines += ["@ IN SOA ns1 host 1 2 3 4 300"]
+    if not odd or draw(st.booleans()):
+        lines += draw(st.sampled_from([["$TTL 1h", "@ IN SOA ns1 host ( 1 2h 30m 2w 5m )",
+                                        "@ NS ns1"], ["@ IN SOA ns1 host 1 2 3 4 300"]]))
     for _ in range(draw(st.integers(1, 14))):
         kind = draw(st.integers(0, 9))
         if kind == 0:
-            lines.append(_mostly(draw, DIRECTIVES, BAD_DIRECTIVES))
+            lines.append(_mostly(draw, DIRECTIVES, BAD_DIRECTIVES, odd))
         elif kind == 1:
             lines.append(draw(st.sampled_from(["", "; comment", "   ", "\t; indented"])))
         else:
-            lines.append(draw(record_lines()))
+            lines.append(draw(record_lines(odd)))
     end = draw(st.sampled_from(["\n", "\n", ""]))
     return "\n".join(lines) + end
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(zone_texts())
-def test_generated_text_reads_the_same(text: str) -> None:
-    fast = parse_fast(text, ORIGIN, "gen.zone")
-    slow = reference(text, ORIGIN, "gen.zone")
-    event("read fast" if fast is not None else "declined")
-    event("dnspython accepts" if slow is not None else "dnspython rejects")
-    if fast is not None:
-        assert_same(fast, slow)
+def _type_of(rtype: int) -> str:
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rtype))
+
+
+# Most files are read fast, and so compared: the least shares asserted. Measured over 80
+# runs of 800 examples: 58-79% of the files, 95-100% of all records in files dnspython
+# reads, and of each type's records at least 50% (PTR once; 74% or more in 79 runs). The
+# odd files are the rest: the fast reader must decline every one dnspython rejects. With
+# the generator before (every file could hold a bad piece) 27-30% of the files were read
+# fast, and as few as 0% of the SPF and SVCB records and 12% of the DS ones.
+LEAST_FILES_READ_FAST = 0.45
+LEAST_RECORDS_COMPARED = 0.85
+LEAST_TYPE_SHARE = 0.4
+COMPARED_TYPES = sorted({_type_of(int(dns.rdatatype.from_text(rtype))) for rtype, _ in RDATA})
+
+
+def test_generated_text_reads_the_same() -> None:
+    files: Counter[bool] = Counter()  # read fast or not
+    compared: Counter[str] = Counter()  # records of each type in files the fast reader read
+    valid: Counter[str] = Counter()  # in files dnspython reads
+
+    @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(zone_texts())
+    def compare(text: str) -> None:
+        fast = parse_fast(text, ORIGIN, "gen.zone")
+        slow = reference(text, ORIGIN, "gen.zone")
+        event("read fast" if fast is not None else "declined")
+        event("dnspython accepts" if slow is not None else "dnspython rejects")
+        files[fast is not None] += 1
+        if fast is not None:
+            assert_same(fast, slow)
+        for rec in slow.records if slow is not None else ():
+            valid[_type_of(rec.rtype)] += 1
+            if fast is not None:
+                compared[_type_of(rec.rtype)] += 1
+
+    compare()
+    assert files[True] >= LEAST_FILES_READ_FAST * files.total(), files
+    assert compared.total() >= LEAST_RECORDS_COMPARED * valid.total(), (compared, valid)
+    low = {t: f"{compared[t]} of {valid[t]}" for t in COMPARED_TYPES
+           if compared[t] < LEAST_TYPE_SHARE * valid[t] or not valid[t]}
+    assert not low, f"types whose records were seldom compared: {low}"
 
 
 @st.composite
-def addresses(draw: st.DrawFn) -> tuple[str, str]:
-    """Near-valid IPv4 and IPv6 address texts: right most of the time, subtly off sometimes."""
-    if draw(st.booleans()):
+def ipv4(draw: st.DrawFn) -> str:
+    """A valid dotted quad."""
+    return ".".join(str(draw(st.integers(0, 255))) for _ in range(4))
+
+
+@st.composite
+def ipv6(draw: st.DrawFn) -> str:
+    """A valid IPv6 address in hex groups: any letter case, leading zeros or none, and often
+    a run of groups written as `::` (hypothesis draws many zero groups)."""
+    form = draw(st.sampled_from(["{:x}", "{:X}", "{:04x}", "{:04X}"]))
+    groups = [form.format(draw(st.integers(0, 0xFFFF))) for _ in range(8)]
+    if not draw(st.booleans()):
+        return ":".join(groups)
+    start = draw(st.integers(0, 7))
+    end = draw(st.integers(start + 1, 8))
+    return ":".join(groups[:start]) + "::" + ":".join(groups[end:])
+
+
+@st.composite
+def near_addresses(draw: st.DrawFn, rdtype: str) -> str:
+    """Near-valid address texts: subtly off most of the time, now and then right."""
+    if rdtype == "A":
         count = draw(st.sampled_from([4, 4, 4, 3, 5]))
         parts = [str(draw(st.integers(0, 270))) for _ in range(count)]
         if draw(st.integers(0, 5)) == 0:
             parts[0] = "0" + parts[0]
-        return "A", ".".join(parts)
+        return ".".join(parts)
+    if draw(st.integers(0, 5)) == 0:  # an IPv4 address in the last 32 bits: dnspython's
+        return draw(st.sampled_from(["::ffff:", "64:ff9b::", "::", "1:2:3:4:5:6:"])) + \
+            draw(ipv4())
     groups = [draw(st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=5))
               for _ in range(draw(st.integers(1, 9)))]
     text = ":".join(groups)
     if draw(st.booleans()):
         cut = draw(st.integers(0, len(groups)))
         text = ":".join(groups[:cut]) + "::" + ":".join(groups[cut:])
-    return "AAAA", text
+    return text
 
 
-@settings(max_examples=800, deadline=None)
-@given(addresses())
-def test_addresses_read_fast_are_read_the_same(case: tuple[str, str]) -> None:
-    rdtype, address = case
-    text = f"{HEAD}a {rdtype} {address}\n"
-    fast = parse_fast(text, ORIGIN, "z")
-    event(f"{rdtype} read fast" if fast is not None else f"{rdtype} declined")
-    if fast is not None:
-        assert_same(fast, reference(text, ORIGIN, "z"))
+@st.composite
+def addresses(draw: st.DrawFn) -> tuple[str, str]:
+    """IPv4 and IPv6 address texts: valid ones the fast reader reads itself most of the
+    time, near-valid ones (`near_addresses`) in one case in four or so."""
+    rdtype = draw(st.sampled_from(["A", "AAAA"]))
+    if _odd(draw):
+        return rdtype, draw(near_addresses(rdtype))
+    return rdtype, draw(ipv4() if rdtype == "A" else ipv6())
+
+
+# The least share of each type's cases that the fast reader read, and so compared. Measured
+# over 60 runs of 800 examples: A 72-88%, AAAA 71-90%. With the generator before (near-valid
+# texts only) it was 23-31% for A and 2-6% for AAAA.
+LEAST_ADDRESS_SHARE = {"A": 0.6, "AAAA": 0.6}
+
+
+def test_addresses_read_fast_are_read_the_same() -> None:
+    cases: Counter[str] = Counter()
+    compared: Counter[str] = Counter()
+
+    @settings(max_examples=800, deadline=None)
+    @given(addresses())
+    def compare(case: tuple[str, str]) -> None:
+        rdtype, address = case
+        text = f"{HEAD}a {rdtype} {address}\n"
+        fast = parse_fast(text, ORIGIN, "z")
+        event(f"{rdtype} read fast" if fast is not None else f"{rdtype} declined")
+        cases[rdtype] += 1
+        if fast is not None:
+            assert_same(fast, reference(text, ORIGIN, "z"))
+            compared[rdtype] += 1
+
+    compare()
+    for rdtype, least in LEAST_ADDRESS_SHARE.items():
+        assert compared[rdtype] >= least * cases[rdtype] > 0, (rdtype, compared, cases)
