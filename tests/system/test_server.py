@@ -216,10 +216,14 @@ def _rss_bytes(pid: int) -> int:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_client_that_does_not_read_gets_answers_later_not_all_at_once(
         server: ServerProcess) -> None:
-    count = 1000  # 1000 answers of 62 KB: 62 MB if the server answered them all at once
+    count = 2000  # 2000 answers of 62 KB: 124 MB if the server answered them all at once
     q = dns.message.make_query("big.big.test", "TXT")
     before = _rss_bytes(server.proc.pid)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
+        # A small receive buffer (set before connecting, so the window is small from the
+        # start): this side's kernel takes a few KB of answers, not the megabytes its
+        # autotuning allows (tcp_rmem), so the server feels the back-pressure early.
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect(("127.0.0.1", server.port))
         slow.sendall(frame(q) * count)
         # Others are still served, and by then the server has read the queries.
