@@ -40,6 +40,7 @@ from .store.database import Store, open_shared
 from .store.format import ServedSettings
 from .store.snapshot import Reader
 from .transfer.service import TransferService
+from .transfer.tsig import TsigKey
 from .update import jobs
 from .update.outcome import Action, Outcome, report
 from .update.policy import ZonePolicy
@@ -103,7 +104,8 @@ class Daemon:
             return
         self._notify(outcome.origin, notify_targets(self.settings, outcome.origin))
 
-    def _notify(self, origin: str, targets: list[tuple[str, int]]) -> None:
+    def _notify(self, origin: str, targets: list[tuple[str, int, TsigKey | None]]) -> None:
+        """NOTIFY the targets ((address, port, TSIG key or None)) of the zone's serial."""
         if not targets:
             return
         zone = self.reader.snapshot().zones.get(origin_key(dns.name.from_text(origin)))

@@ -5,6 +5,8 @@ Also what they become for the layers below: the zone policy and the served setti
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import tomllib
@@ -15,6 +17,7 @@ import dns.name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .store.format import DEFAULT_UDP_PAYLOAD, ServedSettings
+from .transfer.tsig import DEFAULT_ALGORITHM, TsigKey
 from .update.policy import WantedZone, ZonePolicy
 from .zone.files import origin_key
 
@@ -29,13 +32,15 @@ class SettingsError(Exception):
 
 
 class TransferPeer(BaseModel):
-    """A transfer ACL entry or a NOTIFY target: an address (or prefix, for ACLs)."""
+    """A transfer ACL entry or a NOTIFY target: an address (or prefix, for ACLs), and the
+    TSIG key (by name, from [key]) that a transfer request must be signed with (an entry
+    without one takes signed and unsigned requests) or that a NOTIFY is signed with."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     address: str
     port: int = Field(53, ge=1, le=65535)  # for NOTIFY targets
-    key: str | None = None  # the TSIG key (by name) the request must be signed with
+    key: str | None = None
 
     @field_validator("address")
     @classmethod
@@ -46,13 +51,30 @@ class TransferPeer(BaseModel):
             raise ValueError(f"not an IP address or prefix: {value!r}") from None
         return value
 
-    @field_validator("key")
+
+class KeyOptions(BaseModel):
+    """`[key.NAME]`: a TSIG key (RFC 8945), named as its users name it (BIND's algorithm
+    names). The secret is never printed: not in a repr, not in an error message."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    algorithm: Literal["hmac-sha256", "hmac-sha224", "hmac-sha384", "hmac-sha512",
+                       "hmac-sha1", "hmac-md5"] = DEFAULT_ALGORITHM
+    secret: str = Field(repr=False)
+
+    @field_validator("secret")
     @classmethod
-    def _no_tsig_yet(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError("TSIG-signed transfers are not supported yet; list the address "
-                             "alone")
+    def _base64(cls, value: str) -> str:
+        try:
+            decoded = base64.b64decode("".join(value.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        if not decoded:
+            raise ValueError("empty")
         return value
+
+    def secret_bytes(self) -> bytes:
+        return base64.b64decode("".join(self.secret.split()), validate=True)
 
 
 class TransferOptions(BaseModel):
@@ -107,6 +129,7 @@ class Settings(BaseModel):
     journal_size: int = Field(100 << 20, ge=0)  # bytes of changesets kept per zone
     zone: dict[str, ZoneOptions] = Field(default_factory=dict)
     transfer: TransferOptions = Field(default_factory=TransferOptions)
+    key: dict[str, KeyOptions] = Field(default_factory=dict)  # TSIG keys, by name
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:
@@ -138,9 +161,69 @@ def load_settings(config: str | None, overrides: dict[str, Any]) -> Settings:
         source = config
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(describe_errors(exc, source)) from None
+    errors = key_errors(settings)
+    if errors:
+        raise SettingsError("\n".join(f"{source}: {line}" for line in errors))
+    return settings
+
+
+def _key_name(name: str) -> bytes | None:
+    """A key name's lower-case wire form; None if it is no domain name."""
+    try:
+        wire = dns.name.from_text(name).to_wire()
+    except dns.exception.DNSException:
+        return None
+    assert wire is not None
+    return wire.lower()
+
+
+def _peer_lists(settings: Settings) -> list[tuple[str, list[TransferPeer]]]:
+    """Every list of transfer ACL entries and NOTIFY targets, with its setting's name."""
+    lists = [("transfer.allow", settings.transfer.allow),
+             ("transfer.notify", settings.transfer.notify)]
+    for name, options in settings.zone.items():
+        if options.allow_transfer is not None:
+            lists.append((f"zone.{name}.allow_transfer", options.allow_transfer))
+        if options.notify is not None:
+            lists.append((f"zone.{name}.notify", options.notify))
+    return lists
+
+
+def key_errors(settings: Settings) -> list[str]:
+    """What is wrong with the key names and references, each line naming its setting: a key
+    name that is no domain name, two keys of one name, a key used that does not exist."""
+    errors = []
+    names: dict[bytes, str] = {}
+    for name in settings.key:
+        wire = _key_name(name)
+        if wire is None:
+            errors.append(f"setting 'key.{name}': not a domain name")
+        elif wire in names:
+            errors.append(f"setting 'key.{name}': the same key name as 'key.{names[wire]}'")
+        else:
+            names[wire] = name
+    for where, peers in _peer_lists(settings):
+        for index, peer in enumerate(peers):
+            if peer.key is not None and _key_name(peer.key) not in names:
+                errors.append(f"setting '{where}.{index}.key': no key '{peer.key}'")
+    return errors
+
+
+def tsig_keys(settings: Settings) -> dict[bytes, TsigKey]:
+    """The keys of validated settings, by lower-case wire name."""
+    keys = {}
+    for name, options in settings.key.items():
+        wire = _key_name(name)
+        assert wire is not None
+        keys[wire] = TsigKey(wire, options.algorithm, options.secret_bytes())
+    return keys
+
+
+def _entry_key(peer: TransferPeer) -> bytes:
+    return b"" if peer.key is None else _key_name(peer.key) or b""
 
 
 def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
@@ -163,18 +246,24 @@ def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
 
 def served_settings(settings: Settings) -> ServedSettings:
     """The settings every serving process answers by (stored for all workers)."""
-    transfer = {b"": tuple(p.address for p in settings.transfer.allow)}
+    transfer = {b"": tuple((p.address, _entry_key(p)) for p in settings.transfer.allow)}
     for name, options in settings.zone.items():
         if options.allow_transfer is not None:
             transfer[origin_key(dns.name.from_text(name))] = tuple(
-                p.address for p in options.allow_transfer)
-    return ServedSettings(settings.udp_payload, transfer)
+                (p.address, _entry_key(p)) for p in options.allow_transfer)
+    keys = {wire: (key.algorithm, key.secret) for wire, key in tsig_keys(settings).items()}
+    return ServedSettings(settings.udp_payload, transfer, keys)
 
 
-def notify_targets(settings: Settings, origin: str) -> list[tuple[str, int]]:
-    """Whom to NOTIFY of a zone's new serial: its own list, else [transfer].notify."""
+def notify_targets(settings: Settings, origin: str) -> list[tuple[str, int, TsigKey | None]]:
+    """Whom to NOTIFY of a zone's new serial, and with which key: the zone's own list, else
+    [transfer].notify."""
     key = origin_key(dns.name.from_text(origin))
+    peers = settings.transfer.notify
     for name, options in settings.zone.items():
         if options.notify is not None and origin_key(dns.name.from_text(name)) == key:
-            return [(p.address, p.port) for p in options.notify]
-    return [(p.address, p.port) for p in settings.transfer.notify]
+            peers = options.notify
+            break
+    keys = tsig_keys(settings)
+    return [(p.address, p.port, None if p.key is None else keys[_entry_key(p)])
+            for p in peers]

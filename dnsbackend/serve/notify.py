@@ -1,5 +1,6 @@
 """Sending NOTIFY: the asyncio side of transfer.notify.Notifier (a UDP socket per address
-family, a task that sends what is due, the answers fed back); never blocks queries or writers."""
+family, a task that sends what is due, the answers fed back); never blocks queries or writers.
+The Notifier is given the loop's clock for its timing and time.time() for TSIG."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from typing import cast
 
 from ..transfer.notify import Notifier, Target
+from ..transfer.tsig import TsigKey
 
 log = logging.getLogger("dnsbackend")
 
@@ -50,16 +52,24 @@ class NotifySender:
             transport.close()
 
     def changed(self, origin: bytes, serial: int, soa: tuple[int, bytes],
-                targets: list[Target]) -> None:
-        """A zone's new serial is committed: NOTIFY its targets."""
+                targets: list[tuple[str, int, TsigKey | None]]) -> None:
+        """A zone's new serial is committed: NOTIFY its targets ((address, port, the TSIG
+        key to sign with or None))."""
         if not targets:
             return
-        self.notifier.changed(origin, serial, soa, targets, asyncio.get_running_loop().time())
+        keys = {(address, port): key for address, port, key in targets if key is not None}
+        self.notifier.changed(origin, serial, soa, [(address, port) for address, port, _ in
+                                                    targets],
+                              asyncio.get_running_loop().time(), keys)
         self.wake.set()
 
     def received(self, data: bytes, source: Target) -> None:
         now = asyncio.get_running_loop().time()
-        acked = self.notifier.answered(data, source, now)
+        acked = self.notifier.answered(data, source, now, time.time())
+        for zone, target, why in self.notifier.rejected:
+            log.warning("NOTIFY of %s: the answer from %s port %d does not count: %s",
+                        _text(zone), target[0], target[1], why)
+        self.notifier.rejected.clear()
         if acked is None:
             return
         zone, serial = acked
@@ -71,7 +81,7 @@ class NotifySender:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            for target, message in self.notifier.due(loop.time()):
+            for target, message in self.notifier.due(loop.time(), time.time()):
                 await self._send(target, message)
             for zone, target, serial in self.notifier.given_up:
                 log.warning("NOTIFY of %s serial %d to %s port %d: no answer; given up until "

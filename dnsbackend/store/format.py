@@ -179,22 +179,26 @@ class ServedSettings:
     """Settings every serving process answers by, stored so that all workers share them."""
 
     udp_payload: int = DEFAULT_UDP_PAYLOAD  # the EDNS payload size we advertise and honour
-    # Who may transfer a zone: address prefixes ("192.0.2.0/24", "::1") by lower-case
-    # origin wire name; b"" holds the default for zones not listed. Nobody when absent.
-    transfer: dict[bytes, tuple[str, ...]] = field(default_factory=dict)
+    # Who may transfer a zone, by lower-case origin wire name (b"": the default for zones not
+    # listed; nobody when absent): entries of an address prefix ("192.0.2.0/24", "::1") and
+    # the TSIG key the request must be signed with (lower-case wire name; b"": none needed).
+    transfer: dict[bytes, tuple[tuple[str, bytes], ...]] = field(default_factory=dict)
+    # The TSIG keys, by lower-case wire name: (algorithm as BIND names it, secret). The
+    # secrets are kept here for every worker; nothing prints this record.
+    keys: dict[bytes, tuple[str, bytes]] = field(default_factory=dict, repr=False)
 
     def pack(self) -> bytes:
-        return marshal.dumps((FORMAT, self.udp_payload, self.transfer))
+        return marshal.dumps((FORMAT, self.udp_payload, self.transfer, self.keys))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ServedSettings:
         value: Any = marshal.loads(raw)
-        if value[0] != FORMAT or len(value) != 3:
+        if value[0] != FORMAT or len(value) != 4:
             raise ValueError("stored settings have another layout")
-        _, udp_payload, transfer = value
-        return cls(udp_payload, transfer)
+        _, udp_payload, transfer, keys = value
+        return cls(udp_payload, transfer, keys)
 
-    def may_transfer(self, origin_lower: bytes) -> tuple[str, ...]:
-        """The address prefixes that may transfer a zone."""
+    def may_transfer(self, origin_lower: bytes) -> tuple[tuple[str, bytes], ...]:
+        """The transfer ACL of a zone: (address prefix, key needed or b"") entries."""
         found = self.transfer.get(origin_lower)
         return self.transfer.get(b"", ()) if found is None else found

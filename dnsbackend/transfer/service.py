@@ -1,10 +1,12 @@
 """The transfer service: a transfer request (bytes and the client's address) in, the messages
-of its answer out, after the zone's transfer ACL. No I/O: the TCP layer moves the bytes."""
+of its answer out, after its TSIG (tsig.py) and the zone's transfer ACL. No I/O: the TCP
+layer moves the bytes; the time comes from the clock it is given."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dns.message
@@ -13,8 +15,9 @@ import dns.rdatatype
 from ..store.snapshot import Reader
 from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED
 from ..wire.message import FormatError, parse_fields
-from .acl import allowed
+from .acl import Entry, allowed, keys_for
 from .stream import messages
+from .tsig import Check, Signer, check_request
 from .xfr import plan
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -42,25 +45,31 @@ class Outgoing:
     from_serial: int | None = None
     messages: Iterator[bytes] = field(default_factory=lambda: iter(()))
     records: int = 0  # counted as they are sent
+    key: str = ""  # the TSIG key the request was signed with (its name), if any
 
     def describe(self, seconds: float) -> str:
         serials = (f"serial {self.from_serial} -> {self.serial}" if self.from_serial is not None
                    else f"serial {self.serial}")
+        signed = f", key {self.key}" if self.key else ""
         return (f"transfer of {self.zone} to {self.client}: {self.kind}, {serials}, "
-                f"{self.records} records, {seconds:.3f}s")
+                f"{self.records} records, {seconds:.3f}s{signed}")
 
 
 class TransferService:
-    """Answers AXFR and IXFR requests from the store's current snapshot."""
+    """Answers AXFR and IXFR requests from the store's current snapshot. `clock` gives the
+    time TSIG signatures are checked and made at (seconds since the epoch); it is read
+    once per request and once per message signed."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, clock: Callable[[], float] = time.time) -> None:
         self.reader = reader
+        self.clock = clock
 
     def start(self, msg: bytes, client: str) -> Outgoing:
-        """The answer to a transfer request (is_transfer(msg) holds), refused unless the
-        client may transfer a zone we serve."""
+        """The answer to a transfer request (is_transfer(msg) holds): a TSIG error if it is
+        signed and does not verify (RFC 8945 section 5.2), refused unless the client may
+        transfer a zone we serve, its messages signed if the request was."""
         try:
-            request = dns.message.from_wire(msg, ignore_trailing=False)
+            request = dns.message.from_wire(msg, ignore_trailing=False, keyring=False)
         except Exception:  # noqa: BLE001 - bad input from the network is normal: refuse it
             return self._refused(msg, "?", client, "malformed")
         question = request.question[0]
@@ -68,22 +77,27 @@ class TransferService:
         assert name is not None
         lower = name.lower()
         snapshot = self.reader.snapshot()
-        zone = snapshot.zones.get(lower)
         zone_text = question.name.to_text()
-        if zone is None or not allowed(client, snapshot.served.may_transfer(lower)):
-            return self._refused(msg, zone_text, client)
-        ixfr_from = None
-        if question.rdtype == dns.rdatatype.IXFR:
-            soas = [rrset for rrset in request.authority if rrset.rdtype == dns.rdatatype.SOA]
-            if not soas:
-                return self._refused(msg, zone_text, client, "IXFR without an SOA")
-            ixfr_from = int(soas[0][0].serial)
+        check = check_request(msg, snapshot.served.keys, self.clock())
+        if check.reply is not None:
+            return Outgoing(zone_text, client, "refused (" + check.describe() + ")",
+                            messages=iter([check.reply]))
+        zone = snapshot.zones.get(lower)
+        acl = snapshot.served.may_transfer(lower)
+        if zone is None or not allowed(client, acl, check.key):
+            why = _why_refused(zone is None, client, acl, check)
+            return self._refused(msg, zone_text, client, why, check)
+        ixfr_from = _ixfr_from(request)
+        if ixfr_from == -1:
+            return self._refused(msg, zone_text, client, "IXFR without an SOA", check)
         planned = plan(self.reader.store, zone.meta.zone_id, zone.version, ixfr_from)
         transfer = next(planned, None)
         if transfer is None:  # the version was freed in between: take the new one
             self.reader.refresh()
             return self.start(msg, client)
-        out = Outgoing(zone_text, client, transfer.kind, transfer.serial, transfer.from_serial)
+        out = Outgoing(zone_text, client, transfer.kind, transfer.serial, transfer.from_serial,
+                       key=check.key_name)
+        signer = check.signer
         question_end = parse_fields(msg)[5]
         qflags = (msg[2] << 8) | msg[3]
 
@@ -94,15 +108,19 @@ class TransferService:
 
         def stream() -> Iterator[bytes]:
             try:
-                yield from messages(request.id, qflags, msg[12:question_end], name, counted())
+                for message in messages(request.id, qflags, msg[12:question_end], name,
+                                        counted()):
+                    # Every message signed, each covering the one before (RFC 8945 5.3.1).
+                    yield message if signer is None else signer.sign(message, self.clock())
             finally:
                 planned.close()  # the read transaction (the pin) goes
 
         out.messages = stream()
         return out
 
-    @staticmethod
-    def _refused(msg: bytes, zone: str, client: str, why: str = "") -> Outgoing:
+    def _refused(self, msg: bytes, zone: str, client: str, why: str = "",
+                 check: Check | None = None) -> Outgoing:
+        """REFUSED, signed when the request was signed with a key we verified."""
         try:
             question_end = parse_fields(msg)[5]
         except FormatError:
@@ -110,5 +128,31 @@ class TransferService:
         flags = QR | (((msg[2] << 8) | msg[3]) & (OPCODE_MASK | RD)) | REFUSED
         reply = msg[:2] + _HEADER.pack(0, flags, 1 if question_end > 12 else 0, 0, 0, 0)[2:] \
             + msg[12:question_end]
+        signer: Signer | None = None if check is None else check.signer
+        if signer is not None:
+            reply = signer.sign(reply, self.clock())
+        key = check.key_name if check is not None and check.signer is not None else ""
         return Outgoing(zone, client, "refused" + (f" ({why})" if why else ""),
-                        messages=iter([reply]))
+                        messages=iter([reply]), key=key)
+
+
+def _ixfr_from(request: dns.message.Message) -> int | None:
+    """The serial an IXFR request asks from (None: an AXFR; -1: an IXFR without an SOA)."""
+    if request.question[0].rdtype != dns.rdatatype.IXFR:
+        return None
+    soas = [rrset for rrset in request.authority if rrset.rdtype == dns.rdatatype.SOA]
+    return int(soas[0][0].serial) if soas else -1
+
+
+def _why_refused(unknown_zone: bool, client: str, acl: tuple[Entry, ...],
+                 check: Check) -> str:
+    """What the log line says of a refusal (key names, never secrets)."""
+    if unknown_zone:
+        return "not a zone served here"
+    keys = keys_for(client, acl)
+    if keys is None:
+        return "address not allowed"
+    names = ", ".join(sorted(dns.name.from_wire(k, 0)[0].to_text() for k in keys if k))
+    if check.key is None:
+        return f"not signed; the ACL wants key {names}"
+    return f"signed with key {check.key_name}; the ACL wants key {names}"
