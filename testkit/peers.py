@@ -42,6 +42,9 @@ class Zone:
     path: Path
     serial: int = 0
     primary: str = ""  # "address@port" to transfer the zone from (a secondary zone), or ""
+    # The TSIG key (name, algorithm, base64 secret) a secondary zone's transfers and NOTIFY
+    # are signed with; None: unsigned (NSD's NOKEY).
+    key: tuple[str, str, str] | None = None
 
 
 class Serving(Protocol):
@@ -166,10 +169,14 @@ class Nsd(Peer):
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
+        keys = {z.key for z in zones if z.key is not None}
+        key_blocks = "".join(f'key:\n  name: {name}\n  algorithm: {algorithm}\n'
+                             f'  secret: "{secret}"\n' for name, algorithm, secret in sorted(keys))
         zone_blocks = "".join(
             f"zone:\n  name: {z.origin}\n  zonefile: {z.path}\n"
-            + (f"  request-xfr: {z.primary} NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n"
-               "  provide-xfr: 127.0.0.1 NOKEY\n" if z.primary else "")
+            + (f"  request-xfr: {z.primary} {_key_name(z)}\n"
+               f"  allow-notify: 127.0.0.1 {_key_name(z)}\n"
+               f"  provide-xfr: 127.0.0.1 {_key_name(z)}\n" if z.primary else "")
             for z in zones)
         conf = f"""server:
   ip-address: 127.0.0.1@{port}
@@ -190,7 +197,7 @@ class Nsd(Peer):
   rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
-{zone_blocks}"""
+{key_blocks}{zone_blocks}"""
         (w / "nsd.conf").write_text(conf)
         return [programs.require("nsd"), "-d", "-c", str(w / "nsd.conf")]
 
@@ -200,6 +207,10 @@ remote-control:
                               text=True)
         if done.returncode != 0:
             raise RuntimeError(f"nsd-checkconf: {done.stdout}{done.stderr}")
+
+
+def _key_name(zone: Zone) -> str:
+    return "NOKEY" if zone.key is None else zone.key[0]
 
 
 class Knot(Peer):

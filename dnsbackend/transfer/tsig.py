@@ -205,7 +205,7 @@ class Check:
 
     def describe(self) -> str:
         """Why the request was answered with an error, for log lines."""
-        named = f" (key {self.key_name})" if self.key_name else ""
+        named = f", key {self.key_name}" if self.key_name else ""
         return f"TSIG {ERRORS.get(self.error, str(self.error))}{named}"
 
 
