@@ -206,3 +206,33 @@ def test_an_nsd_secondary_follows_edits_by_notify_and_ixfr(
         assert f"NOTIFY 127.0.0.1 port {nsd_port}: acknowledged serial 3" in status
     finally:
         secondary.stop()
+
+
+def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    srv, _ = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1))
+    q = dns.message.make_query(ORIGIN, "IXFR")
+    wire = bytearray(q.to_wire())
+    wire[9] = 1  # NSCOUNT 1, then garbage where the SOA should be
+    wire += b"\x07garbage\xff\xff\xff"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(struct.pack("!H", len(wire)) + bytes(wire))
+        size = struct.unpack("!H", _read(sock, 2))[0]
+        reply = dns.message.from_wire(_read(sock, size))
+    assert reply.rcode() in (dns.rcode.FORMERR, dns.rcode.REFUSED) and not reply.answer
+    # A request cut short, then the connection dropped: nothing is held open.
+    whole = dns.message.make_query(ORIGIN, "AXFR").to_wire()
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(struct.pack("!H", len(whole)) + whole[:len(whole) // 2])
+    # A flood of NOTIFYs (we are a primary only): each answered NOTIMP, queries still served.
+    notify = dns.message.make_query(ORIGIN, "SOA")
+    notify.set_opcode(dns.opcode.NOTIFY)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        for _ in range(300):
+            udp.sendto(notify.to_wire(), ("127.0.0.1", srv.port))
+        answered = dns.message.from_wire(udp.recv(4096))
+    assert answered.rcode() == dns.rcode.NOTIMP
+    assert len(axfr(srv)) >= 1 and srv.query(ORIGIN, "SOA").answer
+    assert "Traceback" not in srv.output()
