@@ -44,6 +44,7 @@ from .format import (
     pack_history,
     unpack_history,
 )
+from .testpause import pause_at
 
 # How long a replaced version stays readable. A query reads a version for microseconds;
 # this is the grace period, as in RCU, after which no reader can still be looking at it.
@@ -105,6 +106,7 @@ class Transaction:
         catalog, zones = self._txns()
         self._zones = None
         self._catalog = None
+        pause_at("write")  # test-only, off by default (store/testpause.py)
         try:
             zones.commit()
         except BaseException:
@@ -113,6 +115,7 @@ class Transaction:
             lockorder.released("catalog")
             raise
         lockorder.released("zones")
+        pause_at("between")  # test-only, as above
         try:
             catalog.commit()
         finally:

@@ -27,6 +27,7 @@ from ..store.format import (
     ZoneEntry,
     with_serial,
 )
+from ..store.testpause import pause_at
 from ..store.transaction import Diff, Transaction, read_version
 from ..wire.codes import SOA
 from ..zone.build import Built, FileChanged, build_zone
@@ -67,6 +68,7 @@ def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
         stamp = file_stamp(wanted.file)
         try:
             built = build_zone(wanted.file, origin, include_root(wanted.file, zones_dir))
+            pause_at("parse")  # test-only, off by default (store/testpause.py)
             return Parsed(built, "", stamp, built.digest)
         except FileChanged:
             if attempt == READ_ATTEMPTS - 1:
