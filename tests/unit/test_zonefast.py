@@ -239,9 +239,10 @@ def _type_of(rtype: int) -> str:
 # Most files are read fast, and so compared: the least shares asserted. Measured over 80
 # runs of 800 examples: 58-79% of the files, 95-100% of all records in files dnspython
 # reads, and of each type's records at least 50% (PTR once; 74% or more in 79 runs). The
-# odd files are the rest: the fast reader must decline every one dnspython rejects. With
-# the generator before (every file could hold a bad piece) 27-30% of the files were read
-# fast, and as few as 0% of the SPF and SVCB records and 12% of the DS ones.
+# other files are mostly ones dnspython rejects (CNAME and other data, bad pieces in odd
+# files), which the fast reader must decline too. With the generator before (any file could
+# hold a bad piece) 27-30% of the files were read fast, and as few as 0% of the SPF records
+# and 12% of the DS ones.
 LEAST_FILES_READ_FAST = 0.45
 LEAST_RECORDS_COMPARED = 0.85
 LEAST_TYPE_SHARE = 0.4
