@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from testkit import programs
-from testkit.peers import Bind, Knot, Nsd, Zone
+from testkit.peers import Bind, Knot, Nsd, Serving, Zone
 from testkit.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,19 +81,8 @@ class OurServer:
             os.killpg(self.proc.pid, signal.SIGKILL)  # ServerProcess starts a session
 
 
-class Running(Protocol):
-    """A started server, ours or a peer."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes]: ...
-
-    def log_tail(self, lines: int = 20) -> str: ...
+class Running(Serving, Protocol):
+    """A started server, ours or a peer: what wait_ready() sees, and a way to stop it."""
 
     def stop(self) -> None: ...
 
