@@ -223,7 +223,19 @@ class Knot(Peer):
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
         (w / "run").mkdir(exist_ok=True)
-        zone_items = "".join(f"  - domain: {z.origin}\n    file: \"{z.path}\"\n" for z in zones)
+        zone_items = "".join(
+            f"  - domain: {z.origin}\n    file: \"{z.path}\"\n"
+            + (f"    master: primary{i}\n    acl: [notify{i}, provide]\n" if z.primary else "")
+            for i, z in enumerate(zones))
+        secondary = "".join(
+            f"  - id: primary{i}\n    address: {z.primary}\n"
+            for i, z in enumerate(zones) if z.primary)
+        acls = "".join(
+            f"  - id: notify{i}\n    address: {z.primary.split('@')[0]}\n    action: notify\n"
+            for i, z in enumerate(zones) if z.primary)
+        if secondary:  # secondary zones: where from, NOTIFY from there, AXFR to the tests
+            acls += "  - id: provide\n    address: 127.0.0.1\n    action: transfer\n"
+            secondary = f"remote:\n{secondary}acl:\n{acls}"
         conf = f"""server:
     rundir: "{w}/run"
     listen: 127.0.0.1@{port}
@@ -241,7 +253,7 @@ template:
     journal-content: none
     zonefile-sync: -1
     zonefile-load: whole
-zone:
+{secondary}zone:
 {zone_items}"""
         (w / "knot.conf").write_text(conf)
         return [programs.require("knotd"), "-c", str(w / "knot.conf")]

@@ -24,7 +24,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from testkit.peers import Nsd, Zone
+from testkit.peers import Knot, Nsd, Zone
 from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer, serve_one_zone
 from testkit.zones import versioned_zone, versions_in, write_atomically
@@ -236,3 +236,33 @@ def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
     assert answered.rcode() == dns.rcode.NOTIMP
     assert len(axfr(srv)) >= 1 and srv.query(ORIGIN, "SOA").answer
     assert "Traceback" not in srv.output()
+
+
+@pytest.mark.interop
+def test_a_knot_secondary_follows_edits_by_notify_and_ixfr(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    knot = Knot()
+    try:
+        knot.version()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Knot is needed for this test (Debian package knot): {exc}")
+    knot_port = free_port()
+    srv, path = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1, padding=200),
+                      config=ALLOW_LOOPBACK + f'notify = [{{ address = "127.0.0.1", port = '
+                      f'{knot_port} }}]\n')
+    secondary = knot.start(tmp_path / "knot", [Zone(ORIGIN.rstrip("."), tmp_path / "knot" /
+                                                    "xfr.test.zone", 1,
+                                                    primary=f"127.0.0.1@{srv.port}")],
+                           port=knot_port, check=True)
+    try:
+        secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, 1)], timeout=60)
+        for n in (2, 3):
+            write_atomically(str(path), versioned_zone(ORIGIN, 1, padding=200).replace(
+                " 1 3600 600", f" {n} 3600 600").replace("host5 IN A", f"host5-{n} IN A"))
+            secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, n)], timeout=30)
+            srv.wait_logged(f"transfer of {ORIGIN} to 127.0.0.1: IXFR, serial {n - 1} -> {n}")
+        theirs = list(dns.query.xfr("127.0.0.1", ORIGIN, port=secondary.port, lifetime=30,
+                                    relativize=False))
+        assert sorted(set(records(theirs))) == sorted(set(records(axfr(srv))))
+    finally:
+        secondary.stop()
