@@ -273,8 +273,7 @@ class Bind(Peer):
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
-        zone_blocks = "".join(f'zone "{z.origin}" {{ type primary; file "{z.path}"; }};\n'
-                              for z in zones)
+        zone_blocks = "".join(_bind_zone(z) for z in zones)
         conf = f"""options {{
     directory "{w}";
     listen-on port {port} {{ 127.0.0.1; }};
@@ -297,6 +296,17 @@ controls {{ }};
                                str(workdir / "named.conf")], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"named-checkconf: {done.stdout}{done.stderr}")
+
+
+def _bind_zone(zone: Zone) -> str:
+    """A named.conf zone block: primary from its file, or secondary of `zone.primary`
+    (NOTIFY taken from there, AXFR given to the tests on loopback)."""
+    if not zone.primary:
+        return f'zone "{zone.origin}" {{ type primary; file "{zone.path}"; }};\n'
+    address, _, port = zone.primary.partition("@")
+    return (f'zone "{zone.origin}" {{ type secondary; file "{zone.path}"; '
+            f"primaries port {port or 53} {{ {address}; }}; allow-notify {{ {address}; }}; "
+            "allow-transfer { 127.0.0.1; }; };\n")
 
 
 PEERS: dict[str, type[Peer]] = {"nsd": Nsd, "knot": Knot, "bind": Bind}

@@ -24,7 +24,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from testkit.peers import Knot, Nsd, Zone
+from testkit.peers import Bind, Knot, Nsd, Peer, Zone
 from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer, serve_one_zone
 from testkit.zones import versioned_zone, versions_in, write_atomically
@@ -239,21 +239,23 @@ def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
 
 
 @pytest.mark.interop
-def test_a_knot_secondary_follows_edits_by_notify_and_ixfr(
-        tmp_path: Path, server_factory: StartServer) -> None:
-    knot = Knot()
+@pytest.mark.parametrize("peer", [Knot, Bind], ids=["knot", "bind"])
+def test_knot_and_bind_secondaries_follow_edits_by_notify_and_ixfr(
+        tmp_path: Path, server_factory: StartServer, peer: type[Peer]) -> None:
+    secondary_kind = peer()
     try:
-        knot.version()
+        secondary_kind.version()
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"Knot is needed for this test (Debian package knot): {exc}")
-    knot_port = free_port()
+        pytest.fail(f"{secondary_kind.name} is needed for this test (Debian packages knot, "
+                    f"bind9): {exc}")
+    peer_port = free_port()
     srv, path = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1, padding=200),
                       config=ALLOW_LOOPBACK + f'notify = [{{ address = "127.0.0.1", port = '
-                      f'{knot_port} }}]\n')
-    secondary = knot.start(tmp_path / "knot", [Zone(ORIGIN.rstrip("."), tmp_path / "knot" /
-                                                    "xfr.test.zone", 1,
+                      f'{peer_port} }}]\n')
+    workdir = tmp_path / secondary_kind.name.lower()
+    secondary = secondary_kind.start(workdir, [Zone(ORIGIN.rstrip("."), workdir / "xfr.db", 1,
                                                     primary=f"127.0.0.1@{srv.port}")],
-                           port=knot_port, check=True)
+                                     port=peer_port, check=True)
     try:
         secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, 1)], timeout=60)
         for n in (2, 3):
