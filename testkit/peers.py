@@ -137,6 +137,14 @@ class Peer:
         """The daemon's version line."""
         return programs.first_line([programs.require(self.program), self.version_flag])
 
+    def missing(self) -> str | None:
+        """Why this peer cannot be run here (for a test to fail with), or None."""
+        try:
+            self.version()
+        except Exception as exc:  # noqa: BLE001 - any reason at all is the answer
+            return f"{self.name} is needed here (its Debian package): {exc}"
+        return None
+
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         """Write the configuration into `workdir`; return the command that starts it."""
         raise NotImplementedError

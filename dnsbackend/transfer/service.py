@@ -14,7 +14,7 @@ import dns.rdatatype
 
 from ..store.snapshot import Reader
 from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED
-from ..wire.message import FormatError, parse_fields
+from ..wire.message import FormatError, parse_fields, question_type
 from .acl import Entry, allowed, keys_for
 from .stream import messages
 from .tsig import Check, Signer, check_request
@@ -26,6 +26,8 @@ _HEADER = struct.Struct("!HHHHHH")
 def is_transfer(msg: bytes) -> bool:
     """Whether a query asks for AXFR or IXFR (of class IN, opcode QUERY)."""
     if len(msg) < 12 or msg[2] & 0xF8:  # QR set, or an opcode other than QUERY
+        return False
+    if question_type(msg) not in (AXFR, IXFR):  # every other TCP query: no full parse
         return False
     try:
         fields = parse_fields(msg)

@@ -14,10 +14,8 @@ import marshal
 import os
 from dataclasses import dataclass, field
 
-import dns.name
-
 from ..store.transaction import JournalLimits
-from ..zone.files import ZONE_SUFFIX, origin_key, zone_files
+from ..zone.files import ZONE_SUFFIX, zone_files
 
 POLICY_FORMAT = 3  # 1 carried the served settings; 2 had no serial policy nor journal limits
 
@@ -64,15 +62,14 @@ class ZonePolicy:
                    serial, depth, size)
 
     def serial_policy(self, wanted: WantedZone) -> str:
-        listed = self.explicit.get(_key(wanted.origin)) if wanted.origin else None
-        return (listed.serial if listed and listed.serial else None) or self.serial
+        """The serial policy of a zone as decide() gave it (its own, else the policy's)."""
+        return wanted.serial or self.serial
 
     def journal_limits(self, wanted: WantedZone) -> JournalLimits:
-        listed = self.explicit.get(_key(wanted.origin)) if wanted.origin else None
-        depth = listed.journal_depth if listed and listed.journal_depth is not None else None
-        size = listed.journal_size if listed and listed.journal_size is not None else None
-        return JournalLimits(self.journal_depth if depth is None else depth,
-                             self.journal_size if size is None else size)
+        """The journal limits of a zone as decide() gave it (its own, else the policy's)."""
+        return JournalLimits(
+            self.journal_depth if wanted.journal_depth is None else wanted.journal_depth,
+            self.journal_size if wanted.journal_size is None else wanted.journal_size)
 
     def decide(self, origin_lower: bytes, path: str) -> WantedZone | None:
         """Whether a zone read from `path` is wanted (and how), under this policy."""
@@ -106,6 +103,3 @@ class ZonePolicy:
             return absolute
         return os.path.realpath(path)
 
-
-def _key(origin: str) -> bytes:
-    return origin_key(dns.name.from_text(origin))

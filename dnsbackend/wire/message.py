@@ -174,6 +174,23 @@ def _skip_rr(msg: bytes, offset: int) -> int:
     return offset
 
 
+def question_type(msg: bytes) -> int:
+    """The QTYPE of a message's first question, found without parsing the rest; -1 when the
+    question does not fit the message. (A cheap test for the rare types that go elsewhere.)"""
+    pos = 12
+    n = len(msg)
+    while pos < n:
+        size = msg[pos]
+        if size == 0:
+            if pos + 3 > n:
+                return -1
+            return (msg[pos + 1] << 8) | msg[pos + 2]
+        if size > 63:
+            return -1
+        pos += size + 1
+    return -1
+
+
 def label_starts(name: bytes) -> list[int]:
     """Offsets of each label in an uncompressed wire name, the root's included."""
     starts = []

@@ -11,10 +11,19 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dnsbackend.wire.codes import MX, NS, SOA, SRV
 from dnsbackend.wire.compress import Compressor
-from dnsbackend.wire.message import FormatError, label_starts, opt_record, parse_query, read_name
+from dnsbackend.wire.message import (
+    FormatError,
+    label_starts,
+    opt_record,
+    parse_query,
+    question_type,
+    read_name,
+)
 
 
 def wire_name(text: str) -> bytes:
@@ -175,3 +184,17 @@ def test_writer_does_not_compress_srv_target() -> None:
     assert msg.count(wire_name("sip.example.com.")) == 2
     r = dns.message.from_wire(msg)
     assert r.answer[0][0].target.to_text() == "sip.example.com."
+
+
+@given(st.binary(min_size=12, max_size=80), st.sampled_from(["www.example.com.", "a.", "."]),
+       st.integers(0, 65535))
+def test_question_type_agrees_with_the_parser(noise: bytes, name: str, qtype: int) -> None:
+    """The cheap QTYPE look-up gives what the full parser gives, for queries and garbage."""
+    rdtype = dns.rdatatype.RdataType.make(qtype if qtype != 41 else 1)  # not OPT
+    query = dns.message.make_query(name, rdtype).to_wire()
+    for msg in (query, noise, query[:len(query) - 1]):
+        try:
+            expected = parse_query(msg).qtype
+        except (FormatError, struct.error):
+            continue
+        assert question_type(msg) == expected
