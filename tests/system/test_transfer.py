@@ -1,13 +1,11 @@
 """Zone transfers out: AXFR of one consistent version over as many messages as it takes, IXFR
-from the journal (or the whole zone when the journal cannot), refused unless allowed; and a
-real NSD secondary following edits by IXFR."""
+from the journal (or the whole zone when the journal cannot), refused unless allowed (real
+secondaries: test_secondaries.py)."""
 
 from __future__ import annotations
 
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +20,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import dns.zone
-import pytest
 
-from testkit.peers import Bind, Knot, Nsd, Peer, Zone
-from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer, serve_one_zone
 from testkit.zones import versioned_zone, versions_in, write_atomically
 
@@ -168,43 +163,6 @@ def test_queries_before_and_after_a_transfer_on_one_connection(
     assert replies[0].id == asks[0].id and replies[0].answer
     assert all(r.id == asks[1].id for r in replies[1:-1]) and len(replies) > 3
     assert replies[-1].answer[0].rdtype == dns.rdatatype.SOA
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("peer", [Nsd, Knot, Bind], ids=["nsd", "knot", "bind"])
-def test_secondaries_follow_edits_by_notify_and_ixfr(
-        tmp_path: Path, server_factory: StartServer, peer: type[Peer]) -> None:
-    """Real NSD, Knot and BIND secondaries: no command to them, our NOTIFY tells them."""
-    kind = peer()
-    if (why := kind.missing()) is not None:
-        pytest.fail(why)
-    peer_port = free_port()
-    srv, path = start(tmp_path, server_factory, versioned_zone(ORIGIN, 1, padding=200),
-                      config=ALLOW_LOOPBACK + f'notify = [{{ address = "127.0.0.1", port = '
-                      f'{peer_port} }}]\n')
-    workdir = tmp_path / kind.name.lower()
-    secondary = kind.start(workdir, [Zone(ORIGIN.rstrip("."), workdir / "xfr.test.zone", 1,
-                                          primary=f"127.0.0.1@{srv.port}")],
-                           port=peer_port, check=True)
-    try:
-        secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, 1)], timeout=60)
-        for n in (2, 3):
-            # One record changed (and the serial): a small IXFR, not the zone again.
-            write_atomically(str(path), versioned_zone(ORIGIN, 1, padding=200).replace(
-                " 1 3600 600", f" {n} 3600 600").replace("host5 IN A", f"host5-{n} IN A"))
-            secondary.wait_ready([Zone(ORIGIN.rstrip("."), path, n)], timeout=30)
-            srv.wait_logged(f"transfer of {ORIGIN} to 127.0.0.1: IXFR, serial {n - 1} -> {n}")
-            srv.wait_logged(f"NOTIFY of {ORIGIN} serial {n} acknowledged by 127.0.0.1 port "
-                            f"{peer_port}")
-        # What the secondary serves is ours, record for record (a full AXFR of each).
-        theirs = list(dns.query.xfr("127.0.0.1", ORIGIN, port=secondary.port, lifetime=30,
-                                    relativize=False))
-        assert sorted(set(records(theirs))) == sorted(set(records(axfr(srv))))
-        status = subprocess.run([sys.executable, "-m", "dnsbackend", "status", "--data",
-                                 str(srv.data)], capture_output=True, text=True).stdout
-        assert f"NOTIFY 127.0.0.1 port {peer_port}: acknowledged serial 3" in status
-    finally:
-        secondary.stop()
 
 
 def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
