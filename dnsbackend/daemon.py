@@ -249,6 +249,9 @@ class Daemon:
         if policy.zones_dir != self.policy.zones_dir:
             log.info("zones directory is now %s (was %s)", policy.zones_dir,
                      self.policy.zones_dir)
+        if policy.catalog != self.policy.catalog:
+            log.info("setting 'catalog.zone': the catalog zone is now %s (was %s)",
+                     policy.catalog or "off", self.policy.catalog or "off")
         old = self.settings
         self.settings = settings
         self.policy = policy

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
 import os
 import tomllib
@@ -87,6 +88,14 @@ class TransferOptions(BaseModel):
 
 
 
+class CatalogOptions(BaseModel):
+    """`[catalog]`: serve an RFC 9432 catalog zone of the served zones (update.catalogzone)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    zone: str | None = None  # its name; None: no catalog zone
+
+
 class ZoneOptions(BaseModel):
     """Per-zone entries of the zone policy (`[zone."example.com"]` in the TOML file)."""
 
@@ -130,6 +139,7 @@ class Settings(BaseModel):
     zone: dict[str, ZoneOptions] = Field(default_factory=dict)
     transfer: TransferOptions = Field(default_factory=TransferOptions)
     key: dict[str, KeyOptions] = Field(default_factory=dict)  # TSIG keys, by name
+    catalog: CatalogOptions = Field(default_factory=CatalogOptions)
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:
@@ -229,19 +239,47 @@ def _entry_key(peer: TransferPeer) -> bytes:
 def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
     """The zone policy of validated settings; relative paths are taken from `base_dir`."""
     zones_dir = os.path.realpath(os.path.join(base_dir, settings.zones))
+    catalog = catalog_origin(settings, zones_dir)
     explicit: dict[bytes, WantedZone] = {}
     for name, options in settings.zone.items():
         try:
             origin = dns.name.from_text(name)
         except dns.exception.DNSException as exc:
             raise SettingsError(f"setting 'zone.{name}': not a domain name: {exc}") from None
+        if catalog is not None and origin == catalog:
+            continue  # the catalog zone's own table: its ACL, NOTIFY targets and journal
         path = options.file or os.path.join(zones_dir, origin.to_text() + "zone")
         path = os.path.realpath(os.path.join(zones_dir, path))
         explicit[origin_key(origin)] = WantedZone(
             origin.to_text(), path, options.enabled, options.serial, options.journal_depth,
             options.journal_size)
     return ZonePolicy(zones_dir, settings.discover, explicit, settings.serial,
-                      settings.journal_depth, settings.journal_size)
+                      settings.journal_depth, settings.journal_size,
+                      "" if catalog is None else catalog.to_text(),
+                      b"" if catalog is None else origin_key(catalog))
+
+
+def catalog_origin(settings: Settings, zones_dir: str) -> dns.name.Name | None:
+    """The catalog zone's name (None: none), refused when a zone file would serve it too: a
+    `file` in its `[zone]` table, or its `<origin>.zone` file in the zones directory."""
+    name = settings.catalog.zone
+    if name is None:
+        return None
+    try:
+        origin = dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        raise SettingsError(f"setting 'catalog.zone': not a domain name: {exc}") from None
+    for table, options in settings.zone.items():
+        with contextlib.suppress(dns.exception.DNSException):
+            if dns.name.from_text(table) == origin and options.file is not None:
+                raise SettingsError(
+                    f"setting 'catalog.zone': {origin} is the catalog zone, made from the "
+                    f"served zones; 'zone.{table}.file' would serve it from a file too")
+    path = os.path.join(zones_dir, origin.to_text() + "zone")
+    if settings.discover and os.path.exists(path):
+        raise SettingsError(f"setting 'catalog.zone': {origin} is served from the zone file "
+                            f"{path}; the catalog zone needs a name of its own")
+    return origin
 
 
 def served_settings(settings: Settings) -> ServedSettings:

@@ -36,6 +36,7 @@ NEXT_VERSION = b"v"
 POLICY_KEY = b"c"  # the zone policy (update.policy.ZonePolicy), packed by its owner
 SERVED_KEY = b"s"  # format.ServedSettings
 STORE_FORMAT_KEY = b"f"
+CATALOG_ZONE_KEY = b"k"  # the RFC 9432 catalog zone served: (origin or b"", last serial)
 STORE_FORMAT = b"2"  # 1: full versions under version-major keys (no marker); 2: delta versions
 
 META_PREFIX = b"m"

@@ -33,6 +33,7 @@ from ..wire.codes import SOA
 from ..zone.build import Built, FileChanged, build_zone
 from ..zone.files import Stamp, digest_files, file_stamp, include_root, origin_key
 from ..zone.records import ZoneFileError
+from . import catalogzone
 from .outcome import Action, Outcome
 from .policy import SERIAL_STRICT, WantedZone, ZonePolicy
 from .process import release_memory
@@ -95,6 +96,8 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
                  wanted: WantedZone, parsed: Parsed) -> Outcome:
     """Inside the transaction: put a parsed zone (or its error) if it is still wanted and new."""
     origin = wanted.origin
+    if (refused := catalogzone.clash(policy, origin_lower, wanted.file)) is not None:
+        return refused
     decided = policy.decide(origin_lower, wanted.file)
     if decided is None:
         return Outcome(origin, Action.IGNORED, wanted.file)
@@ -278,7 +281,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     origin_lower = _origin_lower(origin)
     wanted = WantedZone(origin, ZonePolicy(zones_dir).zone_file(path))
     if not os.path.exists(path):
-        return [remove_if_gone(store, origin_lower, wanted)], None
+        return remove_if_gone(store, origin_lower, wanted), None
     entry = store.entries().get(origin_lower)
     if entry and entry.version and entry.status == STATUS_OK and entry.file == wanted.file:
         stamp = file_stamp(path)
@@ -288,20 +291,22 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     with Transaction(store) as txn:
         policy = _stored_policy(txn, ZonePolicy(zones_dir))
         outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
+        outcomes = [outcome, *catalogzone.refresh(txn, policy, origin_lower)]
         txn.collect_garbage()
         written = txn.entry(origin_lower) if outcome.action is Action.LOADED else None
     if written is not None and parsed.built is not None:
         _remember(store, written, parsed.built.contents)
     release_memory(outcome.records)
-    return [outcome], parsed.stamp
+    return outcomes, parsed.stamp
 
 
-def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> Outcome:
-    """A zone file was deleted: stop serving its zone, if it is still gone."""
+def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> list[Outcome]:
+    """A zone file was deleted: stop serving its zone, if it is still gone (and take it
+    out of the catalog zone in the same transaction)."""
     with Transaction(store) as txn:
         entry = txn.entry(origin_lower)
         if entry is None or entry.file != wanted.file or os.path.exists(wanted.file):
-            return Outcome(wanted.origin, Action.IGNORED, wanted.file)
+            return [Outcome(wanted.origin, Action.IGNORED, wanted.file)]
         policy = _stored_policy(txn, ZonePolicy(os.path.dirname(wanted.file)))
         txn.remove_zone(origin_lower)
         if origin_lower in policy.explicit:
@@ -310,8 +315,9 @@ def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> Out
             entry.status = STATUS_ERROR
             entry.error = f"{wanted.file}: file is missing"
             txn.set_entry(origin_lower, entry)
+        listed = catalogzone.refresh(txn, policy, origin_lower)
         txn.collect_garbage()
-    return Outcome(entry.origin or wanted.origin, Action.REMOVED, wanted.file)
+    return [Outcome(entry.origin or wanted.origin, Action.REMOVED, wanted.file), *listed]
 
 
 def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -> list[Outcome]:
@@ -333,8 +339,9 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
     with Transaction(store) as txn:
         txn.set_catalog_value(POLICY_KEY, packed_policy)
         txn.set_catalog_value(SERVED_KEY, packed_served)
+        catalog = catalogzone.served(txn)
         for origin_lower, entry in txn.entries().items():
-            if origin_lower not in wanted:
+            if origin_lower not in wanted and origin_lower != catalog:
                 txn.remove_zone(origin_lower)
                 outcomes.append(Outcome(entry.origin, Action.REMOVED, entry.file,
                                         error="no longer in the settings"))
@@ -344,6 +351,7 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
                                              parsed[origin_lower]))
             else:
                 outcomes.append(_set_enabled(txn, origin_lower, zone))
+        outcomes += catalogzone.refresh(txn, policy)
         txn.collect_garbage()
     release_memory(max((o.records for o in outcomes), default=0))
     return outcomes

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from ..store.transaction import JournalLimits
 from ..zone.files import ZONE_SUFFIX, zone_files
 
-POLICY_FORMAT = 3  # 1 carried the served settings; 2 had no serial policy nor journal limits
+POLICY_FORMAT = 4  # 1 carried the served settings; 2 had no serial policy nor journal limits;
+# 3 no catalog zone
 
 SERIAL_AUTO = "auto"  # a changed zone whose serial did not go up is served with the next one
 SERIAL_STRICT = "strict"  # such a change is rejected
@@ -45,21 +46,23 @@ class ZonePolicy:
     serial: str = SERIAL_AUTO  # for zones that do not say otherwise
     journal_depth: int = JournalLimits.depth
     journal_size: int = JournalLimits.size
+    catalog: str = ""  # the RFC 9432 catalog zone to serve (text, absolute); "": none
+    catalog_lower: bytes = b""  # its lower-case wire form
 
     def pack(self) -> bytes:
         return marshal.dumps((POLICY_FORMAT, self.zones_dir, self.discover, {
             k: (w.origin, w.file, w.enabled, w.serial, w.journal_depth, w.journal_size)
             for k, w in self.explicit.items()}, self.serial, self.journal_depth,
-            self.journal_size))
+            self.journal_size, self.catalog, self.catalog_lower))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ZonePolicy:
         value = marshal.loads(raw)
         if value[0] != POLICY_FORMAT:
             raise ValueError("stored zone policy has another layout")
-        _, zones_dir, discover, explicit, serial, depth, size = value
+        _, zones_dir, discover, explicit, serial, depth, size, catalog, catalog_lower = value
         return cls(zones_dir, discover, {k: WantedZone(*v) for k, v in explicit.items()},
-                   serial, depth, size)
+                   serial, depth, size, catalog, catalog_lower)
 
     def serial_policy(self, wanted: WantedZone) -> str:
         """The serial policy of a zone as decide() gave it (its own, else the policy's)."""
