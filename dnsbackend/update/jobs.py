@@ -271,7 +271,10 @@ def serial_gt(a: int, b: int) -> bool:
 
 def _stored_policy(txn: Transaction, fallback: ZonePolicy) -> ZonePolicy:
     raw = txn.catalog_value(POLICY_KEY)
-    return ZonePolicy.unpack(raw) if raw is not None else fallback
+    try:
+        return ZonePolicy.unpack(raw) if raw is not None else fallback
+    except ValueError:  # stored by an older version: the policy job at start replaces it
+        return fallback
 
 
 def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tuple[
