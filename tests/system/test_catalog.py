@@ -4,6 +4,8 @@ and go, is transferred (AXFR, IXFR) like any zone, follows the setting live, sho
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsigkeyring
 import dns.zone
 import pytest
 
@@ -138,6 +141,23 @@ def test_the_setting_turns_the_catalog_on_off_and_renames_it_live(
     assert _serial(srv, "a.test.") == 1
 
 
+def test_the_catalogs_own_table_wants_a_key_the_members_do_not(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    secret = base64.b64encode(hashlib.sha256(b"catalog test key").digest()).decode()
+    srv, _, _ = _start(tmp_path, server_factory, ["a.test."], _settings(CATALOG, (
+        f'[key.cat]\nsecret = "{secret}"\n[zone."{CATALOG}"]\n'
+        'allow_transfer = [{ address = "127.0.0.1", key = "cat" }]\n')))
+    srv.wait_served(CATALOG)
+    r = dns.query.tcp(dns.message.make_query(CATALOG, "AXFR"), "127.0.0.1", port=srv.port,
+                      timeout=10)
+    assert r.rcode() == dns.rcode.REFUSED
+    ring = dns.tsigkeyring.from_text({"cat.": ("hmac-sha256", secret)})
+    msgs = list(dns.query.xfr("127.0.0.1", CATALOG, port=srv.port, keyring=ring,
+                              keyname="cat.", lifetime=30, relativize=False))
+    assert all(m.had_tsig for m in msgs) and set(_members(_records(msgs))) == {"a.test."}
+    assert _xfr(srv.port, "a.test.")  # a member: [transfer].allow, no key
+
+
 def _consumer_zone(srv: ServerProcess, origin: str) -> Zone:
     return Zone(origin.rstrip("."), srv.zones / f"{origin}zone", 1)
 
@@ -162,6 +182,11 @@ def test_consumers_provision_our_zones_from_the_catalog(
         running.wait_ready([_consumer_zone(srv, "a.test.")], timeout=60)
         (zones / "b.test.zone").write_text(versioned_zone("b.test.", 1, padding=50))
         running.wait_ready([_consumer_zone(srv, "b.test.")], timeout=60)
+        # Told by our NOTIFY, the consumer took the new catalog version as a diff.
+        serial = _serial(srv, CATALOG)
+        srv.wait_logged(f"NOTIFY of {CATALOG} serial {serial} acknowledged by 127.0.0.1 port "
+                        f"{peer_port}")
+        srv.wait_logged(f"transfer of {CATALOG} to 127.0.0.1: IXFR")
         assert sorted(set(_xfr(peer_port, "b.test."))) == sorted(set(_xfr(srv.port, "b.test.")))
         (zones / "a.test.zone").unlink()
         wait_gone(peer_port, "a.test.", timeout=60)
