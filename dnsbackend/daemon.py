@@ -237,7 +237,8 @@ class Daemon:
         try:
             settings = load_settings(launch.config_path if os.path.exists(launch.config_path)
                                      else launch.config, launch.overrides)
-            policy = policy_from_settings(settings, launch.base_dir)
+            policy = policy_from_settings(settings, launch.base_dir,
+                                          self.settings.catalog.zone)
         except SettingsError as exc:
             log.error("settings not applied: %s", exc)
             return None

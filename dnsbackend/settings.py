@@ -236,10 +236,13 @@ def _entry_key(peer: TransferPeer) -> bytes:
     return b"" if peer.key is None else _key_name(peer.key) or b""
 
 
-def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
-    """The zone policy of validated settings; relative paths are taken from `base_dir`."""
+def policy_from_settings(settings: Settings, base_dir: str,
+                         served_catalog: str | None = None) -> ZonePolicy:
+    """The zone policy of validated settings; relative paths are taken from `base_dir`.
+    `served_catalog`: the catalog zone's name in force (a zone file of that name is then
+    the file's error, not the settings')."""
     zones_dir = os.path.realpath(os.path.join(base_dir, settings.zones))
-    catalog = catalog_origin(settings, zones_dir)
+    catalog = catalog_origin(settings, zones_dir, served_catalog)
     explicit: dict[bytes, WantedZone] = {}
     for name, options in settings.zone.items():
         try:
@@ -259,9 +262,11 @@ def policy_from_settings(settings: Settings, base_dir: str) -> ZonePolicy:
                       b"" if catalog is None else origin_key(catalog))
 
 
-def catalog_origin(settings: Settings, zones_dir: str) -> dns.name.Name | None:
+def catalog_origin(settings: Settings, zones_dir: str,
+                   served: str | None = None) -> dns.name.Name | None:
     """The catalog zone's name (None: none), refused when a zone file would serve it too: a
-    `file` in its `[zone]` table, or its `<origin>.zone` file in the zones directory."""
+    `file` in its `[zone]` table, or (unless it is the name `served` now) its
+    `<origin>.zone` file in the zones directory."""
     name = settings.catalog.zone
     if name is None:
         return None
@@ -276,8 +281,8 @@ def catalog_origin(settings: Settings, zones_dir: str) -> dns.name.Name | None:
                     f"setting 'catalog.zone': {origin} is the catalog zone, made from the "
                     f"served zones; 'zone.{table}.file' would serve it from a file too")
     path = os.path.join(zones_dir, origin.to_text() + "zone")
-    if settings.discover and os.path.exists(path):
-        raise SettingsError(f"setting 'catalog.zone': {origin} is served from the zone file "
+    if settings.discover and os.path.exists(path) and name != served:
+        raise SettingsError(f"setting 'catalog.zone': {origin} has a zone file, "
                             f"{path}; the catalog zone needs a name of its own")
     return origin
 

@@ -127,6 +127,15 @@ def test_the_setting_turns_the_catalog_on_off_and_renames_it_live(
     srv.wait_logged(f"setting 'catalog.zone': the catalog zone is now {CATALOG} (was off)")
     srv.wait_served(CATALOG)
     assert set(_members(_xfr(srv.port, CATALOG))) == {"a.test."}
+    # A zone file of its name: rejected, naming the setting; the catalog serves on, and the
+    # settings still change.
+    (zones / f"{CATALOG}zone").write_text(versioned_zone(CATALOG, 1))
+    srv.wait_logged(f"{CATALOG} is the catalog zone (setting 'catalog.zone'); a zone file "
+                    "of that name is not served")
+    assert srv.query(CATALOG, "NS").answer[0][0].target.to_text() == "invalid."
+    config.write_text("udp_payload = 1400\n" + _settings(CATALOG))
+    srv.wait_logged("EDNS payload size is now 1400")
+    (zones / f"{CATALOG}zone").unlink()
     config.write_text(_settings("other.example."))
     srv.wait_logged(f"the catalog zone is now other.example. (was {CATALOG})")
     srv.wait_served("other.example.")
@@ -137,7 +146,7 @@ def test_the_setting_turns_the_catalog_on_off_and_renames_it_live(
     # A catalog whose name a zone file serves is refused, naming the setting.
     config.write_text(_settings("a.test."))
     out = srv.wait_logged("settings not applied")
-    assert "setting 'catalog.zone': a.test. is served from the zone file" in out
+    assert "setting 'catalog.zone': a.test. has a zone file, " in out
     assert _serial(srv, "a.test.") == 1
 
 

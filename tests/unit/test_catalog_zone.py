@@ -241,10 +241,10 @@ def test_a_zone_file_of_the_catalogs_name_is_not_served(tmp_path: Path) -> None:
     assert files.catalog() == before
 
 
-def _settings(tmp_path: Path, text: str) -> ZonePolicy:
+def _settings(tmp_path: Path, text: str, served: str | None = None) -> ZonePolicy:
     config = tmp_path / "dnsbackend.toml"
     config.write_text(f'zones = "{tmp_path / "zones"}"\n' + text)
-    return policy_from_settings(load_settings(str(config), {}), str(tmp_path))
+    return policy_from_settings(load_settings(str(config), {}), str(tmp_path), served)
 
 
 def test_settings_name_the_catalog_and_refuse_a_clash(tmp_path: Path) -> None:
@@ -260,7 +260,9 @@ def test_settings_name_the_catalog_and_refuse_a_clash(tmp_path: Path) -> None:
                        r"catalog zone.*'zone.catalog.example..file'"):
         _settings(tmp_path, f'[catalog]\nzone = "{CATALOG}"\n[zone."{CATALOG}"]\nfile = "x"\n')
     (tmp_path / "zones" / "catalog.example.zone").write_text(_zone_text())
-    with pytest.raises(SettingsError, match="setting 'catalog.zone': catalog.example. is "
-                       "served from the zone file .*catalog.example.zone; the catalog zone "
-                       "needs a name of its own"):
+    with pytest.raises(SettingsError, match="setting 'catalog.zone': catalog.example. has "
+                       "a zone file, .*catalog.example.zone; the catalog zone needs a name "
+                       "of its own"):
         _settings(tmp_path, f'[catalog]\nzone = "{CATALOG}"\n')
+    # The same name in force already: the file is the file's error, the settings apply.
+    assert _settings(tmp_path, f'[catalog]\nzone = "{CATALOG}"\n', CATALOG).catalog == CATALOG
