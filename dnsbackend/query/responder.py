@@ -59,12 +59,17 @@ class Responder:
         self.reader = reader
         self.options = options
         self.failures = 0  # internal errors answered with SERVFAIL
+        # Queries and UDP batches taken up, counted: whether queries are coming in is what
+        # zone transfers yield to (serve/tcp.py TransferPacer).
+        self.activity = 0
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
+        self.activity += 1
         return _OneSnapshot(self, tcp).respond(data)
 
     def batch(self) -> Callable[[bytes], bytes | None]:
         """respond() for the UDP queries of one batch, all answered from one snapshot."""
+        self.activity += 1
         return _OneSnapshot(self, False).respond
 
     def servfail(self, data: bytes) -> bytes | None:

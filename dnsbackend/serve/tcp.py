@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 from ..query.responder import Responder
@@ -13,15 +16,62 @@ from ..transfer.service import Outgoing, TransferService, is_transfer
 log = logging.getLogger("dnsbackend")
 
 TCP_WRITE_BATCH = 16384  # bytes of answers gathered before a write on a TCP connection
+TRANSFER_SLICE = 0.002  # seconds a transfer streams before the event loop looks at queries
+TRANSFER_SHARE = 0.2  # of the loop's time transfers take, together, while queries come in
+
+
+class TransferPacer:
+    """Zone transfers take turns in slices of TRANSFER_SLICE, one connection after another,
+    and while queries are coming in they get TRANSFER_SHARE of the event loop's time
+    together: a secondary pulling a big zone (or several) cannot starve the queries, and
+    without queries a transfer runs flat out."""
+
+    def __init__(self, share: float = TRANSFER_SHARE, slice_s: float = TRANSFER_SLICE) -> None:
+        self.share = share
+        self.slice = slice_s
+        self.waiting: deque[Callable[[], None]] = deque()
+        self.timer: asyncio.Handle | None = None
+        self.running = False
+        self.activity: Callable[[], int] = lambda: 0  # TCPProtocol sets the responder's
+        self.seen = 0
+
+    def wait(self, resume: Callable[[], None]) -> None:
+        """Call `resume` (one slice of a transfer) in its turn."""
+        self.waiting.append(resume)
+        if self.timer is None and not self.running:
+            self.timer = asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self.timer = None
+        if not self.waiting:
+            return
+        resume = self.waiting.popleft()
+        start = time.perf_counter()
+        self.running = True
+        try:
+            resume()  # one slice; it waits again if there is more to send
+        finally:
+            self.running = False
+        spent = time.perf_counter() - start
+        activity = self.activity()
+        busy, self.seen = activity != self.seen, activity
+        if self.waiting:
+            loop = asyncio.get_running_loop()
+            if busy:  # queries came in during the slice: let them have the loop
+                self.timer = loop.call_later(spent * (1 / self.share - 1), self._run)
+            else:
+                self.timer = loop.call_soon(self._run)
 
 
 class TCPLimits:
-    """How many TCP connections are served at once, and how long a quiet one is kept."""
+    """How many TCP connections are served at once, how long a quiet one is kept, and how
+    their transfers share the event loop."""
 
     def __init__(self, max_connections: int, idle_timeout: float) -> None:
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.open = 0
+        self.pacer = TransferPacer()
 
 
 class TCPProtocol(asyncio.Protocol):
@@ -43,6 +93,7 @@ class TCPProtocol(asyncio.Protocol):
         self.blocked = False  # our answers wait in the write buffer: stop answering
         self.sending: Outgoing | None = None  # a transfer being streamed
         self.sending_since = 0.0
+        limits.pacer.activity = lambda: responder.activity
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = self.transport = cast(asyncio.Transport, transport)
@@ -82,7 +133,9 @@ class TCPProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
-            if self._send_transfer():
+            if self.sending is not None:
+                self.limits.pacer.wait(self._paced)
+            else:
                 self._answer_buffered()
             self._arm()
 
@@ -93,18 +146,32 @@ class TCPProtocol(asyncio.Protocol):
                 close()  # lets go of the version it pinned
             self.sending = None
 
+    def _paced(self) -> None:
+        """The transfer's turn (TransferPacer): one more slice, then the queries after it."""
+        transport = self.transport
+        if self.sending is None or self.blocked or transport is None or transport.is_closing():
+            return  # gone, or resume_writing will ask for the next turn
+        if self._send_transfer():
+            self._answer_buffered()
+
     def _send_transfer(self) -> bool:
-        """Send the transfer under way until the client falls behind; True once it is all
-        sent (or none is under way)."""
+        """Send one slice of the transfer under way, until the client falls behind or the
+        slice is over (then wait for the next turn); True once it is all sent (or none is
+        under way)."""
         outgoing = self.sending
         if outgoing is None:
             return True
         transport = self.transport
         assert transport is not None
+        pacer = self.limits.pacer
+        end = time.perf_counter() + pacer.slice
         for message in outgoing.messages:
             transport.write(struct.pack("!H", len(message)) + message)  # may pause us
             if self.blocked:
                 self._arm()  # a slow secondary still counts as busy, not idle
+                return False
+            if time.perf_counter() >= end:
+                pacer.wait(self._paced)
                 return False
         self.sending = None
         seconds = asyncio.get_running_loop().time() - self.sending_since
