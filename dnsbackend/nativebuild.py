@@ -16,6 +16,7 @@ NATIVE_MODULES = (
     "query.engine", "query.resolve", "query.encode", "query.responder",
     "zone.nodes",
     "serve.udpbatch",
+    "transfer.stream", "transfer.xfr",
 )
 
 

@@ -16,7 +16,7 @@ from ..store.snapshot import Reader
 from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED
 from ..wire.message import FormatError, parse_fields, question_type
 from .acl import Entry, allowed, keys_for
-from .stream import messages
+from .stream import Packer
 from .tsig import Check, Signer, check_request
 from .xfr import plan
 
@@ -103,15 +103,12 @@ class TransferService:
         question_end = parse_fields(msg)[5]
         qflags = (msg[2] << 8) | msg[3]
 
-        def counted() -> Iterator[tuple[bytes, int, int, bytes]]:
-            for rr in transfer.rrs:
-                out.records += 1
-                yield rr
+        packer = Packer(request.id, qflags, msg[12:question_end], name)
 
         def stream() -> Iterator[bytes]:
             try:
-                for message in messages(request.id, qflags, msg[12:question_end], name,
-                                        counted()):
+                for message in transfer.messages(packer):
+                    out.records = packer.records  # counted as they are sent
                     # Every message signed, each covering the one before (RFC 8945 5.3.1).
                     yield message if signer is None else signer.sign(message, self.clock())
             finally:

@@ -1,20 +1,21 @@
 """AXFR (RFC 5936) and IXFR (RFC 1995) answers: the RRs of one zone version, or the journal's
 changesets from the client's serial, read in one LMDB read transaction that pins the version
-for as long as the transfer streams."""
+for as long as the transfer streams. Compiled (nativebuild.py): a big zone's AXFR is this
+loop, the store's cursor straight into the messages."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import lmdb
 
-from ..store.database import Store, meta_key
-from ..store.format import RR, Changeset, ZoneMeta
+from ..store.database import Store, meta_key, node_prefix
+from ..store.format import RR, Changeset, ZoneMeta, unpack_history
 from ..store.transaction import read_journal, read_version
 from ..wire.codes import SOA
-from .stream import messages
+from .stream import Packer, messages
 
 _SERIAL = struct.Struct("!I")
 
@@ -27,6 +28,12 @@ class Transfer:
     serial: int  # the zone's serial sent
     from_serial: int | None  # IXFR: the client's
     rrs: Iterator[RR]
+    # The same RRs as messages, by the packer given (for AXFR, straight from the store).
+    pack: Callable[[Packer], Iterator[bytes]] | None = None
+
+    def messages(self, packer: Packer) -> Iterator[bytes]:
+        """The transfer's RRs packed into messages."""
+        return packer.pack(self.rrs) if self.pack is None else self.pack(packer)
 
 
 def zone_rrs(zones: lmdb.Transaction, meta: ZoneMeta, version: int) -> Iterator[RR]:
@@ -42,6 +49,31 @@ def zone_rrs(zones: lmdb.Transaction, meta: ZoneMeta, version: int) -> Iterator[
             for rdata in rdatas:
                 yield owner, rtype, ttl, rdata
     yield soa
+
+
+def zone_messages(zones: lmdb.Transaction, meta: ZoneMeta, version: int,
+                  packer: Packer) -> Iterator[bytes]:
+    """zone_rrs() packed into messages, without an iterator between the store and the
+    packer: the cost of a big zone's AXFR is this loop."""
+    apex = meta.origin.lower()
+    packer.rr(apex, SOA, meta.soa_ttl, meta.soa_rdata)
+    prefix = node_prefix(meta.zone_id)
+    start = len(prefix)
+    cursor = zones.cursor()
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            if bytes(key[:start]) != prefix:
+                break
+            for at, node in unpack_history(bytes(value)):
+                if at <= version:
+                    if node is not None:
+                        owner = bytes(key[start:])
+                        packer.node(owner, node, owner == apex)
+                    break
+            if packer.done:
+                yield from packer.take()
+    packer.rr(apex, SOA, meta.soa_ttl, meta.soa_rdata)
+    yield from packer.finish()
 
 
 def journal_rrs(meta: ZoneMeta, changes: list[Changeset]) -> Iterator[RR]:
@@ -91,7 +123,9 @@ def plan(store: Store, zone_id: int, version: int,
                 yield Transfer("IXFR", meta.serial, ixfr_from, journal_rrs(meta, chain))
                 return
         kind = "AXFR" if ixfr_from is None else "IXFR-as-AXFR"
-        yield Transfer(kind, meta.serial, ixfr_from, zone_rrs(zones, meta, version))
+        yield Transfer(kind, meta.serial, ixfr_from, zone_rrs(zones, meta, version),
+                       lambda packer: zone_messages(zones, meta, version, packer))
 
 
-__all__ = ["Transfer", "changes_since", "journal_rrs", "messages", "plan", "zone_rrs"]
+__all__ = ["Transfer", "changes_since", "journal_rrs", "messages", "plan", "zone_messages",
+           "zone_rrs"]
