@@ -53,6 +53,17 @@ class NsdPrimary(Nsd):
             raise RuntimeError(f"nsd-control reload {origin}: {done.stdout}{done.stderr}")
 
 
+class NsdSecondary(Nsd):
+    """NSD as a secondary that serves a transferred zone at once: `xfrd-reload-timeout: 0`
+    (NSD's default, 1, spaces reloads after transfers at least a second apart, which alone
+    would put a second between every edit and its answer on NSD)."""
+
+    def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
+        cmd = super().configure(workdir, port, zones, workers)
+        _patch(workdir / "nsd.conf", "server:\n", "server:\n  xfrd-reload-timeout: 0\n")
+        return cmd
+
+
 class KnotPrimary(Knot):
     """Knot as a primary giving AXFR to loopback."""
 
