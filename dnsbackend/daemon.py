@@ -6,20 +6,24 @@ The outer layer: it ties the network layer (serve/) to the write jobs (update/) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import dns.name
 
+from . import sdnotify
 from .logs import install, open_handler, setup_logging
 from .query.responder import Responder
 from .serve.endpoints import Handle, serve_sockets
@@ -52,6 +56,7 @@ log = logging.getLogger("dnsbackend")
 
 ZONE_WRITERS = 2
 NOTIFY_ACKS = "notify.json"  # in the data directory: what each NOTIFY target acknowledged
+WORKER_STOP_SECONDS = 5.0  # at shutdown, to finish what they are sending
 WRITER_STOP_SECONDS = 5.0  # at shutdown, then writer processes still busy are killed
 
 
@@ -89,6 +94,7 @@ class Daemon:
         self.responder = Responder(self.reader)
         self.served_payload = self.settings.udp_payload  # as last stored by a policy sync
         self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.worker_started: list[Any] = []  # a multiprocessing Event each, set once serving
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
         # parse; the zone watcher keeps at most one job per zone in flight.
@@ -116,10 +122,14 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        handles, port, recovering = await self._start_serving(loop)
         stop = asyncio.Event()
+        hangup = asyncio.Event()
+        # Before anything starts, so that a signal during start-up is not the default action
+        # (SIGTERM, SIGHUP: die at once); SIGHUP waits until the start-up sync is done.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, self._stop_on, sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, hangup.set)
+        handles, port, recovering = await self._start_serving(loop)
         watch_settings = SettingsWatcher(self.launch.config_path, self.settings.debounce_ms,
                                          self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
@@ -136,12 +146,41 @@ class Daemon:
             for _ in range(3):
                 await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
             await self.sync(self.policy, served_settings(self.settings), startup=True)
+            tasks.append(loop.create_task(self._on_hangup(hangup, stop)))
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
+            sdnotify.notify("READY=1", f"STATUS=serving on port {port}")
             await stop.wait()
-            log.info("stopping")
         finally:
             self._shut_down(stop, tasks, handles)
+
+    def _stop_on(self, sig: signal.Signals, stop: asyncio.Event) -> None:
+        """SIGINT or SIGTERM: stop serving, the workers and the writers, and exit 0."""
+        if not stop.is_set():
+            log.info("stopping (%s)", sig.name)
+            sdnotify.notify("STOPPING=1")
+        stop.set()
+
+    async def _on_hangup(self, hangup: asyncio.Event, stop: asyncio.Event) -> None:
+        """SIGHUP: read the settings file and every zone file now, as if each had changed
+        (for operators whose tooling sends it; the watchers do this by themselves)."""
+        while not stop.is_set():
+            await hangup.wait()
+            hangup.clear()
+            await self.reread()
+
+    async def reread(self) -> None:
+        """The settings, then every zone the policy serves: unchanged files cost a digest."""
+        sdnotify.reloading()
+        changed = self.reload_settings()
+        if changed is not None:
+            await self.sync(*changed)
+        served = [zone for zone in self.zones.policy.wanted_zones().values() if zone.enabled]
+        log.info("SIGHUP: re-read the settings; re-reading %d zone file%s", len(served),
+                 "" if len(served) == 1 else "s")
+        for zone in served:
+            self.zones.schedule(zone.origin, zone.file)
+        sdnotify.notify("READY=1")
 
     async def _start_serving(self, loop: asyncio.AbstractEventLoop
                              ) -> tuple[list[Handle], int, asyncio.Future[tuple[int, bool]]]:
@@ -152,11 +191,13 @@ class Daemon:
         # Bind before any writer process exists: a bind error then exits at once.
         socks = open_sockets(self.settings.listen, self.settings.port,
                              reuse_port=self.settings.workers > 1)
-        # Serve what the store holds at once; the writers start meanwhile.
-        recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job, self.data_dir)
-        # Start the zone writers now, not at the first edit: spawning one takes a while.
-        for pool in self.zone_pools:
-            loop.run_in_executor(pool, jobs.warm_up, self.data_dir)
+        with group_signals_ignored():  # the pools start their processes at the first job
+            # Serve what the store holds at once; the writers start meanwhile.
+            recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job,
+                                              self.data_dir)
+            # Start the zone writers now, not at the first edit: spawning one takes a while.
+            for pool in self.zone_pools:
+                loop.run_in_executor(pool, jobs.warm_up, self.data_dir)
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits,
                                       transfers=TransferService(self.reader))
@@ -182,10 +223,16 @@ class Daemon:
         self.notify.stop()
         for handle in handles:
             handle.close()
-        for proc in self.workers:
+        deadline = time.monotonic() + WORKER_STOP_SECONDS
+        for proc, started in zip(self.workers, self.worker_started, strict=True):
+            # One still starting has no SIGTERM handler yet: SIGTERM would kill it outright.
+            if proc.is_alive():
+                started.wait(max(0.0, deadline - time.monotonic()))
             proc.terminate()
-        for proc in self.workers:
-            proc.join(5)
+        for index, proc in enumerate(self.workers, 1):
+            proc.join(WORKER_STOP_SECONDS)
+            if proc.exitcode != 0:
+                log.warning("worker %d stopped with exit code %s", index, proc.exitcode)
         deadline = time.monotonic() + WRITER_STOP_SECONDS
         for pool in self.zone_pools:
             stop_pool(pool, deadline)
@@ -193,10 +240,17 @@ class Daemon:
         self.store.close()
 
     def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
-        proc = multiprocessing.get_context("spawn").Process(
-            target=worker_main, args=(self.settings.model_dump(), port, index),
+        context = multiprocessing.get_context("spawn")
+        started = context.Event()
+        proc = context.Process(
+            target=worker_main, args=(self.settings.model_dump(), port, index, started),
             name=f"dnsbackend-worker-{index}", daemon=True)
-        proc.start()
+        with group_signals_ignored():
+            proc.start()
+        if index <= len(self.worker_started):
+            self.worker_started[index - 1] = started
+        else:
+            self.worker_started.append(started)
         return proc
 
     async def _keep_workers(self, port: int, stop: asyncio.Event) -> None:
@@ -289,6 +343,20 @@ class Daemon:
                                   if t not in before])
 
 
+@contextlib.contextmanager
+def group_signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGHUP ignored while child processes start: they keep that through exec,
+    so a Ctrl-C or hangup sent to the whole process group is for this process alone (it
+    stops them in order, and they take their settings from the store), even for a child
+    still starting up."""
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def stop_pool(pool: ProcessPoolExecutor, deadline: float) -> None:
     """Stop a pool of writer processes by `deadline` (time.monotonic()), whatever they are
     doing: a job still running then (a huge zone, a file that never ends) is killed, which
@@ -300,7 +368,9 @@ def stop_pool(pool: ProcessPoolExecutor, deadline: float) -> None:
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
     for proc in procs:
-        if proc.is_alive():
+        # Gone when its sentinel (a pipe it holds open) is closed, even if is_alive() cannot
+        # tell because another waiter (the pool's manager thread) reaped it first.
+        if proc.is_alive() and not multiprocessing.connection.wait([proc.sentinel], 0):
             log.warning("writer process %d did not stop in time; killed", proc.pid)
             proc.kill()
             proc.join(1.0)
@@ -322,7 +392,7 @@ async def run(launch: Launch) -> None:
     await Daemon(launch).run()
 
 
-def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
+def worker_main(settings_dump: dict[str, Any], port: int, index: int, started: Any) -> None:
     """A serving worker of `--workers N`: its own sockets (SO_REUSEPORT), its own store
     handle opened after the start, answers only; the first process does all the writing."""
     settings = Settings.model_validate(settings_dump)
@@ -330,7 +400,8 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
         setup_logging(settings.log_level, settings.log_file, f"[worker {index}] ")
     except OSError:
         setup_logging(settings.log_level, None, f"[worker {index}] ")  # the first process said why
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the first process stops us in order
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # settings reach us through the store
     die_with_parent(signal.SIGTERM)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
@@ -339,10 +410,10 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve_worker(settings, port))
+    asyncio.run(_serve_worker(settings, port, started))
 
 
-async def _serve_worker(settings: Settings, port: int) -> None:
+async def _serve_worker(settings: Settings, port: int, started: Any) -> None:
     store = open_shared(os.path.abspath(settings.data))
     responder = Responder(Reader(store))
     socks = open_sockets(settings.listen, port, reuse_port=True)
@@ -352,6 +423,7 @@ async def _serve_worker(settings: Settings, port: int) -> None:
     gc.freeze()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    started.set()  # from now on SIGTERM stops us in order
     await stop.wait()
     for handle in handles:
         handle.close()

@@ -45,3 +45,4 @@ def init_writer_process() -> None:
     die_with_parent(signal.SIGKILL)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us in order
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP to the group is for the server
