@@ -20,6 +20,7 @@ from typing import Protocol
 
 from testkit import programs
 from testkit.peers import Bind, Knot, Nsd, Serving, Zone
+from testkit.ports import free_port
 from testkit.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,8 +121,25 @@ class DnsBackend:
             if not copy.exists():
                 shutil.copyfile(z.path, copy)
         extra = ["--workers", str(workers)] if workers != 1 else []
-        return OurServer(zdir, workdir / "db", extra, cpus)
+        return OurServer(zdir, workdir / "db", extra + self.options(workdir), cpus)
+
+    def options(self, workdir: Path) -> list[str]:
+        """More command-line options for `dnsbackend serve`."""
+        return []
+
+
+class DnsBackendMetrics(DnsBackend):
+    """Our server with the Prometheus endpoint on (a free port, never scraped), to measure
+    what counting costs: `--servers dnsbackend,dnsbackend+metrics` runs both in one run."""
+
+    name = "dnsbackend+metrics"
+
+    def options(self, workdir: Path) -> list[str]:
+        config = workdir / "metrics.toml"
+        config.write_text(f'metrics = "127.0.0.1:{free_port()}"\n')
+        return ["--config", str(config)]
 
 
 SERVERS: dict[str, Callable[[], Contender]] = {
-    "dnsbackend": DnsBackend, "nsd": Nsd, "knot": Knot, "bind": Bind}
+    "dnsbackend": DnsBackend, "dnsbackend+metrics": DnsBackendMetrics, "nsd": Nsd,
+    "knot": Knot, "bind": Bind}

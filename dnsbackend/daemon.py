@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
 import time
@@ -25,10 +26,11 @@ import dns.name
 
 from . import sdnotify
 from .logs import install, open_handler, setup_logging
+from .metrics import prepare_directory
 from .query.responder import Responder
 from .serve.endpoints import Handle, serve_sockets
 from .serve.notify import NotifySender
-from .serve.sockets import open_sockets
+from .serve.sockets import BindError, open_sockets
 from .serve.tcp import TCPLimits
 from .settings import (
     DEFAULT_CONFIG,
@@ -36,6 +38,7 @@ from .settings import (
     Settings,
     SettingsError,
     load_settings,
+    metrics_endpoint,
     notify_targets,
     policy_from_settings,
     served_settings,
@@ -43,6 +46,7 @@ from .settings import (
 from .store.database import Store, open_shared
 from .store.format import ServedSettings
 from .store.snapshot import Reader
+from .store.transaction import journal_sizes
 from .transfer.service import TransferService
 from .transfer.tsig import TsigKey
 from .update import jobs
@@ -101,11 +105,20 @@ class Daemon:
         self.zone_pools = [writer_pool(1) for _ in range(ZONE_WRITERS)]
         self.policy = policy_from_settings(self.settings, launch.base_dir)
         self.zones = ZoneWatcher(self.store, list(self.zone_pools), self.data_dir, self.policy,
-                                 self.settings.debounce_ms, self.outcome_happened)
+                                 self.settings.debounce_ms, self.zone_changed)
         self.notify = NotifySender(os.path.join(self.data_dir, NOTIFY_ACKS))
+        self.metrics = Metrics(self) if self.settings.metrics else None
 
-    def outcome_happened(self, outcome: Outcome) -> None:
-        """A zone has a new version: NOTIFY its targets of the serial now served."""
+    def zone_changed(self, outcome: Outcome) -> None:
+        """An outcome of the zone watcher's (a file changed, or SIGHUP)."""
+        self.outcome_happened(outcome, edited=True)
+
+    def outcome_happened(self, outcome: Outcome, edited: bool = False) -> None:
+        """A zone has a new version: NOTIFY its targets of the serial now served. Counted
+        in the metrics, `edited` ones (not those of the start-up sync) also for the time
+        from the file's edit to its version served."""
+        if self.metrics is not None:
+            self.metrics.outcome(outcome, edited)
         if outcome.action is not Action.LOADED:
             return
         self._notify(outcome.origin, notify_targets(self.settings, outcome.origin))
@@ -149,6 +162,8 @@ class Daemon:
             tasks.append(loop.create_task(self._on_hangup(hangup, stop)))
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
+            if self.metrics is not None:
+                tasks.append(loop.create_task(self.metrics.folder.run()))
             sdnotify.notify("READY=1", f"STATUS=serving on port {port}")
             await stop.wait()
         finally:
@@ -202,6 +217,8 @@ class Daemon:
         handles = await serve_sockets(socks, self.responder, limits,
                                       transfers=TransferService(self.reader))
         self.notify.start()
+        if self.metrics is not None:
+            self.metrics.listen()
         gc.freeze()  # start-up objects live as long as the process: spare the collector them
         where = ", ".join(f"{s.getsockname()[0]} port {s.getsockname()[1]}"
                           for s in socks if s.type == socket.SOCK_DGRAM)
@@ -237,6 +254,8 @@ class Daemon:
         for pool in self.zone_pools:
             stop_pool(pool, deadline)
         stop_pool(self.catalog_pool, deadline)
+        if self.metrics is not None:
+            self.metrics.close()
         self.store.close()
 
     def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
@@ -357,6 +376,57 @@ def group_signals_ignored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class Metrics:
+    """The metrics of the first process: its counts, its gauges, the endpoint."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        assert daemon.settings.metrics is not None
+        self.directory = prepare_directory()  # before prometheus_client is imported
+        from .metrics import exporter
+
+        self.exporter = exporter
+        self.daemon = daemon
+        self.address = metrics_endpoint(daemon.settings.metrics)
+        self.folder = exporter.Folder(daemon.responder, 0)
+        self.first = exporter.FirstProcess(lambda: len(daemon.zones.running))
+        self.endpoint: Any = None
+
+    def listen(self) -> None:
+        host, port = self.address
+        try:
+            self.endpoint = self.exporter.Endpoint(host, port, self.first)
+        except OSError as exc:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise BindError(f"setting 'metrics': cannot listen on {host} port {port}: "
+                            f"{exc.strerror}", exc.errno) from None
+        log.info("metrics on http://%s/metrics", self.daemon.settings.metrics)
+
+    def outcome(self, outcome: Outcome, edited: bool) -> None:
+        if outcome.action is Action.LOADED:
+            changed_at = None
+            if edited:
+                with contextlib.suppress(OSError):
+                    changed_at = os.stat(outcome.path).st_mtime
+            self.first.loaded(outcome.origin, outcome.seconds, changed_at, time.time(),
+                              self._journal_depth(outcome.origin))
+        elif outcome.action is Action.FAILED:
+            self.first.rejected(outcome.origin, outcome.seconds)
+        elif outcome.action in (Action.REMOVED, Action.DISABLED):
+            self.first.removed(outcome.origin)
+
+    def _journal_depth(self, origin: str) -> int:
+        store = self.daemon.store
+        zone = self.daemon.reader.snapshot().zones.get(origin_key(dns.name.from_text(origin)))
+        if zone is None:
+            return 0
+        with store.zones_env.begin() as txn:
+            return len(journal_sizes(txn, zone.meta.zone_id))
+
+    def close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close(self.directory)
+
+
 def stop_pool(pool: ProcessPoolExecutor, deadline: float) -> None:
     """Stop a pool of writer processes by `deadline` (time.monotonic()), whatever they are
     doing: a job still running then (a huge zone, a file that never ends) is killed, which
@@ -410,12 +480,16 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int, started: A
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve_worker(settings, port, started))
+    asyncio.run(_serve_worker(settings, port, index, started))
 
 
-async def _serve_worker(settings: Settings, port: int, started: Any) -> None:
+async def _serve_worker(settings: Settings, port: int, index: int, started: Any) -> None:
     store = open_shared(os.path.abspath(settings.data))
     responder = Responder(Reader(store))
+    if settings.metrics is not None:  # the first process has set up the directory
+        from .metrics import exporter
+
+        asyncio.get_running_loop().create_task(exporter.Folder(responder, index).run())
     socks = open_sockets(settings.listen, port, reuse_port=True)
     limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
     handles = await serve_sockets(socks, responder, limits,

@@ -25,7 +25,7 @@ from .zone.files import origin_key
 DEFAULT_CONFIG = "dnsbackend.toml"
 
 # Settings that only take effect when the server starts (the rest change live).
-RESTART_ONLY = ("listen", "port", "workers", "data")
+RESTART_ONLY = ("listen", "port", "workers", "data", "metrics", "query_log")
 
 
 class SettingsError(Exception):
@@ -140,6 +140,31 @@ class Settings(BaseModel):
     transfer: TransferOptions = Field(default_factory=TransferOptions)
     key: dict[str, KeyOptions] = Field(default_factory=dict)  # TSIG keys, by name
     catalog: CatalogOptions = Field(default_factory=CatalogOptions)
+    metrics: str | None = None  # "address:port" of the Prometheus endpoint; None: off
+    query_log: str | None = None  # a file to append a line per query to ("-": stdout)
+
+    @field_validator("metrics")
+    @classmethod
+    def _an_endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            metrics_endpoint(value)
+        return value
+
+
+def metrics_endpoint(value: str) -> tuple[str, int]:
+    """(address, port) of a `metrics` setting: "127.0.0.1:9153", "[::1]:9153"."""
+    host, colon, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"an IPv6 address goes in brackets: [{host}]:{port}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not ADDRESS:PORT with an IP address: {value!r}") from None
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"not ADDRESS:PORT with a port from 1 to 65535: {value!r}")
+    return host, int(port)
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:

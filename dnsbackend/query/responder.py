@@ -34,20 +34,30 @@ _SERVFAIL_FLAGS: Final = QR | SERVFAIL
 FAILURES_LOGGED_EVERY: Final = 10_000
 
 
-def respond(msg: bytes, snapshot: Snapshot, tcp: bool,
-            options: AnswerOptions | None) -> bytes | None:
-    """answer(), remembered. `options` None means the store's options (the memo's case)."""
+def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
+            counted: list[bytes] | None = None) -> bytes | None:
+    """answer(), remembered. `options` None means the store's options (the memo's case).
+
+    `counted` (when metrics are on) gets each response's bytes after the ID (b"": dropped),
+    as the memo keeps them: for a repeated query, the remembered object itself, so counting
+    costs one list append; the responses are summed and read (zone, type, rcode) later, off
+    the query path, once per distinct response (metrics/tally.py)."""
     memo = snapshot.memo[tcp]
     key = msg[2:]
     hit = memo.get(key)
     if hit is not None:
+        if counted is not None:
+            counted.append(hit)
         return msg[:2] + hit if hit else None
     response = answer(msg, snapshot, tcp, options)
+    kept = _DROP if response is None else response[2:]
     if options is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
             response is None or len(response) <= MEMO_MAX_RESPONSE):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        memo[key] = _DROP if response is None else response[2:]
+        memo[key] = kept
+    if counted is not None:
+        counted.append(kept)
     return response
 
 
@@ -62,6 +72,9 @@ class Responder:
         # Queries and UDP batches taken up, counted: whether queries are coming in is what
         # zone transfers yield to (serve/tcp.py TransferPacer).
         self.activity = 0
+        # Responses counted for the metrics, over UDP [0] and TCP [1] (respond()); None:
+        # metrics off. Summed and emptied off the query path (metrics/tally.py).
+        self.counted: tuple[list[bytes], list[bytes]] | None = None
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
         self.activity += 1
@@ -110,6 +123,8 @@ class _OneSnapshot:
         self.tcp = tcp
         self.options = responder.options
         self.snapshot: Snapshot | None = None
+        counted = responder.counted
+        self.counted = None if counted is None else counted[tcp]
 
     def respond(self, data: bytes) -> bytes | None:
         reader = self.responder.reader
@@ -118,9 +133,12 @@ class _OneSnapshot:
                 snapshot = self.snapshot
                 if snapshot is None:
                     snapshot = self.snapshot = reader.snapshot()
-                return respond(data, snapshot, self.tcp, self.options)
+                return respond(data, snapshot, self.tcp, self.options, self.counted)
             except StaleSnapshot:
                 snapshot = self.snapshot = reader.refresh()
-                return respond(data, snapshot, self.tcp, self.options)
+                return respond(data, snapshot, self.tcp, self.options, self.counted)
         except Exception:  # a bug must cost one answer, not the server
-            return self.responder.servfail(data)
+            response = self.responder.servfail(data)
+            if self.counted is not None:
+                self.counted.append(_DROP if response is None else response[2:])
+            return response

@@ -15,6 +15,7 @@ from typing import cast
 
 from ..transfer.notify import Notifier, Target
 from ..transfer.tsig import TsigKey
+from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
 
@@ -73,6 +74,7 @@ class NotifySender:
         if acked is None:
             return
         zone, serial = acked
+        SERVE.notifies_acknowledged += 1
         self.acked_at[(zone, source)] = time.time()
         log.info("NOTIFY of %s serial %d acknowledged by %s port %d", _text(zone), serial,
                  source[0], source[1])
@@ -107,6 +109,7 @@ class NotifySender:
                 return
             transport = self.transports[family] = cast(asyncio.DatagramTransport, made)
         transport.sendto(message, target)
+        SERVE.notifies_sent += 1
 
     def _save(self) -> None:
         if not self.acks_file:

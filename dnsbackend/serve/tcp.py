@@ -12,6 +12,7 @@ from typing import cast
 
 from ..query.responder import Responder
 from ..transfer.service import Outgoing, TransferService, is_transfer
+from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
 
@@ -176,6 +177,8 @@ class TCPProtocol(asyncio.Protocol):
         self.sending = None
         seconds = asyncio.get_running_loop().time() - self.sending_since
         log.info("%s", outgoing.describe(seconds))
+        kind = outgoing.kind.split(" ", 1)[0]  # "refused (why)" counts as refused
+        SERVE.transfers[kind] = SERVE.transfers.get(kind, 0) + 1
         return True
 
     def data_received(self, data: bytes) -> None:

@@ -21,6 +21,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
+from .counters import SERVE
+
 log = logging.getLogger("dnsbackend")
 
 BATCH: Final = 64  # datagrams per system call
@@ -157,6 +159,7 @@ class BatchedUDP:
         for i in range(n):
             namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
             if msg_flags & MSG_TRUNC:
+                SERVE.too_long += 1
                 continue  # longer than any query we answer
             start = i * RECV_SLOT
             response = respond(bytes(rview[start:start + size]))

@@ -7,14 +7,22 @@ import mmap
 import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.message
+import dns.query
 import dns.rcode
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.ports import free_port
 from testkit.procs import process_tree
 from testkit.server import ServerProcess, StartServer
 
@@ -73,6 +81,10 @@ def test_a_stop_signal_stops_every_process_cleanly(tmp_path: Path, server_factor
     assert out.count("stopping") == 1 and f"stopping ({sig.name})" in out, out
     assert not [line for line in out.splitlines()
                 if " WARNING " in line or " ERROR " in line or "Traceback" in line], out
+    # Helpers such as multiprocessing's resource tracker go once they see the server gone.
+    deadline = time.monotonic() + 10
+    while pids_alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert pids_alive(tree) == []
 
 
@@ -138,3 +150,173 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path: Path, server_facto
     srv.proc.send_signal(signal.SIGTERM)
     assert notify_socket.recv(4096) == b"STOPPING=1"
     assert exit_code(srv) == 0
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+BIG = "big TXT " + " ".join(['"' + "x" * 200 + '"'] * 3) + "\n"  # > 512 bytes: TC over UDP
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The endpoint's samples, by sample name, parsed with prometheus-client's parser."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
+          **labels: str) -> float:
+    """A sample's value summed over the labels not given (the workers, mostly)."""
+    return sum(value for got, value in samples.get(name, [])
+               if all(got.get(k) == v for k, v in labels.items()))
+
+
+def scrape_until(port: int, name: str, value: float, **labels: str
+                 ) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Scrape until a sample reaches `value` (counts are folded in once a second)."""
+    deadline = time.monotonic() + 30
+    while True:
+        samples = scrape(port)
+        if total(samples, name, **labels) >= value:
+            return samples
+        assert time.monotonic() < deadline, (name, labels, samples.get(name))
+        time.sleep(0.1)
+
+
+class NotifyListener:
+    """A secondary that acknowledges every NOTIFY it is sent (over UDP, on a thread)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            notify = dns.message.from_wire(data)
+            self.sock.sendto(dns.message.make_response(notify).to_wire(), peer)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def udp_raw(port: int, data: bytes) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        sock.sendto(data, ("127.0.0.1", port))
+        try:
+            return sock.recv(4096)
+        except TimeoutError:
+            return None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_count_what_was_answered(tmp_path: Path, server_factory: StartServer,
+                                         workers: int) -> None:
+    metrics_port = free_port()
+    secondary = NotifyListener()
+    try:
+        zones = tmp_path / "zones"
+        zones.mkdir()
+        zone_file = zones / "one.test.zone"
+        zone_file.write_text(ZONE + BIG)
+        config = tmp_path / "dnsbackend.toml"
+        config.write_text(f'metrics = "127.0.0.1:{metrics_port}"\n[transfer]\n'
+                          f'allow = [{{ address = "127.0.0.1" }}]\n'
+                          f'notify = [{{ address = "127.0.0.1", port = {secondary.port} }}]\n')
+        srv = server_factory(zones, extra=["--workers", str(workers)], config=config)
+        srv.wait_served("one.test.")
+        scrape_until(metrics_port, "dnsbackend_notifies_acknowledged_total", 1)
+        udp = "udp"
+        sent = {("one.test.", "A", "NOERROR", udp): 5, ("one.test.", "A", "NXDOMAIN", udp): 3,
+                ("one.test.", "SOA", "NOERROR", "tcp"): 2, ("(none)", "A", "REFUSED", udp): 2,
+                ("one.test.", "TXT", "NOERROR", udp): 1, ("(none)", "", "FORMERR", udp): 1}
+        queries = ([("www.one.test.", "A", False)] * 5 + [("nx.one.test.", "A", False)] * 3
+                   + [("one.test.", "SOA", True)] * 2 + [("www.other.test.", "A", False)] * 2
+                   + [("big.one.test.", "TXT", False)])
+        for name, rdtype, tcp in queries:
+            srv.query(name, rdtype, tcp=tcp)
+        assert udp_raw(srv.port, b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00") \
+            is not None  # one question announced, none there: FORMERR
+        query = dns.message.make_query("www.one.test.", "A").to_wire()
+        assert udp_raw(srv.port, query[:2] + b"\x80" + query[3:]) is None  # a response: dropped
+        samples = scrape_until(metrics_port, "dnsbackend_queries_total", 1, zone="(none)",
+                               rcode="FORMERR")  # the last one answered
+        for (zone, rdtype, rcode, transport), count in sent.items():
+            assert total(samples, "dnsbackend_queries_total", zone=zone, type=rdtype,
+                         rcode=rcode, transport=transport) == count, (zone, rdtype, rcode)
+        counted = {(labels["zone"], labels["type"], labels["rcode"], labels["transport"])
+                   for labels, _ in samples["dnsbackend_queries_total"]}
+        waited = {("one.test.", "SOA", "NOERROR", udp), ("(none)", "SOA", "REFUSED", udp)}
+        assert set(sent) <= counted <= set(sent) | waited  # wait_served() asked too
+        assert {labels["worker"] for labels, _ in samples["dnsbackend_queries_total"]} <= \
+            {str(i) for i in range(workers)}
+        assert total(samples, "dnsbackend_responses_truncated_total") == 1
+        assert total(samples, "dnsbackend_queries_malformed_total") == 1
+        assert total(samples, "dnsbackend_queries_dropped_total", reason="not a query") == 1
+        assert total(samples, "dnsbackend_zone_loads_total", zone="one.test.") == 1
+        assert total(samples, "dnsbackend_notifies_sent_total") == 1
+        assert total(samples, "dnsbackend_journal_depth", zone="one.test.") == 0
+
+        xfr = dns.query.xfr("127.0.0.1", "one.test.", port=srv.port, timeout=5)
+        assert len(list(xfr)) >= 1
+        scrape_until(metrics_port, "dnsbackend_transfers_total", 1, kind="AXFR")
+        zone_file.write_text(ZONE.replace(" 7 3600", " 8 3600"))
+        srv.wait_logged("zone one.test. loaded: serial 8")
+        samples = scrape_until(metrics_port, "dnsbackend_notifies_acknowledged_total", 2)
+        assert total(samples, "dnsbackend_zone_loads_total", zone="one.test.") == 2
+        assert total(samples, "dnsbackend_edit_to_visible_seconds_count") == 1
+        assert total(samples, "dnsbackend_journal_depth", zone="one.test.") == 1
+        zone_file.write_text(ZONE.replace(" 7 3600", " 9 3600") + "www A not-an-address\n")
+        srv.wait_logged("zone one.test. rejected")
+        samples = scrape(metrics_port)
+        assert total(samples, "dnsbackend_zone_rejections_total", zone="one.test.") == 1
+        assert total(samples, "dnsbackend_zone_load_seconds_count", outcome="rejected") == 1
+    finally:
+        secondary.close()
+
+
+def test_the_metrics_endpoint_survives_garbage(tmp_path: Path,
+                                               server_factory: StartServer) -> None:
+    metrics_port = free_port()
+    config = tmp_path / "dnsbackend.toml"
+    config.write_text(f'metrics = "127.0.0.1:{metrics_port}"\n')
+    srv = server_factory(config=config)
+    for garbage in (b"\x00\xff" * 100 + b"\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n",
+                    b"POST /metrics HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b""):
+        with socket.create_connection(("127.0.0.1", metrics_port), timeout=5) as conn:
+            conn.sendall(garbage)
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):
+                pass
+    assert "dnsbackend_queries_total" in scrape(metrics_port) or scrape(metrics_port)
+    assert srv.proc.poll() is None
+
+
+def test_a_metrics_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "dnsbackend.toml"
+        config.write_text(f'metrics = "127.0.0.1:{port}"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "dnsbackend", "serve", "--config", str(config), "--zones",
+             str(tmp_path), "--data", str(tmp_path / "db"), "--port", "0", "--listen",
+             "127.0.0.1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"setting 'metrics': cannot listen on 127.0.0.1 port {port}" in proc.stderr
