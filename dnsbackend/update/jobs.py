@@ -32,6 +32,7 @@ from ..store.transaction import Diff, Transaction, read_version
 from ..wire.codes import SOA
 from ..zone.build import Built, FileChanged, build_zone
 from ..zone.files import Stamp, digest_files, file_stamp, include_root, origin_key
+from ..zone.incremental import Memo, Rebuilt, full_build, rebuild
 from ..zone.records import ZoneFileError
 from . import catalogzone
 from .outcome import Action, Outcome
@@ -51,6 +52,7 @@ class Parsed:
     digest: str  # of the content read
     diff: Diff | None = None  # against the version served when it was read (see with_diff)
     includes: list[str] = field(default_factory=list)  # of a rejected file: what it included
+    rebuilt: Rebuilt | None = None  # when read to be remembered (zone.incremental)
 
 
 def warm_up(data_dir: str) -> None:
@@ -62,15 +64,24 @@ def _origin_lower(origin: str) -> bytes:
     return origin_key(dns.name.from_text(origin))
 
 
-def parse_zone(wanted: WantedZone, zones_dir: str) -> Parsed:
-    """Read one zone file (again, while it changes under us; at most READ_ATTEMPTS times)."""
+def parse_zone(wanted: WantedZone, zones_dir: str, memo: Memo | None = None,
+               remember: bool = False) -> Parsed:
+    """Read one zone file (again, while it changes under us; at most READ_ATTEMPTS times);
+    to be remembered, only what changed since the memo's text when it can
+    (zone.incremental)."""
     origin = dns.name.from_text(wanted.origin)
     for attempt in range(READ_ATTEMPTS):
         stamp = file_stamp(wanted.file)
         try:
-            built = build_zone(wanted.file, origin, include_root(wanted.file, zones_dir))
+            root = include_root(wanted.file, zones_dir)
+            rebuilt = None
+            if memo is not None:
+                rebuilt = rebuild(memo, wanted.file, origin, root)
+            elif remember:
+                rebuilt = full_build(wanted.file, origin, root)
+            built = build_zone(wanted.file, origin, root) if rebuilt is None else rebuilt.built
             pause_at("parse")  # test-only, off by default (store/testpause.py)
-            return Parsed(built, "", stamp, built.digest)
+            return Parsed(built, "", stamp, built.digest, rebuilt=rebuilt)
         except FileChanged:
             if attempt == READ_ATTEMPTS - 1:
                 return Parsed(None, f"{wanted.file}:1: file keeps changing while it is read",
@@ -218,14 +229,18 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
     else against the store."""
     if parsed.built is None:
         return parsed
+    if parsed.rebuilt is not None and parsed.rebuilt.base:  # read against a version: its diff
+        rebuilt = parsed.rebuilt
+        parsed.diff = Diff(rebuilt.base, rebuilt.changes, rebuilt.before)
+        return parsed
     entry = store.entries().get(origin_lower)
     if entry is None or not entry.version or not entry.zone_id or \
             entry.hash == parsed.built.digest:
         return parsed
     new = parsed.built.contents.nodes
     recent = _recent.get((store.path, entry.zone_id))
-    if recent is not None and recent[0] == entry.version:
-        changes, before = diff_nodes(recent[1], new)
+    if recent is not None and recent.version == entry.version:
+        changes, before = diff_nodes(recent.nodes, new)
     else:
         with store.zones_env.begin() as rtxn:
             changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version), new)
@@ -233,23 +248,47 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
     return parsed
 
 
-# The nodes of the versions this writer process wrote last, by (store, zone id): the next
-# edit of a big zone is then diffed in memory, not against a read of the whole zone. The
-# zone watcher sends a zone's jobs to the writer that did its last one when it is free.
+# The nodes of the versions this writer process wrote last, by (store, zone id), and the
+# text they were read from: the next edit of a big zone is then read again only where it
+# changed (zone.incremental) and diffed in memory, not against a read of the whole zone.
+# The zone watcher sends a zone's jobs to the writer that did its last one when it is free.
 RECENT_RECORDS = 2_000_000  # kept at most (a record is some 200 bytes here)
-_recent: dict[tuple[str, int], tuple[int, dict[bytes, Node], int]] = {}
+_recent: dict[tuple[str, int], Memo] = {}
 
 
-def _remember(store: Store, entry: ZoneEntry | None, contents: ZoneContents) -> None:
+def _remember(store: Store, entry: ZoneEntry | None, contents: ZoneContents,
+              rebuilt: Rebuilt | None = None) -> None:
     if entry is None or not entry.zone_id:
         return
     key = (store.path, entry.zone_id)
     _recent.pop(key, None)
     if contents.meta.records > RECENT_RECORDS:
         return
-    _recent[key] = (entry.version, contents.nodes, contents.meta.records)
-    while sum(r[2] for r in _recent.values()) > RECENT_RECORDS:
+    _recent[key] = Memo(entry.version, contents.nodes, contents.meta.records,
+                        rebuilt.text if rebuilt is not None else None)
+    while sum(r.records for r in _recent.values()) > RECENT_RECORDS:
         del _recent[next(iter(_recent))]  # the oldest first
+
+
+def _recalled(store: Store, entry: ZoneEntry | None, path: str) -> Memo | None:
+    """What this writer remembers of the zone's served version and its file's text."""
+    if entry is None or not entry.zone_id:
+        return None
+    memo = _recent.get((store.path, entry.zone_id))
+    if memo is None or memo.version != entry.version or memo.text is None or \
+            memo.text.path != path:
+        return None
+    return memo
+
+
+def _forget(store: Store, entry: ZoneEntry | None, parsed: Parsed) -> None:
+    """A read against the memo that was not applied: its nodes put back, the memo dropped
+    (what it kept of the text was made for the version that was not written)."""
+    rebuilt = parsed.rebuilt
+    if rebuilt is not None and rebuilt.undo is not None:
+        rebuilt.undo()
+        if entry is not None:
+            _recent.pop((store.path, entry.zone_id), None)
 
 
 def serial_warnings(path: str, old: int, new: int) -> list[str]:
@@ -290,16 +329,23 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         stamp = file_stamp(path)
         if entry.hash == digest_files([path, *entry.includes]):
             return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
-    parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir))
-    with Transaction(store) as txn:
-        policy = _stored_policy(txn, ZonePolicy(zones_dir))
-        outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
-        outcomes = [outcome, *catalogzone.refresh(txn, policy, origin_lower)]
-        txn.collect_garbage()
-        written = txn.entry(origin_lower) if outcome.action is Action.LOADED else None
+    memo = _recalled(store, entry, wanted.file)
+    parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir, memo, remember=True))
+    written = None
+    try:
+        with Transaction(store) as txn:
+            policy = _stored_policy(txn, ZonePolicy(zones_dir))
+            outcome = apply_parsed(txn, policy, origin_lower, wanted, parsed)
+            outcomes = [outcome, *catalogzone.refresh(txn, policy, origin_lower)]
+            txn.collect_garbage()
+            written = txn.entry(origin_lower) if outcome.action is Action.LOADED else None
+    finally:
+        if written is None:
+            _forget(store, entry, parsed)
     if written is not None and parsed.built is not None:
-        _remember(store, written, parsed.built.contents)
-    release_memory(outcome.records)
+        _remember(store, written, parsed.built.contents, parsed.rebuilt)
+    if parsed.rebuilt is None or not parsed.rebuilt.base:
+        release_memory(outcome.records)  # after a full parse (a re-read frees little)
     return outcomes, parsed.stamp
 
 

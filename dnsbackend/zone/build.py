@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.name
@@ -12,6 +13,9 @@ from .bindreader import read_zone_file
 from .checks import target_warnings, zone_errors
 from .files import digest_files, file_stamp
 from .nodes import zone_nodes
+from .records import ParsedZone
+
+Read = Callable[[str, dns.name.Name, str], ParsedZone]  # read_zone_file's shape
 
 
 @dataclass
@@ -33,7 +37,8 @@ class FileChanged(Exception):
 _CLOCK_SLACK_NS = 20_000_000
 
 
-def build_zone(path: str, origin: dns.name.Name, zones_root: str) -> Built:
+def build_zone(path: str, origin: dns.name.Name, zones_root: str,
+               read: Read = read_zone_file) -> Built:
     """Parse, check and turn one zone file into nodes; raise ZoneFileError (`file:line: ...`).
 
     Raises FileChanged if the file or an included file changed during the read, so that
@@ -42,7 +47,7 @@ def build_zone(path: str, origin: dns.name.Name, zones_root: str) -> Built:
     started_ns = time.time_ns()
     started = time.perf_counter()
     before = file_stamp(path)
-    parsed = read_zone_file(path, origin, zones_root)
+    parsed = read(path, origin, zones_root)
     digest = digest_files([path, *parsed.includes])
     if file_stamp(path) != before or any(
         (stamp := file_stamp(inc)) is None or stamp[0] >= started_ns - _CLOCK_SLACK_NS

@@ -16,6 +16,7 @@ import re
 import socket
 import struct
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import dns.exception
 import dns.name
@@ -31,6 +32,29 @@ MAX_TTL = 2**32 - 1
 
 class _Unsupported(Exception):
     """This file is left to the dnspython reader."""
+
+
+class _Stopped(Exception):
+    """The marker stopped the reading before line `args[0]`."""
+
+
+class ReaderState(NamedTuple):
+    """What the lines after a point of a file depend on, as this reader (and dnspython's)
+    reads them: the origin, and the state of the TTL rules."""
+
+    origin: dns.name.Name
+    default_ttl: int
+    default_ttl_known: bool
+    default_ttl_from_soa: bool
+    last_ttl: int
+    last_ttl_known: bool
+
+
+# Called before a line that starts a new batch (an owner name written, other than the last
+# record's) at or after the line it last asked for: marker(line number, state before the
+# line) returns the next line to be called at, or -1 to stop reading before this line.
+Marker = Callable[[int, ReaderState], int]
+_NEVER = 1 << 62
 
 
 # The characters this reader handles: printable ASCII but the backslash, tab and newline.
@@ -105,10 +129,11 @@ def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
 class _FastReader:
     """One pass over one file's text; raises _Unsupported to hand the file to dnspython."""
 
-    def __init__(self, origin: dns.name.Name, filename: str) -> None:
+    def __init__(self, origin: dns.name.Name, filename: str,
+                 builder: ZoneBuilder | None = None) -> None:
         self.filename = filename
         self.zone_origin = origin
-        self.builder = ZoneBuilder(origin)
+        self.builder = builder or ZoneBuilder(origin)
         apex = origin.to_wire()
         assert apex is not None
         self.apex_lower = apex.lower()
@@ -120,6 +145,8 @@ class _FastReader:
         self.default_ttl_known = False
         self.default_ttl_from_soa = False
         self.warned_id = -1  # the written owner name last warned about as out of zone
+        self.marker: Marker | None = None  # see read_lines()
+        self.next_mark = _NEVER
 
     def _set_origin(self, origin: dns.name.Name) -> None:
         wire = origin.to_wire()
@@ -174,15 +201,44 @@ class _FastReader:
 
     def read(self, text: str) -> ParsedZone:
         _refuse_unplain(text)
+        self.read_lines(_split_lines(text), 0, None, _NEVER)
+        return ParsedZone(self.zone_origin, self.builder.records(), [], self.builder.warnings)
+
+    def state(self) -> ReaderState:
+        return ReaderState(self.origin, self.default_ttl, self.default_ttl_known,
+                           self.default_ttl_from_soa, self.last_ttl, self.last_ttl_known)
+
+    def set_state(self, state: ReaderState) -> None:
+        self._set_origin(state.origin)
+        self.default_ttl = state.default_ttl
+        self.default_ttl_known = state.default_ttl_known
+        self.default_ttl_from_soa = state.default_ttl_from_soa
+        self.last_ttl = state.last_ttl
+        self.last_ttl_known = state.last_ttl_known
+
+    def _owner(self, written: str, line: int, last: bytes) -> bytes:
+        """The owner name written at the start of a line; a new batch starts there if it is
+        not the last one, and the marker may be due."""
+        owner = self.name(written)
+        if line >= self.next_mark and owner != last and self.marker is not None:
+            self.next_mark = self.marker(line, self.state())
+            if self.next_mark < 0:
+                raise _Stopped(line)
+        return owner
+
+    def read_lines(self, lines: Iterator[str], index: int, marker: Marker | None,
+                   next_mark: int) -> int:
+        """Read lines numbered from index + 1 on into the builder; raises _Stopped when the
+        marker stops it."""
+        self.marker = marker
+        self.next_mark = next_mark
         builder = self.builder
         add = builder.add
         encoders = _ENCODERS
         filename = self.filename
-        lines = _split_lines(text)
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
         owner_ok = True
-        index = 0
         for line in lines:
             index += 1
             start = index
@@ -200,7 +256,7 @@ class _FastReader:
                 if head[0] == "$" or head[0] == '"' or first == "(":
                     self._directive(tokens)  # or a line this reader does not take
                     continue
-                owner = self.name(head)
+                owner = self._owner(head, start, owner)
                 owner_id += 1
                 owner_ok = (self.origin_in_zone and head[-1] != ".") or \
                     self._in_zone(owner.lower())
@@ -222,7 +278,7 @@ class _FastReader:
             if got != ttl:
                 self.last_ttl = got
                 self.last_ttl_known = True
-        return ParsedZone(self.zone_origin, builder.records(), [], builder.warnings)
+        return 0
 
     def _head(self, tokens: list[str], pos: int) -> tuple[int | None, int, int]:
         """A record's [TTL] [class] [TTL] type from tokens[pos] on, read as dnspython reads
@@ -449,6 +505,36 @@ def _line_tokens(line: str, tokens: list[str], depth: int) -> int:
         elif comment is not None:
             break
     return depth
+
+
+def plain(text: str) -> bool:
+    """Whether a text has only the characters this reader takes."""
+    try:
+        _refuse_unplain(text)
+    except _Unsupported:
+        return False
+    return True
+
+
+def initial_state(origin: dns.name.Name) -> ReaderState:
+    """The state before a file's first line."""
+    return ReaderState(origin, 0, False, False, 0, False)
+
+
+def read_lines(lines: Iterator[str], origin: dns.name.Name, filename: str,
+               builder: ZoneBuilder, first: int, state: ReaderState, marker: Marker,
+               next_mark: int = 0) -> int:
+    """Read the lines of a file numbered from `first` on (only characters plain() takes),
+    in `state`, into `builder`, calling `marker` at batch starts (see Marker); returns the
+    number of the line the marker stopped before, or 0 at the end of the lines. Raises an
+    exception wherever parse_fast would give the file to dnspython."""
+    reader = _FastReader(origin, filename, builder)
+    reader.set_state(state)
+    try:
+        return reader.read_lines(lines, first - 1, marker, next_mark)
+    except _Stopped as stop:
+        line: int = stop.args[0]
+        return line
 
 
 def parse_fast(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:

@@ -85,6 +85,11 @@ def digest_files(paths: list[str]) -> str:
     return h.hexdigest()
 
 
+def digest_content(content: bytes) -> str:
+    """digest_files() of one file (no includes) with this content."""
+    return hashlib.sha256(hashlib.sha256(content).digest()).hexdigest()
+
+
 def file_stamp(path: str) -> Stamp | None:
     """(ctime_ns, size, inode): ctime, unlike mtime, cannot be set back by cp -p or mv."""
     try:

@@ -170,6 +170,8 @@ class ZoneBuilder:
         self.warnings: list[str] = []
         self.batch = 0
         self.batch_owner: bytes | None = None
+        # lower-case owners whose records came in more than one batch: how many batches
+        self.repeated: dict[bytes, int] = {}
         self._keys: dict[RRsetKey, RRsetKey] = {}  # one key object per type
         self._clamped: set[int] = set()  # TTLs over MAX_TTL already warned about
 
@@ -181,13 +183,12 @@ class ZoneBuilder:
             canonical: bytes, where: str) -> int:
         """Add one record; returns the TTL it was given (BIND's loader may override it)."""
         ttl = ttl if ttl <= MAX_TTL else self._clamp(ttl, where)
-        if owner != self.batch_owner:
-            self.batch += 1
-            self.batch_owner = owner
         lower = owner.lower()
+        name = self.names.get(lower)
+        if owner != self.batch_owner:
+            self._new_batch(owner, lower, name)
         key = (rtype, covers)
         key = self._keys.setdefault(key, key)
-        name = self.names.get(lower)
         if name is None:
             if rtype in _PLACED:
                 self._check_place(owner, lower, rtype, where)
@@ -217,6 +218,12 @@ class ZoneBuilder:
         else:
             more[canonical] = rdata
         return ttl
+
+    def _new_batch(self, owner: bytes, lower: bytes, name: _NameDraft | None) -> None:
+        self.batch += 1
+        self.batch_owner = owner
+        if name is not None:  # a name read before: in one batch more
+            self.repeated[lower] = self.repeated.get(lower, 1) + 1
 
     def _clamp(self, ttl: int, where: str) -> int:
         """RFC 2181 8: a TTL with the top bit set is treated as zero, as BIND loads it."""
