@@ -13,7 +13,7 @@ import os
 NATIVE_MODULES = (
     "wire.codes", "wire.message", "wire.compress",
     "store.format", "store.snapshot",
-    "query.engine", "query.resolve", "query.encode", "query.responder",
+    "query.engine", "query.resolve", "query.denial", "query.encode", "query.responder",
     "zone.nodes",
     "serve.udpbatch",
     "transfer.stream", "transfer.xfr",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..wire.codes import AA
+from ..wire.codes import AA, RRSIG
 from ..wire.compress import Compressor
 from .resolve import Result, RRset
 
@@ -17,8 +17,12 @@ from .resolve import Result, RRset
 #    required_len: bytes of tail that must fit, else the response is truncated,
 #    required_ar: additional records within required_len (glue),
 #    optional: (tail length, additional count) after each optional RRset, for cutting,
-#    catalog_txn: valid only for this catalog transaction; -1: for any)
-Prepared = tuple[int, bytes, int, int, int, int, int, tuple[tuple[int, int], ...], int]
+#    catalog_txn: valid only for this catalog transaction; -1: for any,
+#    partial: (tail length, an, ns) after each answer and authority RRset of a signed
+#             answer (with its signatures), to keep what fits when the required part
+#             does not, with TC (RFC 4035 section 3.1.1); (): send none of it)
+Prepared = tuple[int, bytes, int, int, int, int, int, tuple[tuple[int, int], ...], int,
+                 tuple[tuple[int, int, int], ...]]
 _TXN: Final = 8  # index of catalog_txn (the tail is [1])
 
 
@@ -52,10 +56,13 @@ def encode_anchored(qname: bytes, result: Result, catalog_txn: int,
 
 def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
     an = ns = 0
+    partial = []
     for rrset in result.answer:
         an += _put(w, rrset)
+        partial.append((len(w.buf), an, 0))
     for rrset in result.authority:
         ns += _put(w, rrset)
+        partial.append((len(w.buf), an, ns))
     ar = 0
     for rrset in result.required:
         ar += _put(w, rrset)
@@ -67,10 +74,14 @@ def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
         optional.append((len(w.buf), ar))
     flags = (AA if result.aa else 0) | (result.rcode & 0xF)
     return (flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
-            catalog_txn)
+            catalog_txn, tuple(partial) if result.dnssec else ())
 
 
 def _put(w: Compressor, rrset: RRset) -> int:
+    """Write an RRset and the signatures covering it (their TTL its own, RFC 4035 section
+    2.2); as one piece, so they fit or are cut together."""
     for rdata in rrset.rdatas:
         w.rr(rrset.owner, rrset.rtype, rrset.ttl, rdata)
-    return len(rrset.rdatas)
+    for rdata in rrset.sigs:
+        w.rr(rrset.owner, RRSIG, rrset.ttl, rdata)
+    return len(rrset.rdatas) + len(rrset.sigs)

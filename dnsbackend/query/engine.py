@@ -86,9 +86,12 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         return _error(Query(*fields), msg, REFUSED, payload)
     tcp_any = tcp and qtype == ANY
     key = (lower, qtype, tcp_any)
-    prepared = zone.responses.get(key)
-    if prepared is None or prepared[_TXN] not in (-1, snapshot.txn_id):
-        prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
+    if not (do and zone.signed):
+        prepared = zone.responses.get(key)
+        if prepared is None or prepared[_TXN] not in (-1, snapshot.txn_id):
+            prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
+    else:
+        prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
     if tcp:
         limit = 65535
     elif edns:
@@ -181,6 +184,21 @@ def _resolve_and_keep(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: b
     return prepared
 
 
+def _signed(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: bool,
+            key: tuple[bytes, int, bool]) -> Prepared:
+    """The answer to a query with DO=1 in a signed zone: with signatures and proofs,
+    resolved and kept per name (apart from the DO=0 answers, which stay as they are)."""
+    prepared: Prepared | None = zone.signed_responses.get(key)
+    if prepared is not None and prepared[_TXN] in (-1, snapshot.txn_id):
+        return prepared
+    result = resolve(snapshot, zone, qname, qtype, tcp, dnssec=True)
+    prepared = encode(qname, result, snapshot.txn_id if result.leaves_zones else -1)
+    if result.cacheable and not (result.synthesized and
+                                 len(prepared[1]) > SYNTHESIZED_CACHE_MAX):
+        _keep(zone.signed_responses, key, prepared)
+    return prepared
+
+
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597
 # section 4 allows compression only in the RFC 1035 types) and no additional section.
 _PLAIN_TYPES: Final = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
@@ -192,7 +210,7 @@ def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]]) -> Prepared:
     ttl, rdatas = data
     head = b"\xc0\x0c" + _TYPE_CLASS_TTL.pack(qtype, CLASS_IN, ttl)
     tail = b"".join([head + _TWO.pack(len(rdata)) + rdata for rdata in rdatas])
-    return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1)
+    return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1, ())
 
 
 def _shares_below(lower: bytes, anchor: int, below: frozenset[bytes]) -> bool:
@@ -221,13 +239,20 @@ def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns: bool, d
            prepared: Prepared, limit: int, payload: int) -> bytes:
     question = msg[12:question_end]
     opt = opt_record(payload, do) if edns else b""
-    pflags, tail, an, ns, ar, required_len, required_ar, optional, _ = prepared
+    pflags, tail, an, ns, ar, required_len, required_ar, optional, _, partial = prepared
     flags = QR | pflags | (qflags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
     if len(tail) > room:
         if required_len > room:
-            # The required records do not fit: send none, with TC, so the client retries on TCP.
-            return _HEADER.pack(ident, flags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
+            # The required records do not fit: TC, so the client retries on TCP, with none
+            # of them, or for a signed answer the whole RRsets that fit, as NSD and Knot do.
+            cut = an = ns = 0
+            for end, an_count, ns_count in partial:
+                if end > room:
+                    break
+                cut, an, ns = end, an_count, ns_count
+            return (_HEADER.pack(ident, flags | TC, 1, an, ns, 1 if opt else 0) + question
+                    + tail[:cut] + opt)
         ar = required_ar
         cut = required_len
         for end, count in optional:

@@ -1,7 +1,9 @@
 """Resolution: the sections of an answer from the zones of one snapshot (no encoding).
 
 RFC 1034 section 4.3.2 with what came after it: wildcards per RFC 4592, DNAME per RFC 6672,
-negative answers per RFC 2308, ANY per RFC 8482, DS on the parent side per RFC 4035.
+negative answers per RFC 2308, ANY per RFC 8482, DS on the parent side per RFC 4035. With
+`dnssec` (DO=1, a signed zone), RFC 4035 section 3.1: RRsets carry their signatures, and
+the proofs of denial (query.denial says which NSEC records) go in the authority section.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..wire.codes import (
     MX,
     NOERROR,
     NS,
+    NSEC,
     NXDOMAIN,
     RRSIG,
     SOA,
@@ -28,6 +31,7 @@ from ..wire.codes import (
     A,
 )
 from ..wire.message import label_starts
+from . import denial
 
 MAX_CHAIN: Final = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
 
@@ -37,6 +41,7 @@ class RRset(NamedTuple):
     rtype: int
     ttl: int
     rdatas: tuple[bytes, ...]
+    sigs: tuple[bytes, ...] = ()  # the RRSIG rdatas covering it (DO=1), sent with its TTL
 
 
 @dataclass
@@ -53,11 +58,14 @@ class Result:
     leaves_zones: bool = False  # a chain points out of every served zone (one may be added)
     synthesized: bool = False  # made up for this query name (wildcard or DNAME)
     name_dependent: bool = False  # a chain stopped because it came back to the query name
+    dnssec: bool = False  # signatures and proofs asked for (DO=1), where a zone is signed
 
 
-def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: bool) -> Result:
-    """The sections of the answer to (qname, qtype) from the zones of one snapshot."""
-    result = Result()
+def resolve(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: bool,
+            dnssec: bool = False) -> Result:
+    """The sections of the answer to (qname, qtype) from the zones of one snapshot; with
+    `dnssec`, signed (RFC 4035 section 3.1) where the zone is."""
+    result = Result(dnssec=dnssec)
     name = qname
     qname_lower = qname.lower()
     seen: set[bytes] = set()
@@ -148,7 +156,7 @@ def _lookup(zone: ZoneView, name: bytes, lower: bytes, qtype: int, tcp: bool,
         if i < below and NS in node:
             return _referral(zone, name[starts[i]:], node, result, first)
         if DNAME in node:
-            return _dname(name, starts[i], node, qtype, result)
+            return _dname(zone, name, starts[i], node, qtype, result)
     assert node is not None
     if below > 0 and NS in node and qtype != DS:
         return _referral(zone, name, node, result, first)
@@ -156,22 +164,25 @@ def _lookup(zone: ZoneView, name: bytes, lower: bytes, qtype: int, tcp: bool,
 
 
 def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
-               result: Result) -> bytes | None:
-    """Answer from a node that matched (exactly, or as the source of a wildcard)."""
+               result: Result, source: bytes | None = None) -> bytes | None:
+    """Answer from a node that matched: exactly, or as the source of a wildcard (`source`,
+    the wildcard's lower-case name; the signed answer then proves the query name absent)."""
+    signed = result.dnssec and zone.signed
     if qtype == ANY and node:
         types = sorted(t for t in node if t != RRSIG) or sorted(node)
         for rtype in (types if tcp else types[:1]):
-            result.answer.append(_rrset(owner, rtype, node[rtype]))
+            result.answer.append(_rrset(owner, rtype, node, signed))
         return None
     cname = node.get(CNAME)
-    if cname is not None and qtype != CNAME:
-        result.answer.append(_rrset(owner, CNAME, cname))
+    if cname is not None and qtype not in node:  # its NSEC and RRSIG are its own (RFC 4035)
+        result.answer.append(_rrset(owner, CNAME, node, signed))
         return cname[1][0]
-    data = node.get(qtype)
-    if data is None:
+    if qtype not in node:
         _negative(zone, result, NOERROR)
+        if signed:
+            _proof(zone, result, denial.nodata(zone, source or owner.lower(), node))
         return None
-    rrset = _rrset(owner, qtype, data)
+    rrset = _rrset(owner, qtype, node, signed)
     result.answer.append(rrset)
     _additional(zone, rrset, result)
     return None
@@ -180,11 +191,17 @@ def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
 def _not_found(zone: ZoneView, name: bytes, lower: bytes, starts: list[int], encloser: int,
                qtype: int, tcp: bool, result: Result) -> bytes | None:
     """No node at `name`: synthesize from the wildcard at the closest encloser, or NXDOMAIN."""
-    wildcard = zone.node(b"\x01*" + lower[starts[encloser]:])
+    source = b"\x01*" + lower[starts[encloser]:]
+    wildcard = zone.node(source)
     if wildcard is not None:
         result.synthesized = True
-        return _from_node(zone, name, wildcard, qtype, tcp, result)
+        target = _from_node(zone, name, wildcard, qtype, tcp, result, source)
+        if result.dnssec and zone.signed:
+            _proof(zone, result, denial.wildcard(zone, lower))  # no closer name exists
+        return target
     _negative(zone, result, NXDOMAIN)
+    if result.dnssec and zone.signed:
+        _proof(zone, result, denial.nxdomain(zone, lower, lower[starts[encloser]:]))
     return None
 
 
@@ -193,20 +210,29 @@ def _referral(zone: ZoneView, cut: bytes, node: Node, result: Result,
     """A delegation: the child's NS set in authority, addresses of its servers as glue."""
     if first:
         result.aa = False
-    ns = _rrset(cut, NS, node[NS])
+    ns = _rrset(cut, NS, node, False)  # the child's: never signed by the parent
     result.authority.append(ns)
+    if result.dnssec and zone.signed:
+        if DS in node:
+            result.authority.append(_rrset(cut, DS, node, True))
+        else:
+            _proof(zone, result, denial.nodata(zone, cut.lower(), node))
     cut_lower = cut.lower()
     for target in ns.rdatas:
         t_lower = target.lower()
         inside = t_lower.endswith(cut_lower) and _is_subdomain(t_lower, cut_lower)
-        _addresses(zone, target, result.required if inside else result.optional)
+        if inside:
+            _addresses(zone, target, result.required)
+        else:
+            _addresses(zone, target, result.optional, result.dnssec)
     return None
 
 
-def _dname(name: bytes, at: int, node: Node, qtype: int, result: Result) -> bytes | None:
+def _dname(zone: ZoneView, name: bytes, at: int, node: Node, qtype: int,
+           result: Result) -> bytes | None:
     """RFC 6672: answer the DNAME and a CNAME synthesized from it, then follow the CNAME."""
     ttl, rdatas = node[DNAME]
-    result.answer.append(RRset(name[at:], DNAME, ttl, rdatas))
+    result.answer.append(_rrset(name[at:], DNAME, node, result.dnssec and zone.signed))
     # The prefix in lower case, as NSD does: the answer is cached and shared by every
     # spelling of the query name, so it must not depend on the first client's.
     target = name[:at].lower() + rdatas[0]
@@ -221,7 +247,8 @@ def _dname(name: bytes, at: int, node: Node, qtype: int, result: Result) -> byte
 def _negative(zone: ZoneView, result: Result, rcode: int) -> None:
     result.rcode = rcode
     meta = zone.meta
-    result.authority.append(RRset(meta.origin, SOA, meta.negative_ttl, (meta.soa_rdata,)))
+    sigs = _sigs(zone.apex, SOA) if result.dnssec and zone.signed else ()
+    result.authority.append(RRset(meta.origin, SOA, meta.negative_ttl, (meta.soa_rdata,), sigs))
 
 
 def _additional(zone: ZoneView, rrset: RRset, result: Result) -> None:
@@ -235,10 +262,12 @@ def _additional(zone: ZoneView, rrset: RRset, result: Result) -> None:
     else:
         return
     for target in targets:
-        _addresses(zone, target, result.optional)
+        _addresses(zone, target, result.optional, result.dnssec)
 
 
-def _addresses(zone: ZoneView, target: bytes, into: list[RRset]) -> None:
+def _addresses(zone: ZoneView, target: bytes, into: list[RRset], signed: bool = False) -> None:
+    """The target's A and AAAA RRsets, signed with `signed` where the zone is (glue never
+    is: nothing signs it)."""
     t_lower = target.lower()
     if not _is_subdomain(t_lower, zone.origin_lower):
         return
@@ -248,7 +277,7 @@ def _addresses(zone: ZoneView, target: bytes, into: list[RRset]) -> None:
     for rtype in (A, AAAA):
         data = node.get(rtype)
         if data is not None:
-            rrset = _rrset(target, rtype, data)
+            rrset = _rrset(target, rtype, node, signed and zone.signed)
             if rrset not in into:
                 into.append(rrset)
 
@@ -262,5 +291,27 @@ def _is_subdomain(lower: bytes, parent_lower: bytes) -> bool:
     return parent_lower in {lower[p:] for p in label_starts(lower)}
 
 
-def _rrset(owner: bytes, rtype: int, data: tuple[int, tuple[bytes, ...]]) -> RRset:
-    return RRset(owner, rtype, data[0], data[1])
+def _rrset(owner: bytes, rtype: int, node: Node, signed: bool) -> RRset:
+    """The node's RRset of a type, with the signatures covering it when `signed`."""
+    ttl, rdatas = node[rtype]
+    return RRset(owner, rtype, ttl, rdatas, _sigs(node, rtype) if signed else ())
+
+
+def _sigs(node: Node, rtype: int) -> tuple[bytes, ...]:
+    """The node's RRSIG rdatas that cover a type (the first two octets: type covered)."""
+    found = node.get(RRSIG)
+    if found is None:
+        return ()
+    covered = rtype.to_bytes(2, "big")
+    return tuple(rdata for rdata in found[1] if rdata[:2] == covered)
+
+
+def _proof(zone: ZoneView, result: Result, owners: list[bytes]) -> None:
+    """The NSEC records of a proof, signed, in authority (each RRset once per answer)."""
+    for owner in owners:
+        node = zone.node(owner)
+        if node is None or NSEC not in node:
+            continue
+        rrset = _rrset(owner, NSEC, node, True)
+        if rrset not in result.authority:
+            result.authority.append(rrset)

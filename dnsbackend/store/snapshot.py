@@ -7,12 +7,14 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import marshal
 from typing import Any, Final
 
 import lmdb
 
+from ..wire.codes import NSEC, NSEC3PARAM, RRSIG
 from ..wire.message import label_starts
 from .database import SERVED_KEY, Store, meta_key, node_prefix, read_entries
 from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta
@@ -32,7 +34,8 @@ class ZoneView:
     """One version of one zone, read from LMDB on demand and cached (versions never change)."""
 
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
-                 "meta", "nodes", "responses", "outcomes", "apex")
+                 "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
+                 "signed_responses", "_chain_keys", "_chain_names")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -50,6 +53,15 @@ class ZoneView:
         if apex is None:
             raise StaleSnapshot(f"zone version {version} has no apex")
         self.apex: Node = apex
+        # Signed: the apex has signatures; the answers to queries with DO then carry
+        # signatures and proofs (query.resolve), kept apart from the DO=0 answers.
+        self.signed = RRSIG in apex
+        self.nsec3 = NSEC3PARAM in apex  # denial by NSEC3 (RFC 5155), else by NSEC
+        self.signed_responses: dict[Any, Any] = {}
+        # The owners of NSEC records in canonical order (RFC 4034 section 6.1), as label
+        # tuples and as wire names, read once per version at the first proof it needs.
+        self._chain_keys: list[tuple[bytes, ...]] = []
+        self._chain_names: list[bytes] = []
 
     def node(self, lower: bytes) -> Node | None:
         """The node at a lower-case wire name, or None if no such name exists in the zone."""
@@ -76,6 +88,51 @@ class ZoneView:
             nodes.clear()
         nodes[lower] = node
         return node
+
+
+    def covering_nsec(self, lower: bytes) -> bytes:
+        """The owner of the NSEC record that matches or covers a lower-case wire name: the
+        last NSEC owner not after it in canonical order (the last of all covers the
+        names after it, its next name being the apex)."""
+        if not self._chain_names:
+            self._read_chain()
+        found = bisect.bisect_right(self._chain_keys, canonical_key(lower)) - 1
+        return self._chain_names[found]  # -1, the last, when before the apex (not a name)
+
+    def _read_chain(self) -> None:
+        owners = []
+        version = self.version
+        prefix = self.prefix
+        txn = self.env.begin(buffers=True)
+        try:
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key, raw in cursor:
+                    if bytes(key[:len(prefix)]) != prefix:
+                        break
+                    for at, entry in marshal.loads(raw):
+                        if at <= version:
+                            if entry is not None and NSEC in entry:
+                                owner = bytes(key[len(prefix):])
+                                owners.append((canonical_key(owner), owner))
+                            break
+            if txn.get(self.meta_key) is None:
+                raise StaleSnapshot(f"zone version {self.version} was freed")
+        finally:
+            txn.abort()
+        owners.sort()
+        if not owners:  # signed without NSEC: the apex stands for the chain
+            owners.append((canonical_key(self.origin_lower), self.origin_lower))
+        self._chain_keys = [key for key, _ in owners]
+        self._chain_names = [owner for _, owner in owners]
+
+
+def canonical_key(lower: bytes) -> tuple[bytes, ...]:
+    """A lower-case wire name as a key that sorts in DNSSEC canonical order: its labels
+    from the root down (tuples compare label by label, a shorter one first)."""
+    starts = label_starts(lower)
+    return tuple(lower[starts[i] + 1:starts[i] + 1 + lower[starts[i]]]
+                 for i in range(len(starts) - 2, -1, -1))
 
 
 class Snapshot:

@@ -22,6 +22,7 @@ RRSIG: Final = 46
 NSEC: Final = 47
 DNSKEY: Final = 48
 NSEC3: Final = 50
+NSEC3PARAM: Final = 51
 SPF: Final = 99
 IXFR: Final = 251
 AXFR: Final = 252

@@ -1,0 +1,151 @@
+"""Signed zones in the answer engine: the canonical order and covering NSEC the store gives,
+and DO=0 answers of a signed zone the same as its unsigned source's (zones signed by BIND's
+dnssec-signzone, through the real LMDB store)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.zone
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dnsbackend.query.engine import answer
+from dnsbackend.store.snapshot import Snapshot, canonical_key
+from testkit import dnssec
+from testkit.store import store_with_zones
+
+pytestmark = pytest.mark.skipif(dnssec.missing() is not None, reason=str(dnssec.missing()))
+
+# RFC 4034 section 6.1's example, in canonical order.
+RFC4034_ORDER = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.",
+                 "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.",
+                 "\\200.z.example."]
+
+
+def _key(text: str) -> tuple[bytes, ...]:
+    return canonical_key(dns.name.from_text(text).to_wire().lower())
+
+
+def test_canonical_key_orders_as_rfc4034() -> None:
+    shuffled = RFC4034_ORDER[:]
+    random.Random(1).shuffle(shuffled)
+    assert sorted(shuffled, key=_key) == RFC4034_ORDER
+
+
+_labels = st.lists(st.binary(min_size=1, max_size=4), min_size=0, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_labels, min_size=2, max_size=8))
+def test_canonical_key_orders_as_dnspython(names: list[list[bytes]]) -> None:
+    wire = [dns.name.Name([*labels, b""]) for labels in names]
+    by_key = sorted(wire, key=lambda n: canonical_key(n.to_wire().lower()))
+    # dnspython compares names in DNSSEC canonical order (case-insensitively)
+    assert [canonical_key(n.to_wire().lower()) for n in by_key] == \
+        [canonical_key(n.to_wire().lower()) for n in sorted(wire)]
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, dns.zone.Zone]:
+    root = tmp_path_factory.mktemp("signed")
+    path = dnssec.sign(dnssec.CASES_ZONE, "signed.test.", root / "sign")
+    (root / "s").mkdir()
+    plain = root / "p"
+    plain.mkdir()
+    _, snapshot = store_with_zones(root / "s", {"signed.test.": path.read_text()})
+    _, unsigned = store_with_zones(plain, {"signed.test.": dnssec.CASES_ZONE})
+    signed_snapshot.append(snapshot)
+    unsigned_snapshot.append(unsigned)
+    return snapshot, dns.zone.from_file(str(path), origin="signed.test.", relativize=False)
+
+
+signed_snapshot: list[Snapshot] = []
+unsigned_snapshot: list[Snapshot] = []
+
+
+def _covering_by_brute_force(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
+    """The NSEC owner whose span (owner up to its next name) holds the name."""
+    nsecs = sorted(n for n, node in zone.nodes.items()
+                   if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC))
+    found = nsecs[-1]
+    for owner in nsecs:
+        if owner <= name:
+            found = owner
+    return found
+
+
+_NAMES = ["signed.test.", "a.signed.test.", "zzz.signed.test.", "x.wild.signed.test.",
+          "*.wild.signed.test.", "c.signed.test.", "b.c.signed.test.", "x.secure.signed.test.",
+          "ns1.secure.signed.test.", "0.signed.test.", "host.signed.test.",
+          "hostz.signed.test.", "a.host.signed.test.", "\\000.signed.test."]
+
+
+def test_covering_nsec_is_the_span_holding_the_name(
+        signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    snapshot, zone = signed
+    view = snapshot.zones[b"\x06signed\x04test\x00"]
+    names = {dns.name.from_text(n) for n in _NAMES} | set(zone.nodes)
+    rng = random.Random(2)
+    for owner in list(zone.nodes):
+        names.add(dns.name.Name([bytes([rng.randrange(97, 123)]) * 3, *owner.labels]))
+    for name in names:
+        expected = _covering_by_brute_force(zone, name)
+        got = view.covering_nsec(name.to_wire().lower())
+        assert dns.name.from_wire(got, 0)[0] == expected, name
+
+
+def _ask(snapshot: Snapshot, name: str, rdtype: str, do: bool) -> bytes:
+    q = dns.message.make_query(name, rdtype, use_edns=0, want_dnssec=do)
+    q.id = 1
+    response = answer(q.to_wire(), snapshot)
+    assert response is not None
+    return response
+
+
+QUERY_TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "DNAME", "DS", "SRV"]
+
+
+def test_do_zero_answers_as_the_unsigned_zone(signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    snapshot, zone = signed
+    names = sorted({n.to_text() for n in zone.nodes} | set(_NAMES))
+    for name in names:
+        for rdtype in QUERY_TYPES:
+            # The same messages, each RRset's records in any order (the signer sorts them).
+            assert dns.message.from_wire(_ask(snapshot, name, rdtype, False)) == \
+                dns.message.from_wire(_ask(unsigned_snapshot[0], name, rdtype, False)), \
+                (name, rdtype)
+
+
+def test_do_one_in_an_unsigned_zone_changes_only_the_opt(
+        signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    _, zone = signed
+    unsigned = unsigned_snapshot[0]
+    for name in sorted({n.to_text() for n in zone.nodes} | set(_NAMES)):
+        for rdtype in QUERY_TYPES:
+            with_do = _ask(unsigned, name, rdtype, True)
+            assert dns.message.from_wire(with_do).ednsflags & dns.flags.DO
+            # the OPT record ends the message: its flags' top bit, 4 octets from the end, is DO
+            cleared = with_do[:-4] + bytes([with_do[-4] & 0x7F]) + with_do[-3:]
+            assert cleared == _ask(unsigned, name, rdtype, False), (name, rdtype)
+
+
+def test_signed_answer_sigs_have_the_rrset_ttl(signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    snapshot, _ = signed
+    response = dns.message.from_wire(_ask(snapshot, "nothing.signed.test.", "A", True))
+    assert response.rcode() == dns.rcode.NXDOMAIN
+    assert not response.flags & dns.flags.AD
+    by_type = {(r.name, r.rdtype, r.covers): r.ttl for r in response.authority}
+    soa = dns.name.from_text("signed.test.")
+    assert by_type[(soa, dns.rdatatype.SOA, dns.rdatatype.NONE)] == 300  # RFC 2308
+    assert by_type[(soa, dns.rdatatype.RRSIG, dns.rdatatype.SOA)] == 300
+    nsecs = [r for r in response.authority if r.rdtype == dns.rdatatype.NSEC]
+    assert len(nsecs) == 2  # the name's cover and the wildcard's
+    for nsec in nsecs:
+        assert by_type[(nsec.name, dns.rdatatype.RRSIG, dns.rdatatype.NSEC)] == nsec.ttl
