@@ -19,13 +19,14 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
-import dns.rrset
 import dns.zone
 import pytest
 
 from testkit import dnssec, programs
 from testkit.peers import Knot, Nsd, PeerProcess, Zone
 from testkit.server import ServerProcess
+
+from .test_nsd_differential import _records
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(programs.find("nsd") is None or programs.find("knotd") is None
@@ -78,15 +79,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int
             ours.stop()
         for peer_process in peers:
             peer_process.stop()
-
-
-def _records(section: list[dns.rrset.RRset]) -> list[str]:
-    lines = []
-    for rrset in section:
-        for line in rrset.to_text().splitlines():
-            owner, rest = line.split(" ", 1)
-            lines.append(f"{owner.lower()} {rest}")
-    return sorted(lines)
 
 
 def _ask(port: int, name: str, rdtype: str, payload: int) -> dns.message.Message:

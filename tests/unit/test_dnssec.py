@@ -5,7 +5,7 @@ dnssec-signzone, through the real LMDB store)."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
+from typing import NamedTuple
 
 import dns.flags
 import dns.message
@@ -29,8 +29,15 @@ RFC4034_ORDER = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example."
                  "\\200.z.example."]
 
 
+def _wire(name: dns.name.Name) -> bytes:
+    """A name's lower-case wire form."""
+    wire = name.to_wire()
+    assert wire is not None
+    return wire.lower()
+
+
 def _key(text: str) -> tuple[bytes, ...]:
-    return canonical_key(dns.name.from_text(text).to_wire().lower())
+    return canonical_key(_wire(dns.name.from_text(text)))
 
 
 def test_canonical_key_orders_as_rfc4034() -> None:
@@ -46,14 +53,20 @@ _labels = st.lists(st.binary(min_size=1, max_size=4), min_size=0, max_size=4)
 @given(st.lists(_labels, min_size=2, max_size=8))
 def test_canonical_key_orders_as_dnspython(names: list[list[bytes]]) -> None:
     wire = [dns.name.Name([*labels, b""]) for labels in names]
-    by_key = sorted(wire, key=lambda n: canonical_key(n.to_wire().lower()))
+    by_key = sorted(wire, key=lambda n: canonical_key(_wire(n)))
     # dnspython compares names in DNSSEC canonical order (case-insensitively)
-    assert [canonical_key(n.to_wire().lower()) for n in by_key] == \
-        [canonical_key(n.to_wire().lower()) for n in sorted(wire)]
+    assert [canonical_key(_wire(n)) for n in by_key] == \
+        [canonical_key(_wire(n)) for n in sorted(wire)]
+
+
+class Signed(NamedTuple):
+    snapshot: Snapshot  # the zone signed
+    unsigned: Snapshot  # the same zone, not signed
+    zone: dns.zone.Zone  # the signed zone as dnspython reads it
 
 
 @pytest.fixture(scope="module")
-def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, dns.zone.Zone]:
+def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
     root = tmp_path_factory.mktemp("signed")
     path = dnssec.sign(dnssec.CASES_ZONE, "signed.test.", root / "sign")
     (root / "s").mkdir()
@@ -61,13 +74,8 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, dns.zone
     plain.mkdir()
     _, snapshot = store_with_zones(root / "s", {"signed.test.": path.read_text()})
     _, unsigned = store_with_zones(plain, {"signed.test.": dnssec.CASES_ZONE})
-    signed_snapshot.append(snapshot)
-    unsigned_snapshot.append(unsigned)
-    return snapshot, dns.zone.from_file(str(path), origin="signed.test.", relativize=False)
-
-
-signed_snapshot: list[Snapshot] = []
-unsigned_snapshot: list[Snapshot] = []
+    return Signed(snapshot, unsigned,
+                  dns.zone.from_file(str(path), origin="signed.test.", relativize=False))
 
 
 def _covering_by_brute_force(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
@@ -88,8 +96,8 @@ _NAMES = ["signed.test.", "a.signed.test.", "zzz.signed.test.", "x.wild.signed.t
 
 
 def test_covering_nsec_is_the_span_holding_the_name(
-        signed: tuple[Snapshot, dns.zone.Zone]) -> None:
-    snapshot, zone = signed
+        signed: Signed) -> None:
+    snapshot, _, zone = signed
     view = snapshot.zones[b"\x06signed\x04test\x00"]
     names = {dns.name.from_text(n) for n in _NAMES} | set(zone.nodes)
     rng = random.Random(2)
@@ -97,7 +105,7 @@ def test_covering_nsec_is_the_span_holding_the_name(
         names.add(dns.name.Name([bytes([rng.randrange(97, 123)]) * 3, *owner.labels]))
     for name in names:
         expected = _covering_by_brute_force(zone, name)
-        got = view.covering_nsec(name.to_wire().lower())
+        got = view.covering_nsec(_wire(name))
         assert dns.name.from_wire(got, 0)[0] == expected, name
 
 
@@ -112,21 +120,20 @@ def _ask(snapshot: Snapshot, name: str, rdtype: str, do: bool) -> bytes:
 QUERY_TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "DNAME", "DS", "SRV"]
 
 
-def test_do_zero_answers_as_the_unsigned_zone(signed: tuple[Snapshot, dns.zone.Zone]) -> None:
-    snapshot, zone = signed
+def test_do_zero_answers_as_the_unsigned_zone(signed: Signed) -> None:
+    snapshot, unsigned, zone = signed
     names = sorted({n.to_text() for n in zone.nodes} | set(_NAMES))
     for name in names:
         for rdtype in QUERY_TYPES:
             # The same messages, each RRset's records in any order (the signer sorts them).
             assert dns.message.from_wire(_ask(snapshot, name, rdtype, False)) == \
-                dns.message.from_wire(_ask(unsigned_snapshot[0], name, rdtype, False)), \
+                dns.message.from_wire(_ask(unsigned, name, rdtype, False)), \
                 (name, rdtype)
 
 
 def test_do_one_in_an_unsigned_zone_changes_only_the_opt(
-        signed: tuple[Snapshot, dns.zone.Zone]) -> None:
-    _, zone = signed
-    unsigned = unsigned_snapshot[0]
+        signed: Signed) -> None:
+    _, unsigned, zone = signed
     for name in sorted({n.to_text() for n in zone.nodes} | set(_NAMES)):
         for rdtype in QUERY_TYPES:
             with_do = _ask(unsigned, name, rdtype, True)
@@ -136,8 +143,8 @@ def test_do_one_in_an_unsigned_zone_changes_only_the_opt(
             assert cleared == _ask(unsigned, name, rdtype, False), (name, rdtype)
 
 
-def test_signed_answer_sigs_have_the_rrset_ttl(signed: tuple[Snapshot, dns.zone.Zone]) -> None:
-    snapshot, _ = signed
+def test_signed_answer_sigs_have_the_rrset_ttl(signed: Signed) -> None:
+    snapshot = signed.snapshot
     response = dns.message.from_wire(_ask(snapshot, "nothing.signed.test.", "A", True))
     assert response.rcode() == dns.rcode.NXDOMAIN
     assert not response.flags & dns.flags.AD
