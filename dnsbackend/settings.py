@@ -17,7 +17,8 @@ import dns.exception
 import dns.name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .store.format import DEFAULT_UDP_PAYLOAD, ServedSettings
+from .query.edns import nsid_option
+from .store.format import DEFAULT_UDP_PAYLOAD, CookieSettings, RateLimits, ServedSettings
 from .transfer.tsig import DEFAULT_ALGORITHM, TsigKey
 from .update.policy import WantedZone, ZonePolicy
 from .zone.files import origin_key
@@ -46,11 +47,16 @@ class TransferPeer(BaseModel):
     @field_validator("address")
     @classmethod
     def _an_address(cls, value: str) -> str:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ValueError(f"not an IP address or prefix: {value!r}") from None
-        return value
+        return _prefix(value)
+
+
+def _prefix(value: str) -> str:
+    """`value` if it is an IP address or prefix, else ValueError saying so."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"not an IP address or prefix: {value!r}") from None
+    return value
 
 
 class KeyOptions(BaseModel):
@@ -86,6 +92,37 @@ class TransferOptions(BaseModel):
     allow: list[TransferPeer] = Field(default_factory=list)
     notify: list[TransferPeer] = Field(default_factory=list)
 
+
+class RateLimitOptions(BaseModel):
+    """`[rrl]`: response rate limiting (BIND's, NSD's and Knot's model); off by default."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # per client prefix and kind of answer; 0: off
+    responses_per_second: int = Field(default=0, ge=0, le=1_000_000)
+    slip: int = Field(default=2, ge=0, le=10)  # every Nth limited answer is sent truncated
+    window: int = Field(default=15, ge=1, le=3600)  # seconds a client's rate is measured over
+    size: int = Field(default=1_000_000, ge=1, le=100_000_000)  # table entries (rrl-size)
+    exempt: list[str] = Field(default_factory=list)  # prefixes never limited
+
+    @field_validator("exempt")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        return [_prefix(item) for item in value]
+
+
+def _txt_string(value: str | None) -> str | None:
+    """An identity or version: one TXT character-string (at most 255 bytes)."""
+    if value is not None and len(value.encode()) > 255:
+        raise ValueError("at most 255 bytes (one TXT string)")
+    return value
+
+
+def nsid_bytes(value: str) -> bytes:
+    """The NSID of the setting: "0x" and hex digits (as Knot takes it), else the text."""
+    if value[:2].lower() == "0x":
+        return bytes.fromhex(value[2:])
+    return value.encode()
 
 
 class CatalogOptions(BaseModel):
@@ -143,11 +180,61 @@ class Settings(BaseModel):
     metrics: str | None = None  # "address:port" of the Prometheus endpoint; None: off
     query_log: str | None = None  # a file to append a line per query to ("-": stdout)
 
+    # Identification (NSD's words): NSID (RFC 5001) sent to queries asking for it; the TXT
+    # of id.server and hostname.bind, and of version.server and version.bind, in class CH.
+    # None: no NSID; those names REFUSED (NSD's hide-identity, hide-version).
+    nsid: str | None = None
+    identity: str | None = None
+    version: str | None = None
+    # DNS Cookies (RFC 7873, server cookies of RFC 9018): answered (BIND's and NSD's
+    # answer-cookie); the SipHash-2-4 secret as 32 hex digits, shared by servers that
+    # should accept each other's cookies (none: a random one, changed every
+    # cookie_secret_lifetime seconds as Knot does); BADCOOKIE to UDP queries without a
+    # valid server cookie only with require_server_cookie (BIND's name).
+    answer_cookie: bool = True
+    cookie_secret: str | None = Field(None, repr=False)
+    cookie_secret_lifetime: int = Field(26 * 3600, ge=3600, le=36 * 24 * 3600)
+    require_server_cookie: bool = False
+    rrl: RateLimitOptions = Field(default_factory=RateLimitOptions)
+
     @field_validator("metrics")
     @classmethod
     def _an_endpoint(cls, value: str | None) -> str | None:
         if value is not None:
             metrics_endpoint(value)
+        return value
+
+    @field_validator("identity", "version")
+    @classmethod
+    def _txt(cls, value: str | None) -> str | None:
+        return _txt_string(value)
+
+    @field_validator("nsid")
+    @classmethod
+    def _nsid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            data = nsid_bytes(value)
+        except ValueError:
+            raise ValueError("not hex digits after 0x") from None
+        if not data:
+            raise ValueError("empty")
+        if len(data) > 512:
+            raise ValueError("at most 512 bytes")
+        return value
+
+    @field_validator("cookie_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            secret = bytes.fromhex(value)
+        except ValueError:
+            raise ValueError("not hex digits") from None
+        if len(secret) != 16:
+            raise ValueError("must be 16 bytes (32 hex digits)")
         return value
 
 
@@ -320,7 +407,33 @@ def served_settings(settings: Settings) -> ServedSettings:
             transfer[origin_key(dns.name.from_text(name))] = tuple(
                 (p.address, _entry_key(p)) for p in options.allow_transfer)
     keys = {wire: (key.algorithm, key.secret) for wire, key in tsig_keys(settings).items()}
-    return ServedSettings(settings.udp_payload, transfer, keys)
+    rrl = settings.rrl
+    return ServedSettings(
+        settings.udp_payload, transfer, keys,
+        b"" if settings.nsid is None else nsid_option(nsid_bytes(settings.nsid)),
+        _txt_rdata(settings.identity), _txt_rdata(settings.version), _cookies(settings),
+        RateLimits(rrl.responses_per_second, rrl.slip, rrl.window, rrl.size,
+                   tuple(rrl.exempt)))
+
+
+def _txt_rdata(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    data = text.encode()
+    return bytes([len(data)]) + data
+
+
+# The cookie secret when none is configured: made once per serving process (which stores
+# it for its workers), so that server cookies stay good across settings changes.
+_RANDOM_COOKIE_SECRET = os.urandom(16)
+
+
+def _cookies(settings: Settings) -> CookieSettings:
+    if settings.cookie_secret is not None:  # fixed, as NSD, BIND and Knot use one set
+        return CookieSettings(settings.answer_cookie, bytes.fromhex(settings.cookie_secret),
+                              0, settings.require_server_cookie)
+    return CookieSettings(settings.answer_cookie, _RANDOM_COOKIE_SECRET,
+                          settings.cookie_secret_lifetime, settings.require_server_cookie)
 
 
 def notify_targets(settings: Settings, origin: str) -> list[tuple[str, int, TsigKey | None]]:

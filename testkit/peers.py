@@ -170,10 +170,15 @@ class Peer:
 
 
 class Nsd(Peer):
-    """NSD in the foreground (`nsd -d`), `server-count` workers, rate limiting off."""
+    """NSD in the foreground (`nsd -d`), `server-count` workers, rate limiting off;
+    `server_options`: more lines of its `server:` clause (`identity: "ns1"`)."""
 
     name = "NSD"
     program = "nsd"
+
+    def __init__(self, server_options: str = "") -> None:
+        self.server_options = "".join(f"  {line.strip()}\n"
+                                      for line in server_options.splitlines() if line.strip())
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
@@ -203,7 +208,7 @@ class Nsd(Peer):
   # address would see most queries dropped.
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
-remote-control:
+{self.server_options}remote-control:
   control-enable: no
 {key_blocks}{zone_blocks}"""
         (w / "nsd.conf").write_text(conf)

@@ -35,12 +35,16 @@ from ..wire.codes import (
     QR,
     RD,
     REFUSED,
+    SERVFAIL,
     SOA,
     SRV,
     TC,
 )
-from ..wire.message import FormatError, Query, opt_record, parse_fields
+from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields
+from . import edns
+from .edns import Client
 from .encode import _TXN, Prepared, encode, encode_anchored
+from .ident import CLASS_CH, chaos
 from .resolve import EXACT, NO_DATA, locate, resolve, zone_for
 
 # Answers made up for the query name (wildcard, DNAME) are kept only up to this size: the
@@ -49,6 +53,9 @@ SYNTHESIZED_CACHE_MAX: Final = 1232
 _HEADER: Final = struct.Struct("!HHHHHH")
 _TYPE_CLASS_TTL: Final = struct.Struct("!HHI")
 _TWO: Final = struct.Struct("!H")
+# What answer() gives for a query it can answer only knowing the client (a COOKIE option):
+# shorter than any DNS message. The caller asks answer() again with the client.
+NEEDS_CLIENT: Final = b"?"
 
 
 @dataclass
@@ -63,8 +70,9 @@ class AnswerOptions:
 _REFUSED_TYPES: Final = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
 
 def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
-           options: AnswerOptions | None = None) -> bytes | None:
-    """The response to one query message, or None when it must be dropped."""
+           options: AnswerOptions | None = None, client: Client | None = None) -> bytes | None:
+    """The response to one query message, or None when it must be dropped; NEEDS_CLIENT
+    when the response depends on the client and `client` is None."""
     if len(msg) < 12:
         return None
     flags = (msg[2] << 8) | msg[3]
@@ -75,15 +83,21 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         fields = parse_fields(msg)
     except FormatError:
         return _header_only(msg, FORMERR if opcode == 0 else NOTIMP)
-    ident, qflags, qname, qtype, qclass, question_end, edns, client_payload, version, do = \
+    ident, qflags, qname, qtype, qclass, question_end, edns_, client_payload, version, do = \
         fields
     payload = options.udp_payload if options else snapshot.udp_payload
-    if opcode or qtype in _REFUSED_TYPES or qclass != CLASS_IN or (edns and version):
-        return _refuse(Query(*fields), msg, opcode, payload)
+    extra = b""
+    if edns_ and not version and len(msg) != question_end + 11:
+        # EDNS options (NSID, COOKIE...), or records of another shape.
+        early, extra = _options(msg, fields, snapshot, tcp, payload, client)
+        if early is not None:
+            return early
+    if opcode or qtype in _REFUSED_TYPES or qclass != CLASS_IN or (edns_ and version):
+        return _refuse(Query(*fields), msg, opcode, payload, snapshot, extra)
     lower = qname.lower()
     zone = zone_for(snapshot, lower, qtype)
     if zone is None:
-        return _error(Query(*fields), msg, REFUSED, payload)
+        return _not_served(Query(*fields), msg, snapshot, payload, extra)
     tcp_any = tcp and qtype == ANY
     key = (lower, qtype, tcp_any)
     if not (do and zone.signed):
@@ -92,29 +106,61 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
             prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
     else:
         prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
-    if tcp:
-        limit = 65535
-    elif edns:
-        limit = max(512, min(client_payload, payload))
-    else:
-        limit = 512
-    return _stamp(msg, ident, qflags, question_end, edns, do, prepared, limit, payload)
+    limit = 65535 if tcp else max(512, min(client_payload, payload)) if edns_ else 512
+    return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit, payload, extra)
 
 
-def _refuse(query: Query, msg: bytes, opcode: int, payload: int) -> bytes:
-    """The error for a query we do not answer from a zone, by the first reason that applies."""
+def _options(msg: bytes, fields: Fields, snapshot: Snapshot, tcp: bool, payload: int,
+             client: Client | None) -> tuple[bytes | None, bytes]:
+    """(the response when the options decide it, else None; the options to answer with)."""
+    try:
+        status, extra = edns.response_options(msg, fields[5], snapshot.served, tcp, client)
+    except FormatError:
+        return _error(Query(*fields), msg, FORMERR, payload), b""
+    if status == edns.GO:
+        return None, extra
+    if status == edns.NEEDS_CLIENT:
+        return NEEDS_CLIENT, b""
+    return _error(Query(*fields), msg, edns.RCODE_BADCOOKIE, payload, extra), b""
+
+
+def _not_served(query: Query, msg: bytes, snapshot: Snapshot, payload: int,
+                extra: bytes) -> bytes:
+    """REFUSED, EDE Not Authoritative (as NSD and Knot); before the store of a first start
+    holds anything, SERVFAIL, EDE Not Ready."""
+    if snapshot.ready:
+        return _error(query, msg, REFUSED, payload, extra + edns.NOT_AUTHORITATIVE)
+    return _error(query, msg, SERVFAIL, payload, extra + edns.NOT_READY)
+
+
+def _refuse(query: Query, msg: bytes, opcode: int, payload: int, snapshot: Snapshot,
+            extra: bytes) -> bytes:
+    """The error for a query we do not answer from a zone, by the first reason that applies
+    (class CH: the identification names)."""
     if opcode != 0:
-        return _error(query, msg, NOTIMP, payload)  # with OPT if asked with it (RFC 6891)
+        return _error(query, msg, NOTIMP, payload, extra)  # with OPT if asked (RFC 6891)
     if query.edns and query.edns_version > 0:
         return _error(query, msg, BADVERS, payload)
     qtype = query.qtype
     if qtype == OPT or 128 <= qtype < 251:
-        return _error(query, msg, FORMERR, payload)
+        return _error(query, msg, FORMERR, payload, extra)
+    if query.qclass == CLASS_CH:
+        return _chaos(query, msg, payload, snapshot, extra)
     if query.qclass != CLASS_IN:
-        return _error(query, msg, REFUSED, payload)
+        return _error(query, msg, REFUSED, payload, extra)
     if qtype in (MAILA, MAILB):
-        return _error(query, msg, NOTIMP, payload)
-    return _error(query, msg, REFUSED, payload)  # AXFR, IXFR
+        return _error(query, msg, NOTIMP, payload, extra)
+    return _error(query, msg, REFUSED, payload, extra)  # AXFR, IXFR
+
+
+def _chaos(query: Query, msg: bytes, payload: int, snapshot: Snapshot, extra: bytes) -> bytes:
+    rcode, record, ede = chaos(query.qname.lower(), query.qtype, snapshot.served)
+    if not record:
+        return _error(query, msg, rcode, payload, extra + ede)
+    response = _error(query, msg, rcode, payload, extra)
+    # The TXT record goes between the question and the OPT record.
+    at = query.question_end
+    return (response[:6] + b"\x00\x01" + response[8:at] + record + response[at:])
 
 
 def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
@@ -229,16 +275,20 @@ def _keep(cache: dict[Any, Any], key: object, prepared: object) -> None:
     cache[key] = prepared
 
 
-def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int) -> bytes:
-    """Copy the client's ID, RD/CD flags and question into a prepared answer; truncate to limit."""
+def stamp(msg: bytes, query: Query, prepared: Prepared, limit: int, payload: int,
+          extra: bytes = b"") -> bytes:
+    """Copy the client's ID, RD/CD flags and question into a prepared answer; truncate to
+    limit. `extra`: EDNS options for the response's OPT record."""
     return _stamp(msg, query.id, query.flags, query.question_end, query.edns, query.do,
-                  prepared, limit, payload)
+                  prepared, limit, payload, extra)
 
 
-def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns: bool, do: bool,
-           prepared: Prepared, limit: int, payload: int) -> bytes:
+def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns_: bool, do: bool,
+           prepared: Prepared, limit: int, payload: int, extra: bytes) -> bytes:
     question = msg[12:question_end]
-    opt = opt_record(payload, do) if edns else b""
+    opt = opt_record(payload, do) if edns_ else b""
+    if extra:
+        opt = _with_options(opt, extra)
     pflags, tail, an, ns, ar, required_len, required_ar, optional, _, partial = prepared
     flags = QR | pflags | (qflags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
@@ -246,6 +296,8 @@ def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns: bool, d
         if required_len > room:
             # The required records do not fit: TC, so the client retries on TCP, with none
             # of them, or for a signed answer the whole RRsets that fit, as NSD and Knot do.
+            if room < 0:  # nor do the EDNS options: leave them out
+                opt = opt_record(payload, do)
             cut = an = ns = 0
             for end, an_count, ns_count in partial:
                 if end > room:
@@ -272,11 +324,20 @@ def _header_only(msg: bytes, rcode: int) -> bytes:
     return ident + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
 
 
-def _error(query: Query, msg: bytes, rcode: int, payload: int | None = None) -> bytes:
-    """An error response echoing the question (and OPT, carrying BADVERS's upper bits)."""
+def _with_options(opt: bytes, options: bytes) -> bytes:
+    """An OPT record without options given `options` (its RDATA)."""
+    return opt[:-2] + _TWO.pack(len(options)) + options
+
+
+def _error(query: Query, msg: bytes, rcode: int, payload: int | None = None,
+           extra: bytes = b"") -> bytes:
+    """An error response echoing the question (and OPT, with `extra`'s options and the
+    rcode's upper bits: BADVERS, BADCOOKIE)."""
     flags = QR | (query.flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
     opt = b""
     if query.edns and payload is not None:
         opt = opt_record(payload, query.do, rcode >> 4)
+        if extra:
+            opt = _with_options(opt, extra)
     return (_HEADER.pack(query.id, flags, 1, 0, 0, 1 if opt else 0)
             + msg[12 : query.question_end] + opt)

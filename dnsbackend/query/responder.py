@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from typing import Final
 
 from ..store.format import DEFAULT_UDP_PAYLOAD
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
 from ..wire.codes import CD, OPCODE_MASK, QR, RD, SERVFAIL
 from ..wire.message import FormatError, opt_record, parse_fields
+from .edns import Client
 from .engine import AnswerOptions, answer
 
 log = logging.getLogger("dnsbackend")
@@ -41,7 +41,8 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | 
     `counted` (when metrics are on) gets each response's bytes after the ID (b"": dropped),
     as the memo keeps them: for a repeated query, the remembered object itself, so counting
     costs one list append; the responses are summed and read (zone, type, rcode) later, off
-    the query path, once per distinct response (metrics/tally.py)."""
+    the query path, once per distinct response (metrics/tally.py). NEEDS_CLIENT (neither
+    remembered nor counted) for a query answered only knowing the client."""
     memo = snapshot.memo[tcp]
     key = msg[2:]
     hit = memo.get(key)
@@ -51,6 +52,8 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | 
         return msg[:2] + hit if hit else None
     response = answer(msg, snapshot, tcp, options)
     kept = _DROP if response is None else response[2:]
+    if response is not None and len(response) < 12:
+        return response  # NEEDS_CLIENT: respond_from() answers (and counts) it
     if options is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
             response is None or len(response) <= MEMO_MAX_RESPONSE):
         if len(memo) >= MEMO_LIMIT:
@@ -77,13 +80,19 @@ class Responder:
         self.counted: tuple[list[bytes], list[bytes]] | None = None
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
+        """The response, None to drop; NEEDS_CLIENT (shorter than any DNS message) when
+        it depends on the client: then respond_from() answers it."""
         self.activity += 1
-        return _OneSnapshot(self, tcp).respond(data)
+        return OneSnapshot(self, tcp).respond(data)
 
-    def batch(self) -> Callable[[bytes], bytes | None]:
-        """respond() for the UDP queries of one batch, all answered from one snapshot."""
+    def respond_from(self, data: bytes, tcp: bool, client: Client) -> bytes | None:
+        """The response to a query from `client` (its address and the time)."""
+        return OneSnapshot(self, tcp).respond_from(data, client)
+
+    def batch(self) -> OneSnapshot:
+        """The UDP queries of one batch, all answered from one snapshot."""
         self.activity += 1
-        return _OneSnapshot(self, False).respond
+        return OneSnapshot(self, False)
 
     def servfail(self, data: bytes) -> bytes | None:
         """The answer when answering failed (a bug): SERVFAIL, with the question when it
@@ -115,8 +124,10 @@ def servfail_response(msg: bytes) -> bytes | None:
             + msg[12:question_end] + opt)
 
 
-class _OneSnapshot:
-    """Queries answered from one snapshot: taken at the first, renewed if its version is freed."""
+class OneSnapshot:
+    """Queries answered from one snapshot: taken at the first, renewed if its version is freed.
+
+    respond() may give NEEDS_CLIENT (see Responder.respond); respond_from() never does."""
 
     def __init__(self, responder: Responder, tcp: bool) -> None:
         self.responder = responder
@@ -138,7 +149,26 @@ class _OneSnapshot:
                 snapshot = self.snapshot = reader.refresh()
                 return respond(data, snapshot, self.tcp, self.options, self.counted)
         except Exception:  # a bug must cost one answer, not the server
-            response = self.responder.servfail(data)
-            if self.counted is not None:
-                self.counted.append(_DROP if response is None else response[2:])
-            return response
+            return self._failed(data)
+
+    def respond_from(self, data: bytes, client: Client) -> bytes | None:
+        """answer() knowing the client, never remembered (what it gives depends on him)."""
+        try:
+            try:
+                if self.snapshot is None:
+                    self.snapshot = self.responder.reader.snapshot()
+                response = answer(data, self.snapshot, self.tcp, self.options, client)
+            except StaleSnapshot:
+                self.snapshot = self.responder.reader.refresh()
+                response = answer(data, self.snapshot, self.tcp, self.options, client)
+        except Exception:  # as respond()
+            return self._failed(data)
+        if self.counted is not None:
+            self.counted.append(_DROP if response is None else response[2:])
+        return response
+
+    def _failed(self, data: bytes) -> bytes | None:
+        response = self.responder.servfail(data)
+        if self.counted is not None:
+            self.counted.append(_DROP if response is None else response[2:])
+        return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import struct
 import time
@@ -10,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
+from ..query.edns import Client
 from ..query.responder import Responder
 from ..transfer.service import Outgoing, TransferService, is_transfer
 from .counters import SERVE
@@ -213,7 +215,7 @@ class TCPProtocol(asyncio.Protocol):
                 if not self._start_transfer(message):
                     return
                 continue
-            response = self.responder.respond(message, True)
+            response = self._respond(message)
             if response is not None:
                 out.append(struct.pack("!H", len(response)) + response)
                 pending += len(response)
@@ -223,6 +225,16 @@ class TCPProtocol(asyncio.Protocol):
                     pending = 0
         if out:
             transport.write(b"".join(out))
+
+    def _respond(self, message: bytes) -> bytes | None:
+        response = self.responder.respond(message, True)
+        if response is None or len(response) >= 12:
+            return response
+        # NEEDS_CLIENT: the answer depends on who asked.
+        assert self.transport is not None
+        peer = _peer(self.transport)
+        ip = ipaddress.ip_address(peer).packed if peer else bytes(4)
+        return self.responder.respond_from(message, True, Client(ip, time.time()))
 
     def _take(self) -> bytes | None:
         """The next complete message of the buffer; None when there is none yet, b"" when

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import time
 from typing import cast
 
+from ..query.edns import Client
 from ..query.responder import Responder
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
     def __init__(self, responder: Responder) -> None:
+        self.responder = responder
         self.respond = responder.respond
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -18,6 +22,9 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         response = self.respond(data, False)
+        if response is not None and len(response) < 12:  # NEEDS_CLIENT
+            client = Client(ipaddress.ip_address(addr[0]).packed, time.time())
+            response = self.responder.respond_from(data, False, client)
         if response is not None and self.transport is not None:
             self.transport.sendto(response, addr)
 

@@ -18,9 +18,12 @@ import errno
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from ..query.edns import Client
+from ..query.responder import OneSnapshot
 from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
@@ -61,6 +64,14 @@ _NAME: Final = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct
 _RECEIVED: Final = struct.Struct(
     f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
 _SIZE: Final = struct.Struct("@N")  # size_t
+_FAMILY: Final = struct.Struct("@H")  # sa_family_t, first in every sockaddr
+
+
+def client_ip(names: bytearray, at: int) -> bytes:
+    """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 at `at`."""
+    if _FAMILY.unpack_from(names, at)[0] == socket.AF_INET6:
+        return bytes(names[at + 8:at + 24])
+    return bytes(names[at + 4:at + 8])
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
@@ -96,10 +107,9 @@ def _address(buf: bytearray) -> int:
 class BatchedUDP:
     """Reads a batch of queries when the socket is readable, answers them, sends the batch."""
 
-    def __init__(self, sock: socket.socket,
-                 batch_responder: Callable[[], Callable[[bytes], bytes | None]],
+    def __init__(self, sock: socket.socket, batch_responder: Callable[[], OneSnapshot],
                  batch: int = BATCH) -> None:
-        """`batch_responder()` gives the function that answers the queries of one batch."""
+        """`batch_responder()` gives what answers the queries of one batch."""
         assert _CALLS is not None
         self._recvmmsg, self._sendmmsg = _CALLS
         self.sock = sock
@@ -150,7 +160,8 @@ class BatchedUDP:
             if n < 0:
                 self._failed("recvmmsg")
             return
-        respond = self.batch_responder()
+        answering = self.batch_responder()
+        respond = answering.respond
         rview = self.rview
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
         names = self.names_addr
@@ -162,7 +173,11 @@ class BatchedUDP:
                 SERVE.too_long += 1
                 continue  # longer than any query we answer
             start = i * RECV_SLOT
-            response = respond(bytes(rview[start:start + size]))
+            query = bytes(rview[start:start + size])
+            response = respond(query)
+            if response is not None and len(response) < 12:  # NEEDS_CLIENT
+                client = Client(client_ip(self.names, i * NAME_SLOT), time.time())
+                response = answering.respond_from(query, client)
             if response is None:
                 continue
             length = len(response)

@@ -175,6 +175,33 @@ class ZoneEntry:
 
 
 @dataclass
+class CookieSettings:
+    """How DNS Cookies (RFC 7873, RFC 9018 server cookies) are answered."""
+
+    answer: bool = True  # answer a query's COOKIE option with a server cookie
+    secret: bytes = b""  # the 16-byte SipHash-2-4 key; b"": cookies are not answered
+    rotate: int = 0  # seconds each derived secret is used for (the last one still accepted)
+    require: bool = False  # a UDP query without a valid server cookie gets BADCOOKIE
+
+    def pack(self) -> tuple[bool, bytes, int, bool]:
+        return self.answer, self.secret, self.rotate, self.require
+
+
+@dataclass
+class RateLimits:
+    """Response rate limiting (the BIND/NSD/Knot model); responses_per_second 0: off."""
+
+    responses_per_second: int = 0
+    slip: int = 2  # every Nth limited answer goes out truncated (0: none)
+    window: int = 15  # seconds over which a client's rate is measured
+    size: int = 1_000_000  # entries of the fixed-size table
+    exempt: tuple[str, ...] = ()  # address prefixes never limited
+
+    def pack(self) -> tuple[int, int, int, int, tuple[str, ...]]:
+        return self.responses_per_second, self.slip, self.window, self.size, self.exempt
+
+
+@dataclass
 class ServedSettings:
     """Settings every serving process answers by, stored so that all workers share them."""
 
@@ -186,17 +213,25 @@ class ServedSettings:
     # The TSIG keys, by lower-case wire name: (algorithm as BIND names it, secret). The
     # secrets are kept here for every worker; nothing prints this record.
     keys: dict[bytes, tuple[str, bytes]] = field(default_factory=dict, repr=False)
+    nsid: bytes = b""  # the NSID option (RFC 5001) of a response, whole; b"": none sent
+    identity: bytes | None = None  # TXT rdata of id.server, hostname.bind (CH); None: REFUSED
+    version: bytes | None = None  # TXT rdata of version.server, version.bind; None: REFUSED
+    cookies: CookieSettings = field(default_factory=CookieSettings, repr=False)
+    rrl: RateLimits = field(default_factory=RateLimits)
 
     def pack(self) -> bytes:
-        return marshal.dumps((FORMAT, self.udp_payload, self.transfer, self.keys))
+        return marshal.dumps((FORMAT, self.udp_payload, self.transfer, self.keys, self.nsid,
+                              self.identity, self.version, self.cookies.pack(),
+                              self.rrl.pack()))
 
     @classmethod
     def unpack(cls, raw: bytes) -> ServedSettings:
         value: Any = marshal.loads(raw)
-        if value[0] != FORMAT or len(value) != 4:
+        if value[0] != FORMAT or len(value) != 9:
             raise ValueError("stored settings have another layout")
-        _, udp_payload, transfer, keys = value
-        return cls(udp_payload, transfer, keys)
+        _, udp_payload, transfer, keys, nsid, identity, version, cookies, rrl = value
+        return cls(udp_payload, transfer, keys, nsid, identity, version,
+                   CookieSettings(*cookies), RateLimits(*rrl))
 
     def may_transfer(self, origin_lower: bytes) -> tuple[tuple[str, bytes], ...]:
         """The transfer ACL of a zone: (address prefix, key needed or b"") entries."""

@@ -138,7 +138,7 @@ def canonical_key(lower: bytes) -> tuple[bytes, ...]:
 class Snapshot:
     """The zones served at one catalog transaction, keyed by lower-case origin wire name."""
 
-    __slots__ = ("txn_id", "zones", "udp_payload", "served", "memo")
+    __slots__ = ("txn_id", "zones", "udp_payload", "served", "memo", "ready")
 
     def __init__(self, txn_id: int, zones: dict[bytes, ZoneView],
                  udp_payload: int = DEFAULT_UDP_PAYLOAD) -> None:
@@ -148,6 +148,9 @@ class Snapshot:
         self.served = ServedSettings(udp_payload)  # all the served settings (transfers...)
         # fastpath's memo of responses, for UDP [0] and TCP [1]
         self.memo: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+        # False while the store holds no zone and no served settings: a first start's, not
+        # yet filled (names are answered SERVFAIL, EDE Not Ready, rather than REFUSED)
+        self.ready = True
 
     def find_zone(self, lower: bytes) -> ZoneView | None:
         """The served zone closest to a name (longest origin that is a suffix of it)."""
@@ -184,6 +187,7 @@ class Reader:
         finally:
             txn.abort()
         self._current = self._build(txn_id, entries)
+        self._current.ready = served is not None or bool(self._current.zones)
         if served is not None:
             # A record of another layout is rewritten by the next settings sync.
             with contextlib.suppress(ValueError):

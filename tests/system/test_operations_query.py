@@ -1,0 +1,135 @@
+"""Operations, the query side, with a real server and real clients: NSID, the CH names and
+Extended DNS Errors compared with NSD's answers for the same settings; DNS Cookies through
+dig and kdig (a second query with the server cookie is good); malformed cookie options."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from testkit import programs
+from testkit.peers import Nsd, PeerProcess, Zone
+from testkit.server import ServerProcess, StartServer, serve_one_zone
+from testkit.zones import EXAMPLE_ZONE
+
+ZONE = EXAMPLE_ZONE.read_text()  # www.example.com is a CNAME to the apex
+IDENTIFIED = 'nsid = "ns-test-1"\nidentity = "ns1.example.net"\nversion = "1.2.3-test"\n'
+NSD_IDENTIFIED = 'nsid: "ascii_ns-test-1"\nidentity: "ns1.example.net"\nversion: "1.2.3-test"\n'
+NSD_HIDDEN = "hide-identity: yes\nhide-version: yes\n"
+# (name, type, class) asked of both servers.
+QUESTIONS = [(n, t, "CH") for n in ("id.server", "hostname.bind", "version.server",
+                                    "version.bind", "Version.BIND", "foo.bind")
+             for t in ("TXT", "ANY", "A")] + [("www.example.org", "A", "IN"),
+                                              ("www.example.com", "A", "IN")]
+
+
+def _dig(port: int, *args: str) -> str:
+    done = subprocess.run([programs.require("dig"), "@127.0.0.1", "-p", str(port), *args],
+                          capture_output=True, text=True, timeout=20)
+    return done.stdout
+
+
+def _kdig(port: int, *args: str) -> str:
+    done = subprocess.run([programs.require("kdig"), "@127.0.0.1", "-p", str(port), *args],
+                          capture_output=True, text=True, timeout=20)
+    return done.stdout
+
+
+def _ask(port: int, name: str, rdtype: str, rdclass: str, edns: int = 0,
+         options: list[dns.edns.Option] | None = None) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, rdclass, use_edns=edns, options=options)
+    return dns.query.udp(query, "127.0.0.1", port=port, timeout=5)
+
+
+def _shape(response: dns.message.Message) -> tuple[object, ...]:
+    """What is compared: rcode, flags, the question and answer RRsets whole (TTLs too), the
+    OPT's NSID and EDE codes (not cookies: NSD 4.6 has none). Not the authority section:
+    NSD adds the zone's NS to a positive answer, we give minimal responses."""
+    options = sorted((o.otype, o.to_wire()) for o in response.options if o.otype != 10)
+    return (response.rcode(), response.flags, [str(q) for q in response.question],
+            [rrset.to_text() for rrset in response.answer], options)
+
+
+@pytest.fixture
+def identified(server_factory: StartServer, tmp_path: Path) -> ServerProcess:
+    srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, IDENTIFIED)
+    return srv
+
+
+def test_nsid_and_the_ch_names_through_dig_and_kdig(identified: ServerProcess) -> None:
+    out = _dig(identified.port, "+nsid", "+norec", "www.example.com", "A")
+    assert "status: NOERROR" in out and 'NSID: 6e 73 2d 74 65 73 74 2d 31 ("ns-test-1")' in out
+    out = _dig(identified.port, "id.server", "CH", "TXT")
+    assert 'id.server.\t\t0\tCH\tTXT\t"ns1.example.net"' in out
+    out = _kdig(identified.port, "+nsid", "version.bind", "CH", "TXT")
+    assert '"1.2.3-test"' in out and "ns-test-1" in out
+    out = _dig(identified.port, "www.example.org", "A")
+    assert "status: REFUSED" in out and "EDE: 20 (Not Authoritative)" in out
+
+
+def test_cookies_through_dig_and_kdig(identified: ServerProcess) -> None:
+    first = _dig(identified.port, "+cookie", "+norec", "www.example.com", "A")
+    assert "status: NOERROR" in first
+    (line,) = [x for x in first.splitlines() if x.startswith("; COOKIE:")]
+    sent = line.split()[2]  # client cookie (16 hex digits) + server cookie (32)
+    assert len(sent) == 48 and sent[16:18] == "01"
+    again = _dig(identified.port, f"+cookie={sent}", "www.example.com", "A")
+    assert "(good)" in again and "status: NOERROR" in again
+    over_tcp = _dig(identified.port, "+tcp", f"+cookie={sent}", "www.example.com", "A")
+    assert "(good)" in over_tcp
+    out = _kdig(identified.port, "+cookie", "www.example.com", "A")
+    assert "COOKIE:" in out and "NOERROR" in out
+    # A malformed cookie option (5 bytes): FORMERR, as BIND answers.
+    bad = _dig(identified.port, "+cookie=0011223344", "+nobadcookie", "www.example.com", "A")
+    assert "status: FORMERR" in bad
+
+
+@pytest.mark.parametrize("size", [1, 7, 12, 41])
+def test_malformed_cookie_options_get_formerr(identified: ServerProcess, size: int) -> None:
+    response = _ask(identified.port, "www.example.com", "A", "IN",
+                    options=[dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"x" * size)])
+    assert response.rcode() == dns.rcode.FORMERR and not response.answer
+    good = _ask(identified.port, "www.example.com", "A", "IN",
+                options=[dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"x" * 8)])
+    assert good.rcode() == dns.rcode.NOERROR and good.answer
+
+
+@pytest.fixture(scope="module")
+def nsd_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerProcess]]:
+    root = tmp_path_factory.mktemp("nsd")
+    missing = Nsd().missing()
+    if missing:
+        pytest.fail(missing)
+    path = root / "example.com.zone"
+    path.write_text(ZONE)
+    zone = Zone("example.com", path)
+    peers = {"identified": Nsd(NSD_IDENTIFIED).start(root / "identified", [zone], check=True),
+             "hidden": Nsd(NSD_HIDDEN).start(root / "hidden", [zone], check=True)}
+    try:
+        for peer in peers.values():
+            peer.wait_ready([zone], timeout=30)
+        yield peers
+    finally:
+        for peer in peers.values():
+            peer.stop()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("ours", "theirs"), [(IDENTIFIED, "identified"), ("", "hidden")])
+def test_answers_are_nsds(server_factory: StartServer, tmp_path: Path,
+                          nsd_pair: dict[str, PeerProcess], ours: str, theirs: str) -> None:
+    srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, ours)
+    nsd = nsd_pair[theirs]
+    nsid: list[dns.edns.Option] = [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")]
+    for name, rdtype, rdclass in QUESTIONS:
+        for edns, options in ((-1, None), (0, None), (0, nsid)):
+            mine = _ask(srv.port, name, rdtype, rdclass, edns, options)
+            peer = _ask(nsd.port, name, rdtype, rdclass, edns, options)
+            assert _shape(mine) == _shape(peer), (name, rdtype, rdclass, edns, options)
