@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, changes, status
+from . import __version__, changes, ds, status
 from .logs import setup_logging
 from .serve.sockets import BindError
 from .settings import SettingsError, load_settings, policy_from_settings
@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="start at the change from this serial")
     ch.add_argument("--data", metavar="DIR", default="var/db",
                     help="LMDB store directory (default ./var/db)")
+    d = sub.add_parser("ds", help="print the DS records of a signed zone for its parent",
+                       description="Print the DS records (SHA-256) of a zone signed with "
+                       "sign = true, one a line in zone file form, to hand to the parent zone's "
+                       "operator (the zone also publishes them as CDS and CDNSKEY). Reads the "
+                       "store, so it works while the server runs.")
+    d.add_argument("zone", metavar="ZONE")
+    d.add_argument("--data", metavar="DIR", default="var/db",
+                   help="LMDB store directory (default ./var/db)")
     return p
 
 
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return status.main(args.data, args.json)
     if args.command == "changes":
         return changes.main(args.data, args.zone, args.from_serial)
+    if args.command == "ds":
+        return ds.main(args.data, args.zone)
     _parser().print_help()
     return 2
 

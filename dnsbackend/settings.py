@@ -133,6 +133,37 @@ class CatalogOptions(BaseModel):
     zone: str | None = None  # its name; None: no catalog zone
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """"14d", "36h", "2w", "3600" (seconds): a duration in seconds; ValueError if not one."""
+    text = value.strip().lower()
+    unit = DURATION_UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) == 0:
+        raise ValueError(f"not a duration such as '14d', '36h' or '3600': {value!r}")
+    return int(number) * (unit or 1)
+
+
+class DnssecOptions(BaseModel):
+    """`[dnssec]`: how zones with `sign = true` are signed (dnsbackend.sign)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    algorithm: Literal["ecdsap256sha256", "ed25519"] = "ecdsap256sha256"
+    # "nsec3": RFC 9276's defaults (0 extra iterations, empty salt, no opt-out)
+    denial: Literal["nsec", "nsec3"] = "nsec"
+    signature_lifetime: str = "14d"  # how long each signature is valid (refreshed before)
+
+    @field_validator("signature_lifetime")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        if duration_seconds(value) < 3 * 3600:
+            raise ValueError("at least 3h: signatures are backdated 1h and refreshed early")
+        return value
+
+
 class ZoneOptions(BaseModel):
     """Per-zone entries of the zone policy (`[zone."example.com"]` in the TOML file)."""
 
@@ -145,6 +176,7 @@ class ZoneOptions(BaseModel):
     journal_size: int | None = Field(None, ge=0)
     allow_transfer: list[TransferPeer] | None = None  # replaces [transfer].allow
     notify: list[TransferPeer] | None = None  # replaces [transfer].notify
+    sign: bool = False  # sign the zone ([dnssec]); its keys are kept in the data directory
 
 
 class Settings(BaseModel):
@@ -179,6 +211,7 @@ class Settings(BaseModel):
     catalog: CatalogOptions = Field(default_factory=CatalogOptions)
     metrics: str | None = None  # "address:port" of the Prometheus endpoint; None: off
     query_log: str | None = None  # a file to append a line per query to ("-": stdout)
+    dnssec: DnssecOptions = Field(default_factory=DnssecOptions)
 
     # Identification (NSD's words): NSID (RFC 5001) sent to queries asking for it; the TXT
     # of id.server and hostname.bind, and of version.server and version.bind, in class CH.
@@ -367,11 +400,17 @@ def policy_from_settings(settings: Settings, base_dir: str,
         path = os.path.realpath(os.path.join(zones_dir, path))
         explicit[origin_key(origin)] = WantedZone(
             origin.to_text(), path, options.enabled, options.serial, options.journal_depth,
-            options.journal_size)
+            options.journal_size, _signing(settings) if options.sign else None)
     return ZonePolicy(zones_dir, settings.discover, explicit, settings.serial,
                       settings.journal_depth, settings.journal_size,
                       "" if catalog is None else catalog.to_text(),
                       b"" if catalog is None else origin_key(catalog))
+
+
+def _signing(settings: Settings) -> tuple[str, str, int]:
+    """A signed zone's (algorithm, denial, signature lifetime in seconds) under [dnssec]."""
+    dnssec = settings.dnssec
+    return (dnssec.algorithm, dnssec.denial, duration_seconds(dnssec.signature_lifetime))
 
 
 def catalog_origin(settings: Settings, zones_dir: str,

@@ -34,7 +34,7 @@ from ..zone.build import Built, FileChanged, build_zone
 from ..zone.files import Stamp, digest_files, file_stamp, include_root, origin_key
 from ..zone.incremental import Memo, Rebuilt, full_build, rebuild
 from ..zone.records import ZoneFileError
-from . import catalogzone
+from . import catalogzone, signing
 from .outcome import Action, Outcome
 from .policy import SERIAL_STRICT, WantedZone, ZonePolicy
 from .process import release_memory
@@ -163,20 +163,23 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
     file_serial = meta.serial
     warnings = list(built.warnings)
     diff = None
-    if entry is not None and entry.version and entry.zone_id:
-        diff = parsed.diff
-        if diff is None or diff.base != entry.version:
-            diff = txn.diff(entry.zone_id, entry.version, contents)
-        if not diff.changes:
-            return _kept(txn, origin_lower, entry, wanted, parsed, disabled)
-        if not serial_gt(file_serial, entry.serial):
-            if policy.serial_policy(decided) == SERIAL_STRICT:
-                return _refused_serial(txn, origin_lower, entry, wanted, parsed, disabled)
-            served = next_serial(entry.serial)
-            _set_serial(contents, diff, served, txn.node_at(entry.zone_id, entry.version,
-                                                            meta.origin.lower()))
-            warnings.append(f"{wanted.file}: SOA serial {file_serial} is not above the served "
-                            f"{entry.serial}; serving {served} (serial policy auto)")
+    try:
+        if entry is not None and entry.version and entry.zone_id:
+            diff = _new_diff(txn, entry, contents, decided, parsed, warnings)
+            if not diff.changes:
+                return _kept(txn, origin_lower, entry, wanted, parsed, disabled)
+            if not serial_gt(file_serial, entry.serial):
+                if policy.serial_policy(decided) == SERIAL_STRICT:
+                    return _refused_serial(txn, origin_lower, entry, wanted, parsed, disabled)
+                served = next_serial(entry.serial)
+                _serve_serial(txn, contents, diff, served, entry, decided)
+                warnings.append(f"{wanted.file}: SOA serial {file_serial} is not above the "
+                                f"served {entry.serial}; serving {served} (serial policy auto)")
+        elif decided.signing is not None:
+            signing.sign_contents(txn, contents, decided.signing, None, warnings)
+    except signing.SigningFailed as exc:
+        return _failed(txn, origin_lower, entry, wanted, parsed, disabled,
+                       f"{wanted.file}: not served: cannot sign the zone: {exc}")
     limits = policy.journal_limits(decided)
     version = txn.put_zone(contents, ZoneEntry(
         wanted.origin, file=wanted.file, includes=built.includes, hash=built.digest,
@@ -185,6 +188,43 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
         file_serial=file_serial), diff, limits)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, meta.serial, meta.records,
                    built.seconds, version=version, warnings=warnings)
+
+
+def _new_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
+              decided: WantedZone, parsed: Parsed, warnings: list[str]) -> Diff:
+    """How the new version differs from the served one: for a signed zone, once signed
+    (the served version's signatures reused where they hold)."""
+    if decided.signing is not None:
+        old = signing.served_nodes(txn, entry, _recent.get((txn.store.path, entry.zone_id)))
+        return signing.signed_diff(txn, entry, contents, decided.signing, old, warnings)
+    diff = parsed.diff
+    if diff is None or diff.base != entry.version:
+        diff = txn.diff(entry.zone_id, entry.version, contents)
+    return diff
+
+
+def _serve_serial(txn: Transaction, contents: ZoneContents, diff: Diff, served: int,
+                  entry: ZoneEntry, decided: WantedZone) -> None:
+    """The serial policy's serial instead of the file's (the apex signed again if signed)."""
+    apex = contents.meta.origin.lower()
+    previous = dict(contents.nodes[apex])
+    _set_serial(contents, diff, served, txn.node_at(entry.zone_id, entry.version, apex))
+    if decided.signing is not None:
+        signing.resign_apex(txn, contents, decided.signing, previous)
+
+
+def _failed(txn: Transaction, origin_lower: bytes, entry: ZoneEntry | None,
+            wanted: WantedZone, parsed: Parsed, disabled: bool, error: str) -> Outcome:
+    """A zone that cannot be served as it is now: the last good version stays."""
+    failed = entry or ZoneEntry(wanted.origin)
+    failed.file = wanted.file
+    failed.status = STATUS_ERROR
+    failed.error = error
+    failed.failed_hash = parsed.digest
+    failed.disabled = disabled
+    txn.set_entry(origin_lower, failed)
+    return Outcome(wanted.origin, Action.FAILED, wanted.file, failed.serial, error=error,
+                   version=failed.version)
 
 
 def _refused_serial(txn: Transaction, origin_lower: bytes, entry: ZoneEntry,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from ..store.transaction import JournalLimits
 from ..zone.files import ZONE_SUFFIX, zone_files
 
-POLICY_FORMAT = 4  # 1 carried the served settings; 2 had no serial policy nor journal limits;
-# 3 no catalog zone
+POLICY_FORMAT = 5  # 1 carried the served settings; 2 had no serial policy nor journal limits;
+# 3 no catalog zone; 4 no signing
 
 SERIAL_AUTO = "auto"  # a changed zone whose serial did not go up is served with the next one
 SERIAL_STRICT = "strict"  # such a change is rejected
@@ -34,6 +34,8 @@ class WantedZone:
     serial: str | None = None  # SERIAL_AUTO or SERIAL_STRICT; None: the policy's
     journal_depth: int | None = None  # changesets kept; None: the policy's
     journal_size: int | None = None  # bytes of changesets kept; None: the policy's
+    # sign = true: (algorithm, denial, signature lifetime in seconds), from [dnssec]
+    signing: tuple[str, str, int] | None = None
 
 
 @dataclass
@@ -51,7 +53,8 @@ class ZonePolicy:
 
     def pack(self) -> bytes:
         return marshal.dumps((POLICY_FORMAT, self.zones_dir, self.discover, {
-            k: (w.origin, w.file, w.enabled, w.serial, w.journal_depth, w.journal_size)
+            k: (w.origin, w.file, w.enabled, w.serial, w.journal_depth, w.journal_size,
+                w.signing)
             for k, w in self.explicit.items()}, self.serial, self.journal_depth,
             self.journal_size, self.catalog, self.catalog_lower))
 

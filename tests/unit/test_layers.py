@@ -24,7 +24,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "store": ("store", "wire"),
     "zone": ("zone", "wire", "store.format"),
     "query": ("query", "wire", "store"),
-    "update": ("update", "zone", "store", "wire"),
+    "sign": ("sign", "wire", "store.format"),
+    "update": ("update", "sign", "zone", "store", "wire"),
     "serve": ("serve", "query", "transfer", "store", "wire"),
     "transfer": ("transfer", "store", "wire"),
     "metrics": ("metrics", "query", "serve", "store", "wire"),
@@ -38,6 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "serve": ("watchfiles", "pydantic"),
     "transfer": ("asyncio", "watchfiles", "pydantic"),
     "metrics": ("watchfiles", "pydantic"),
+    "sign": ("asyncio", "lmdb", "watchfiles", "pydantic"),
 }
 
 

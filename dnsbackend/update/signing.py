@@ -1,0 +1,82 @@
+"""Signing in the write path: a zone with `sign = true` is signed inside the transaction that
+commits its new version, against the version served (whose signatures are reused where
+they still hold), so the delta written is what changed, re-signed, with its neighbours'
+NSEC/NSEC3 records. Also the refresh of signatures near their expiry (resign)."""
+
+from __future__ import annotations
+
+import time
+
+import dns.name
+
+from ..sign.chain import Nsec3Params, SignError
+from ..sign.keys import KeyError_, SigningKey, zone_keys
+from ..sign.signer import Signed, SignPolicy, resign_node, sign_nodes
+from ..store.delta import diff_nodes
+from ..store.format import Node, ZoneContents, ZoneEntry
+from ..store.transaction import Diff, Transaction
+
+Signing = tuple[str, str, int]  # WantedZone.signing: algorithm, denial, lifetime (seconds)
+
+
+class SigningFailed(Exception):
+    """The zone could not be signed: the last good version keeps serving."""
+
+
+def policy_of(signing: Signing) -> SignPolicy:
+    algorithm, denial, lifetime = signing
+    return SignPolicy(algorithm, denial, lifetime, Nsec3Params())
+
+
+def keys_for(txn: Transaction, contents: ZoneContents, signing: Signing) -> list[SigningKey]:
+    """The zone's keys, made on first use (inside the write lock: one writer makes them)."""
+    origin = dns.name.from_wire(contents.meta.origin, 0)[0]
+    try:
+        return zone_keys(txn.store.path, origin, signing[0])
+    except (KeyError_, OSError) as exc:
+        raise SigningFailed(f"cannot use the zone's keys: {exc}") from None
+
+
+def sign_contents(txn: Transaction, contents: ZoneContents, signing: Signing,
+                  old: dict[bytes, Node] | None, warnings: list[str],
+                  now: int | None = None) -> Signed:
+    """Replace the contents' nodes with their signed form (the old version's signatures
+    reused where they hold); its record count follows. What the file held that the signer
+    replaces (its own RRSIG, NSEC, DNSKEY records) is said in `warnings`."""
+    keys = keys_for(txn, contents, signing)
+    meta = contents.meta
+    try:
+        nodes, stats = sign_nodes(contents.nodes, meta.origin.lower(), meta.soa_ttl,
+                                  meta.negative_ttl, keys, policy_of(signing),
+                                  int(time.time()) if now is None else now, old)
+    except SignError as exc:
+        raise SigningFailed(str(exc)) from None
+    contents.nodes = nodes
+    warnings += [f"{message} (sign = true)" for message in stats.dropped]
+    meta.records = sum(len(rrset[1]) for node in nodes.values() for rrset in node.values())
+    return stats
+
+
+def served_nodes(txn: Transaction, entry: ZoneEntry,
+                 recent: tuple[int, dict[bytes, Node], int] | None) -> dict[bytes, Node]:
+    """The served version's nodes: those this writer wrote last when still served, else read."""
+    if recent is not None and recent[0] == entry.version:
+        return recent[1]
+    return dict(txn.version_nodes(entry.zone_id, entry.version))
+
+
+def signed_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents, signing: Signing,
+                old: dict[bytes, Node], warnings: list[str]) -> Diff:
+    """Sign a new version against the served one; the diff of the signed nodes."""
+    sign_contents(txn, contents, signing, old, warnings)
+    return Diff(entry.version, *diff_nodes(old, contents.nodes))
+
+
+def resign_apex(txn: Transaction, contents: ZoneContents, signing: Signing,
+                previous: Node) -> None:
+    """After the serial policy changed the SOA of signed contents: sign the apex again
+    (`previous`: the apex node before, whose other signatures still hold)."""
+    keys = keys_for(txn, contents, signing)
+    apex = contents.meta.origin.lower()
+    resign_node(apex, contents.nodes[apex], previous, apex, keys, policy_of(signing),
+                int(time.time()))
