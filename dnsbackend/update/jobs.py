@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.name
 
@@ -159,6 +159,8 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
     """A new version of the zone: written as a delta against the served one, under the
     serial policy, its changeset kept in the journal."""
     contents = built.contents
+    if decided.signing is not None:  # signed as a copy: what was read stays as read (memo)
+        contents = ZoneContents(replace(contents.meta), contents.nodes)
     meta = contents.meta
     file_serial = meta.serial
     warnings = list(built.warnings)
@@ -186,6 +188,8 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
         status=STATUS_OK, loaded_at=time.time(), load_seconds=built.seconds,
         ctime_ns=parsed.stamp[0] if parsed.stamp else 0, disabled=disabled,
         file_serial=file_serial), diff, limits)
+    if decided.signing is not None:
+        signing.written(txn.store.path, origin_lower, version, contents.nodes)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, meta.serial, meta.records,
                    built.seconds, version=version, warnings=warnings)
 
@@ -195,7 +199,7 @@ def _new_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
     """How the new version differs from the served one: for a signed zone, once signed
     (the served version's signatures reused where they hold)."""
     if decided.signing is not None:
-        old = signing.served_nodes(txn, entry, _recent.get((txn.store.path, entry.zone_id)))
+        old = signing.served_nodes(txn, entry)
         return signing.signed_diff(txn, entry, contents, decided.signing, old, warnings)
     diff = parsed.diff
     if diff is None or diff.base != entry.version:
@@ -369,6 +373,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         stamp = file_stamp(path)
         if entry.hash == digest_files([path, *entry.includes]):
             return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
+    signing.begin_job()
     memo = _recalled(store, entry, wanted.file)
     parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir, memo, remember=True))
     written = None
@@ -382,6 +387,7 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     finally:
         if written is None:
             _forget(store, entry, parsed)
+    signing.committed(store.path)
     if written is not None and parsed.built is not None:
         _remember(store, written, parsed.built.contents, parsed.rebuilt)
     if parsed.rebuilt is None or not parsed.rebuilt.base:
@@ -425,6 +431,7 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
               for origin_lower, zone in wanted.items()
               if needs_load(current.get(origin_lower), zone.file)}
     outcomes: list[Outcome] = []
+    signing.begin_job()
     with Transaction(store) as txn:
         txn.set_catalog_value(POLICY_KEY, packed_policy)
         txn.set_catalog_value(SERVED_KEY, packed_served)
@@ -442,6 +449,7 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
                 outcomes.append(_set_enabled(txn, origin_lower, zone))
         outcomes += catalogzone.refresh(txn, policy)
         txn.collect_garbage()
+    signing.committed(store.path)
     release_memory(max((o.records for o in outcomes), default=0))
     return outcomes
 

@@ -15,6 +15,7 @@ from ..sign.signer import Signed, SignPolicy, resign_node, sign_nodes
 from ..store.delta import diff_nodes
 from ..store.format import Node, ZoneContents, ZoneEntry
 from ..store.transaction import Diff, Transaction
+from ..zone.files import origin_key
 
 Signing = tuple[str, str, int]  # WantedZone.signing: algorithm, denial, lifetime (seconds)
 
@@ -57,12 +58,51 @@ def sign_contents(txn: Transaction, contents: ZoneContents, signing: Signing,
     return stats
 
 
-def served_nodes(txn: Transaction, entry: ZoneEntry,
-                 recent: tuple[int, dict[bytes, Node], int] | None) -> dict[bytes, Node]:
-    """The served version's nodes: those this writer wrote last when still served, else read."""
-    if recent is not None and recent[0] == entry.version:
-        return recent[1]
+# The signed nodes of the versions this writer wrote last, by (store, origin): the next save
+# reuses their signatures without reading the zone. Kept apart from update.jobs' memo,
+# which holds the nodes as read from the file (zone.incremental reads against those).
+# A version goes in only once its transaction committed (a rolled-back version's number is
+# handed out again).
+KEPT_RECORDS = 2_000_000
+_signed: dict[tuple[str, bytes], tuple[int, dict[bytes, Node], int]] = {}
+_pending: list[tuple[str, bytes, int, dict[bytes, Node]]] = []
+
+
+def begin_job() -> None:
+    _pending.clear()
+
+
+def written(store_path: str, origin_lower: bytes, version: int,
+            nodes: dict[bytes, Node]) -> None:
+    """A signed version put in the current transaction (kept once it commits)."""
+    _pending.append((store_path, origin_lower, version, nodes))
+
+
+def committed(store_path: str) -> None:
+    """The job's transaction committed: keep the signed versions it wrote."""
+    for path, origin_lower, version, nodes in _pending:
+        if path != store_path:
+            continue
+        records = sum(len(rrset[1]) for node in nodes.values() for rrset in node.values())
+        _signed.pop((path, origin_lower), None)
+        if records <= KEPT_RECORDS:
+            _signed[(path, origin_lower)] = (version, nodes, records)
+    _pending.clear()
+    while sum(kept[2] for kept in _signed.values()) > KEPT_RECORDS:
+        del _signed[next(iter(_signed))]  # the oldest first
+
+
+def served_nodes(txn: Transaction, entry: ZoneEntry) -> dict[bytes, Node]:
+    """The served version's signed nodes: kept from this writer's last save when it is the
+    one served, else read in the transaction."""
+    kept = _signed.get((txn.store.path, entry_origin(entry)))
+    if kept is not None and kept[0] == entry.version:
+        return kept[1]
     return dict(txn.version_nodes(entry.zone_id, entry.version))
+
+
+def entry_origin(entry: ZoneEntry) -> bytes:
+    return origin_key(dns.name.from_text(entry.origin))
 
 
 def signed_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents, signing: Signing,

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import dns.name
+import dns.rdatatype
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -180,3 +181,19 @@ def test_dnsbackend_ds_prints_the_ds_of_the_published_key(
     assert capsys.readouterr().out == ds_text(dns.name.from_text(ORIGIN), key.dnskey, 300) + "\n"
     assert main(["ds", "other.test.", "--data", zone.data]) == 1
     assert "not in the store" in capsys.readouterr().err
+
+
+def test_a_new_writer_reads_the_served_version_and_keeps_its_key_and_signatures(
+        tmp_path: Path) -> None:
+    from dnsbackend.update import jobs, signing
+
+    zone = SignedZone(tmp_path, "nsec")
+    zone.save(zone_text(1, {f"h{i}": 300 for i in range(10)}))
+    first = zone.nodes()
+    jobs._recent.clear()  # what a writer process started afresh (or a restart) knows
+    signing._signed.clear()
+    zone.save(zone_text(2, {f"h{i}": 300 for i in range(11)}))
+    second = _assert_valid(zone)
+    assert second[APEX][dns.rdatatype.DNSKEY] == first[APEX][dns.rdatatype.DNSKEY]
+    www = origin_key(dns.name.from_text("h3." + ORIGIN))
+    assert second[www] == first[www]
