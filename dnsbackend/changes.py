@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import lmdb
 
 from .status import open_store
-from .store.format import RR, Changeset
+from .store.format import RR, Changeset, ZoneEntry
 from .store.transaction import read_journal
 from .zone.files import origin_key
 
+T = TypeVar("T")
 
-def main(data: str, zone: str, from_serial: int | None = None) -> int:
+
+def read_zone(data: str, zone: str,
+              read: Callable[[lmdb.Transaction, ZoneEntry], T]) -> tuple[dns.name.Name, T] | int:
+    """What `read` takes from a served zone of the store (in one read transaction), or the
+    exit status after saying why it cannot (2: not a name, 1: no store or no such zone)."""
     try:
         origin = dns.name.from_text(zone)
     except dns.exception.DNSException as exc:
@@ -31,9 +39,16 @@ def main(data: str, zone: str, from_serial: int | None = None) -> int:
             print(f"dnsbackend: zone {origin} is not in the store", file=sys.stderr)
             return 1
         with store.zones_env.begin() as txn:
-            journal = read_journal(txn, entry.zone_id)
+            return origin, read(txn, entry)
     finally:
         store.close()
+
+
+def main(data: str, zone: str, from_serial: int | None = None) -> int:
+    found = read_zone(data, zone, lambda txn, entry: read_journal(txn, entry.zone_id))
+    if isinstance(found, int):
+        return found
+    origin, journal = found
     if from_serial is not None:
         starts = [i for i, c in enumerate(journal) if c.from_serial == from_serial]
         if not starts:

@@ -236,15 +236,9 @@ def _refused_serial(txn: Transaction, origin_lower: bytes, entry: ZoneEntry,
     """Serial policy strict: a change without a higher serial is a bad edit."""
     assert parsed.built is not None
     file_serial = parsed.built.contents.meta.serial
-    error = (f"{wanted.file}: SOA serial {file_serial} is not above the served "
-             f"{entry.serial}; raise it (serial policy strict)")
-    entry.status = STATUS_ERROR
-    entry.error = error
-    entry.failed_hash = parsed.digest
-    entry.disabled = disabled
-    txn.set_entry(origin_lower, entry)
-    return Outcome(wanted.origin, Action.FAILED, wanted.file, entry.serial, error=error,
-                   version=entry.version)
+    return _failed(txn, origin_lower, entry, wanted, parsed, disabled,
+                   f"{wanted.file}: SOA serial {file_serial} is not above the served "
+                   f"{entry.serial}; raise it (serial policy strict)")
 
 
 def next_serial(serial: int) -> int:
