@@ -59,6 +59,7 @@ from .zone.files import origin_key
 log = logging.getLogger("dnsbackend")
 
 ZONE_WRITERS = 2
+RESIGN_EVERY = 3600.0  # seconds between looks for signatures due for refresh
 NOTIFY_ACKS = "notify.json"  # in the data directory: what each NOTIFY target acknowledged
 WORKER_STOP_SECONDS = 5.0  # at shutdown, to finish what they are sending
 WRITER_STOP_SECONDS = 5.0  # at shutdown, then writer processes still busy are killed
@@ -164,6 +165,7 @@ class Daemon:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
             if self.metrics is not None:
                 tasks.append(loop.create_task(self.metrics.folder.run()))
+            tasks.append(loop.create_task(self._refresh_signatures(stop)))
             sdnotify.notify("READY=1", f"STATUS=serving on port {port}")
             await stop.wait()
         finally:
@@ -183,6 +185,25 @@ class Daemon:
             await hangup.wait()
             hangup.clear()
             await self.reread()
+
+    async def _refresh_signatures(self, stop: asyncio.Event) -> None:
+        """At start (signatures may have aged while the server was down), then every
+        RESIGN_EVERY seconds: signed zones get fresh signatures where theirs are within a
+        quarter of their lifetime of expiry (update.jobs.resign_job)."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            if any(z.signing for z in self.policy.explicit.values()):
+                try:
+                    outcomes = await loop.run_in_executor(self.catalog_pool, jobs.resign_job,
+                                                          self.data_dir)
+                except Exception as exc:
+                    outcomes = []
+                    log.error("refreshing signatures failed: %s", exc)
+                for outcome in outcomes:
+                    report(outcome)
+                    self.outcome_happened(outcome)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESIGN_EVERY)
 
     async def reread(self) -> None:
         """The settings, then every zone the policy serves: unchanged files cost a digest."""

@@ -181,7 +181,7 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
             signing.sign_contents(txn, contents, decided.signing, None, warnings)
     except signing.SigningFailed as exc:
         return _failed(txn, origin_lower, entry, wanted, parsed, disabled,
-                       f"{wanted.file}: not served: cannot sign the zone: {exc}")
+                       f"{wanted.file}: cannot sign the zone: {exc}")
     limits = policy.journal_limits(decided)
     version = txn.put_zone(contents, ZoneEntry(
         wanted.origin, file=wanted.file, includes=built.includes, hash=built.digest,
@@ -208,13 +208,13 @@ def _new_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
 
 
 def _serve_serial(txn: Transaction, contents: ZoneContents, diff: Diff, served: int,
-                  entry: ZoneEntry, decided: WantedZone) -> None:
+                  entry: ZoneEntry, decided: WantedZone, now: int | None = None) -> None:
     """The serial policy's serial instead of the file's (the apex signed again if signed)."""
     apex = contents.meta.origin.lower()
     previous = dict(contents.nodes[apex])
     _set_serial(contents, diff, served, txn.node_at(entry.zone_id, entry.version, apex))
     if decided.signing is not None:
-        signing.resign_apex(txn, contents, decided.signing, previous)
+        signing.resign_apex(txn, contents, decided.signing, previous, now)
 
 
 def _failed(txn: Transaction, origin_lower: bytes, entry: ZoneEntry | None,
@@ -460,6 +460,55 @@ def _set_enabled(txn: Transaction, origin_lower: bytes, zone: WantedZone) -> Out
     txn.set_entry(origin_lower, entry)
     return Outcome(zone.origin, Action.DISABLED if disabled else Action.ENABLED, zone.file,
                    entry.serial, entry.records, version=entry.version)
+
+
+def resign_job(data_dir: str, now: int | None = None) -> list[Outcome]:
+    """The periodic refresh of signed zones: the signatures within a quarter of their lifetime
+    of expiry are made again, as a new version under the next serial (either serial
+    policy: the change is the signer's); a zone with none due is left alone."""
+    store = open_shared(data_dir)
+    signing.begin_job()
+    outcomes: list[Outcome] = []
+    with Transaction(store) as txn:
+        raw = txn.catalog_value(POLICY_KEY)
+        try:
+            policy = ZonePolicy.unpack(raw) if raw is not None else None
+        except ValueError:
+            policy = None
+        for origin_lower, wanted in (policy.explicit if policy else {}).items():
+            entry = txn.entry(origin_lower)
+            if wanted.signing is None or entry is None or not entry.version:
+                continue
+            assert policy is not None
+            try:
+                outcome = _resign(txn, policy, origin_lower, wanted, entry, now)
+            except signing.SigningFailed as exc:
+                outcome = Outcome(wanted.origin, Action.FAILED, wanted.file, entry.serial,
+                                  error=f"cannot refresh its signatures: {exc}",
+                                  version=entry.version)
+            if outcome is not None:
+                outcomes.append(outcome)
+        txn.collect_garbage()
+    signing.committed(store.path)
+    return outcomes
+
+
+def _resign(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, wanted: WantedZone,
+            entry: ZoneEntry, now: int | None) -> Outcome | None:
+    assert wanted.signing is not None
+    old = signing.served_nodes(txn, entry)
+    contents = signing.served_contents(entry, old)
+    warnings: list[str] = []
+    diff = signing.signed_diff(txn, entry, contents, wanted.signing, old, warnings, now)
+    if not diff.changes:
+        return None
+    served = next_serial(entry.serial)
+    _serve_serial(txn, contents, diff, served, entry, wanted, now)
+    fresh = replace(entry, loaded_at=time.time(), load_seconds=0.0)
+    version = txn.put_zone(contents, fresh, diff, policy.journal_limits(wanted))
+    signing.written(txn.store.path, origin_lower, version, contents.nodes)
+    return Outcome(wanted.origin, Action.LOADED, wanted.file, served, contents.meta.records,
+                   version=version, warnings=[f"signatures refreshed; serving serial {served}"])
 
 
 def recover_job(data_dir: str) -> tuple[int, bool]:

@@ -13,8 +13,9 @@ from ..sign.chain import Nsec3Params, SignError
 from ..sign.keys import KeyError_, SigningKey, zone_keys
 from ..sign.signer import Signed, SignPolicy, resign_node, sign_nodes
 from ..store.delta import diff_nodes
-from ..store.format import Node, ZoneContents, ZoneEntry
+from ..store.format import Node, ZoneContents, ZoneEntry, ZoneMeta, soa_fields
 from ..store.transaction import Diff, Transaction
+from ..wire.codes import SOA
 from ..zone.files import origin_key
 
 Signing = tuple[str, str, int]  # WantedZone.signing: algorithm, denial, lifetime (seconds)
@@ -101,22 +102,32 @@ def served_nodes(txn: Transaction, entry: ZoneEntry) -> dict[bytes, Node]:
     return dict(txn.version_nodes(entry.zone_id, entry.version))
 
 
+def served_contents(entry: ZoneEntry, nodes: dict[bytes, Node]) -> ZoneContents:
+    """The served version as contents to sign again (its meta made from its apex SOA)."""
+    origin = dns.name.from_text(entry.origin).to_wire()
+    assert origin is not None
+    ttl, (soa,) = nodes[origin.lower()][SOA]
+    serial, minimum = soa_fields(soa)
+    meta = ZoneMeta(origin, serial, ttl, min(ttl, minimum), soa, entry.records, entry.zone_id)
+    return ZoneContents(meta, nodes)
+
+
 def entry_origin(entry: ZoneEntry) -> bytes:
     return origin_key(dns.name.from_text(entry.origin))
 
 
 def signed_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents, signing: Signing,
-                old: dict[bytes, Node], warnings: list[str]) -> Diff:
+                old: dict[bytes, Node], warnings: list[str], now: int | None = None) -> Diff:
     """Sign a new version against the served one; the diff of the signed nodes."""
-    sign_contents(txn, contents, signing, old, warnings)
+    sign_contents(txn, contents, signing, old, warnings, now)
     return Diff(entry.version, *diff_nodes(old, contents.nodes))
 
 
 def resign_apex(txn: Transaction, contents: ZoneContents, signing: Signing,
-                previous: Node) -> None:
+                previous: Node, now: int | None = None) -> None:
     """After the serial policy changed the SOA of signed contents: sign the apex again
     (`previous`: the apex node before, whose other signatures still hold)."""
     keys = keys_for(txn, contents, signing)
     apex = contents.meta.origin.lower()
     resign_node(apex, contents.nodes[apex], previous, apex, keys, policy_of(signing),
-                int(time.time()))
+                int(time.time()) if now is None else now)

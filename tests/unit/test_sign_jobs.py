@@ -197,3 +197,18 @@ def test_a_new_writer_reads_the_served_version_and_keeps_its_key_and_signatures(
     assert second[APEX][dns.rdatatype.DNSKEY] == first[APEX][dns.rdatatype.DNSKEY]
     www = origin_key(dns.name.from_text("h3." + ORIGIN))
     assert second[www] == first[www]
+
+
+def test_the_refresh_job_re_signs_what_is_due_and_nothing_before(tmp_path: Path) -> None:
+    from dnsbackend.update.jobs import resign_job
+
+    zone = SignedZone(tmp_path, "nsec3")
+    zone.save(zone_text(7, {f"h{i}": 300 for i in range(5)}))
+    assert resign_job(zone.data) == []  # all fresh
+    later = int(time.time()) + 12 * 86400  # every signature within 3.5 days of expiry
+    (outcome,) = resign_job(zone.data, later)
+    assert outcome.action is Action.LOADED and outcome.serial == 8
+    nodes = zone.nodes()
+    keys = zone_keys(zone.data, dns.name.from_text(ORIGIN), "ecdsap256sha256")
+    assert verify_nodes(nodes, APEX, keys, later + 3 * 86400) == []
+    assert resign_job(zone.data, later) == []
