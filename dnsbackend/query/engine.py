@@ -56,6 +56,7 @@ _TWO: Final = struct.Struct("!H")
 # What answer() gives for a query it can answer only knowing the client (a COOKIE option):
 # shorter than any DNS message. The caller asks answer() again with the client.
 NEEDS_CLIENT: Final = b"?"
+_NOTIFY: Final = 4  # the opcode (RFC 1996)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class AnswerOptions:
     """What the engine is told by its caller instead of reading it from the store."""
 
     udp_payload: int = DEFAULT_UDP_PAYLOAD  # the EDNS payload size we advertise and honour
+    reserve: int = 0  # bytes left free below the size limit, for a TSIG RR added after
 
 
 # Query types answered with an error: meta types (FORMERR), zone transfers (REFUSED),

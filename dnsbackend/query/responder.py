@@ -7,6 +7,12 @@ its ID, can be kept under the rest of the query's bytes for as long as the snaps
 a repeated query then costs one dictionary lookup and one concatenation. Every response is
 remembered the same way (answers, errors, drops), so there is nothing to get wrong per
 case. The memo belongs to the snapshot: a new catalog transaction starts an empty one.
+
+Two kinds of query are not answer()'s: an IXFR over UDP and a TSIG-signed query (RFC 8945)
+need the client's address, the keys and dnspython. A memo miss checks for them cheaply
+(unusual(): the question's type and the section counts) and gives back DIVERT, for the
+network layer to hand the query to serve.divert. Neither is ever remembered, so a memo hit
+is never one of them, and the queries of the common shapes never pay for the check.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Final
 
 from ..store.format import DEFAULT_UDP_PAYLOAD
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
-from ..wire.codes import CD, OPCODE_MASK, QR, RD, SERVFAIL
+from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
 from ..wire.message import FormatError, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
@@ -32,6 +38,40 @@ MEMO_MAX_QUERY: Final = 512  # likewise for the key: a TCP query may carry 64 KB
 _DROP: Final = b""  # remembered "no response"
 _SERVFAIL_FLAGS: Final = QR | SERVFAIL
 FAILURES_LOGGED_EVERY: Final = 10_000
+# What respond() gives for a query it passes on (see the module's docstring): shorter than
+# any DNS message, so the network layer tells it apart by its length alone (compiled code
+# need not keep its identity).
+DIVERT: Final = b"divert"
+
+
+def unusual(msg: bytes) -> bool:
+    """Whether a query may be an IXFR or TSIG-signed: its type is IXFR, or it has answer or
+    authority records, or its additional section is anything but one OPT record after the
+    question. (A TSIG RR is the last of the additional section, and never an OPT record.)
+    Not a response (QR set): answer() drops those."""
+    if msg[2] & 0x80:
+        return False
+    pos = 12
+    n = len(msg)
+    while pos < n:
+        size = msg[pos]
+        if size == 0:
+            break
+        if size > 63:
+            return False  # answer() says FORMERR
+        pos += size + 1
+    if pos + 3 > n:
+        return False
+    if ((msg[pos + 1] << 8) | msg[pos + 2]) == IXFR:
+        return True
+    if msg[6] or msg[7] or msg[8] or msg[9] or msg[10]:
+        return True
+    arcount = msg[11]
+    if arcount == 0:
+        return False
+    at = pos + 5  # the first additional record: a root name, then its type
+    return arcount != 1 or at + 3 > n or msg[at] != 0 or \
+        ((msg[at + 1] << 8) | msg[at + 2]) != OPT
 
 
 def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
@@ -50,6 +90,8 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | 
         if counted is not None:
             counted.append(hit)
         return msg[:2] + hit if hit else None
+    if len(msg) >= 12 and unusual(msg):
+        return DIVERT
     response = answer(msg, snapshot, tcp, options)
     kept = _DROP if response is None else response[2:]
     if response is not None and len(response) < 12:

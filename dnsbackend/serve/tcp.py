@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import cast
 
 from ..query.edns import Client
-from ..query.responder import Responder
+from ..query.responder import DIVERT, Responder
 from ..transfer.service import Outgoing, TransferService, is_transfer
 from .counters import SERVE
+from .divert import Diverted
 
 log = logging.getLogger("dnsbackend")
 
@@ -86,10 +87,12 @@ class TCPProtocol(asyncio.Protocol):
     """
 
     def __init__(self, responder: Responder, limits: TCPLimits,
-                 transfers: TransferService | None = None) -> None:
+                 transfers: TransferService | None = None,
+                 diverted: Diverted | None = None) -> None:
         self.responder = responder
         self.limits = limits
         self.transfers = transfers  # None: AXFR and IXFR go to the responder (REFUSED)
+        self.diverted = Diverted(responder, transfers) if diverted is None else diverted
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
@@ -230,10 +233,12 @@ class TCPProtocol(asyncio.Protocol):
         response = self.responder.respond(message, True)
         if response is None or len(response) >= 12:
             return response
-        # NEEDS_CLIENT: the answer depends on who asked.
         assert self.transport is not None
         peer = _peer(self.transport)
         ip = ipaddress.ip_address(peer).packed if peer else bytes(4)
+        if response == DIVERT:  # a signed query (see query.responder)
+            return self.diverted.answer(message, ip, True)
+        # NEEDS_CLIENT: the answer depends on who asked.
         return self.responder.respond_from(message, True, Client(ip, time.time()))
 
     def _take(self) -> bytes | None:

@@ -8,13 +8,15 @@ import time
 from typing import cast
 
 from ..query.edns import Client
-from ..query.responder import Responder
+from ..query.responder import DIVERT, Responder
+from .divert import Diverted
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, diverted: Diverted | None = None) -> None:
         self.responder = responder
         self.respond = responder.respond
+        self.diverted = Diverted(responder, None) if diverted is None else diverted
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -22,9 +24,12 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         response = self.respond(data, False)
-        if response is not None and len(response) < 12:  # NEEDS_CLIENT
-            client = Client(ipaddress.ip_address(addr[0]).packed, time.time())
-            response = self.responder.respond_from(data, False, client)
+        if response is not None and len(response) < 12:
+            ip = ipaddress.ip_address(addr[0]).packed
+            if response == DIVERT:  # signed, or an IXFR (see query.responder)
+                response = self.diverted.answer(data, ip, False)
+            else:  # NEEDS_CLIENT
+                response = self.responder.respond_from(data, False, Client(ip, time.time()))
         if response is not None and self.transport is not None:
             self.transport.sendto(response, addr)
 

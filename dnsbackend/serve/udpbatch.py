@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..query.edns import Client
-from ..query.responder import OneSnapshot
+from ..query.responder import DIVERT, OneSnapshot
 from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
@@ -108,13 +108,17 @@ class BatchedUDP:
     """Reads a batch of queries when the socket is readable, answers them, sends the batch."""
 
     def __init__(self, sock: socket.socket, batch_responder: Callable[[], OneSnapshot],
-                 batch: int = BATCH) -> None:
-        """`batch_responder()` gives what answers the queries of one batch."""
+                 batch: int = BATCH,
+                 diverted: Callable[[bytes, bytes], bytes | None] | None = None) -> None:
+        """`batch_responder()` gives what answers the queries of one batch;
+        `diverted(query, client address)` answers what it gives back as DIVERT (dropped
+        without it)."""
         assert _CALLS is not None
         self._recvmmsg, self._sendmmsg = _CALLS
         self.sock = sock
         self.fd = sock.fileno()
         self.batch_responder = batch_responder
+        self.diverted = diverted
         self.batch = batch
         self.loop: asyncio.AbstractEventLoop | None = None
         self.errors = 0
@@ -175,12 +179,14 @@ class BatchedUDP:
             start = i * RECV_SLOT
             query = bytes(rview[start:start + size])
             response = respond(query)
-            if response is not None and len(response) < 12:  # NEEDS_CLIENT
-                client = Client(client_ip(self.names, i * NAME_SLOT), time.time())
-                response = answering.respond_from(query, client)
             if response is None:
                 continue
             length = len(response)
+            if length < 12:  # NEEDS_CLIENT, or DIVERT (a signed query, an IXFR): rare
+                response = self._from_client(query, i, answering, response)
+                if response is None:
+                    continue
+                length = len(response)
             if length > SEND_SLOT:
                 continue  # cannot happen: answers are cut to the payload size, at most 4096
             at = out * SEND_SLOT
@@ -188,6 +194,10 @@ class BatchedUDP:
             _SIZE.pack_into(siov, out * _IOV + _IOV_LEN_OFF, length)
             _NAME.pack_into(shdr, out * _HDR + _NAME_OFF, names + i * NAME_SLOT, namelen)
             out += 1
+        self._send(out)
+
+    def _send(self, out: int) -> None:
+        """Send the first `out` answers laid out in the send buffers."""
         sent = 0
         while sent < out:
             done = self._sendmmsg(self.fd, self.shdr_addr + sent * _HDR, out - sent, 0)
@@ -195,6 +205,15 @@ class BatchedUDP:
                 self._failed("sendmmsg")  # like a lost datagram: the client asks again
                 return
             sent += done
+
+    def _from_client(self, query: bytes, index: int, answering: OneSnapshot,
+                     marker: bytes) -> bytes | None:
+        """The answer to a query respond() could not answer without its sender's address:
+        NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it)."""
+        ip = client_ip(self.names, index * NAME_SLOT)
+        if marker == DIVERT:
+            return None if self.diverted is None else self.diverted(query, ip)
+        return answering.respond_from(query, Client(ip, time.time()))
 
     def _failed(self, call: str) -> None:
         code = ctypes.get_errno()

@@ -4,23 +4,25 @@ layer moves the bytes; the time comes from the clock it is given."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 import dns.message
 import dns.rdatatype
 
 from ..store.snapshot import Reader
-from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED
-from ..wire.message import FormatError, parse_fields, question_type
+from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED, TC
+from ..wire.message import FormatError, opt_record, parse_fields, question_type
 from .acl import Entry, allowed, keys_for
-from .stream import Packer
+from .stream import Packer, messages
 from .tsig import Check, Signer, check_request
-from .xfr import plan
+from .xfr import Transfer, plan
 
 _HEADER = struct.Struct("!HHHHHH")
+DO = 0x8000  # EDNS flags: DNSSEC OK
 
 
 def is_transfer(msg: bytes) -> bool:
@@ -70,6 +72,72 @@ class TransferService:
         """The answer to a transfer request (is_transfer(msg) holds): a TSIG error if it is
         signed and does not verify (RFC 8945 section 5.2), refused unless the client may
         transfer a zone we serve, its messages signed if the request was."""
+        granted = self._grant(msg, client)
+        if isinstance(granted, Outgoing):
+            return granted
+        out, request, planned, transfer, signer = granted
+        question_end = parse_fields(msg)[5]
+        qflags = (msg[2] << 8) | msg[3]
+        name = msg[12:question_end - 4]
+
+        packer = Packer(request.id, qflags, msg[12:question_end], name)
+
+        def stream() -> Iterator[bytes]:
+            try:
+                for message in transfer.messages(packer):
+                    out.records = packer.records  # counted as they are sent
+                    # Every message signed, each covering the one before (RFC 8945 5.3.1).
+                    yield message if signer is None else signer.sign(message, self.clock())
+            finally:
+                planned.close()  # the read transaction (the pin) goes
+
+        out.messages = stream()
+        return out
+
+    def over_udp(self, msg: bytes, client: str, payload: int) -> Outgoing:
+        """The answer to an IXFR over UDP (RFC 1995 section 2), after the same TSIG and ACL
+        checks as start(): one message, the IXFR itself if it fits the client's UDP size
+        (its EDNS payload up to ours, `payload`; 512 without EDNS), else our SOA alone with
+        TC set, which sends the client to TCP. A current client gets our SOA alone."""
+        granted = self._grant(msg, client)
+        if isinstance(granted, Outgoing):
+            return granted
+        out, request, planned, transfer, signer = granted
+        try:
+            question_end = parse_fields(msg)[5]
+            edns = request.edns >= 0
+            limit = max(512, min(request.payload, payload)) if edns else 512
+            opt = opt_record(payload, bool(request.ednsflags & DO)) if edns else b""
+            room = limit - question_end - len(opt) - (0 if signer is None else signer.size())
+            head = (request.id, (msg[2] << 8) | msg[3], msg[12:question_end],
+                    msg[12:question_end - 4])
+            rrs = iter(transfer.rrs)
+            soa = next(rrs)
+            whole = messages(*head, itertools.chain([soa], rrs), size=room)
+            answer = next(whole)
+            if next(whole, None) is not None or len(answer) > limit - len(opt) - (
+                    0 if signer is None else signer.size()):
+                answer = next(messages(*head, [soa]))
+                answer = answer[:2] + bytes([answer[2] | (TC >> 8)]) + answer[3:]
+                out.kind = f"{transfer.kind} too big for UDP, SOA only"
+                out.records = 1
+            else:
+                out.records = _HEADER.unpack_from(answer)[3]
+                out.kind = f"{transfer.kind} over UDP"
+        finally:
+            planned.close()
+        if opt:
+            arcount = _HEADER.unpack_from(answer)[5]
+            answer = answer[:10] + struct.pack("!H", arcount + 1) + answer[12:] + opt
+        out.messages = iter([answer if signer is None else signer.sign(answer, self.clock())])
+        return out
+
+    def _grant(self, msg: bytes, client: str) -> Outgoing | tuple[
+            Outgoing, dns.message.Message, Generator[Transfer, None, None], Transfer,
+            Signer | None]:
+        """A refusal (or TSIG error) as the whole answer, or what a granted request is
+        answered from: its log record, the parsed request, the plan (close it to let go of
+        the version), the transfer, and the signer of the answer if it was signed."""
         try:
             request = dns.message.from_wire(msg, ignore_trailing=False, keyring=False)
         except Exception:  # noqa: BLE001 - bad input from the network is normal: refuse it
@@ -96,26 +164,10 @@ class TransferService:
         transfer = next(planned, None)
         if transfer is None:  # the version was freed in between: take the new one
             self.reader.refresh()
-            return self.start(msg, client)
+            return self._grant(msg, client)
         out = Outgoing(zone_text, client, transfer.kind, transfer.serial, transfer.from_serial,
                        key=check.key_name)
-        signer = check.signer
-        question_end = parse_fields(msg)[5]
-        qflags = (msg[2] << 8) | msg[3]
-
-        packer = Packer(request.id, qflags, msg[12:question_end], name)
-
-        def stream() -> Iterator[bytes]:
-            try:
-                for message in transfer.messages(packer):
-                    out.records = packer.records  # counted as they are sent
-                    # Every message signed, each covering the one before (RFC 8945 5.3.1).
-                    yield message if signer is None else signer.sign(message, self.clock())
-            finally:
-                planned.close()  # the read transaction (the pin) goes
-
-        out.messages = stream()
-        return out
+        return out, request, planned, transfer, check.signer
 
     def _refused(self, msg: bytes, zone: str, client: str, why: str = "",
                  check: Check | None = None) -> Outgoing:

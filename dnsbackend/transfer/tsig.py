@@ -180,6 +180,14 @@ class Signer:
     def __repr__(self) -> str:
         return f"Signer({self.key!r})"
 
+    def size(self) -> int:
+        """The bytes the TSIG RR adds to a message (without Other Data)."""
+        owner = self._key.name.to_wire()
+        algorithm = self._key.algorithm.to_wire()
+        assert owner is not None and algorithm is not None
+        return (len(owner) + _RR_FIXED.size + len(algorithm) + 16
+                + dns.tsig.mac_sizes[self._key.algorithm])
+
     def sign(self, message: bytes, now: float, *, error: int = 0, other: bytes = b"",
              time_signed: int | None = None, fudge: int = FUDGE) -> bytes:
         """The message with its TSIG RR (Time Signed `now` unless told)."""
@@ -202,6 +210,7 @@ class Check:
     error: int = 0  # BADKEY, BADSIG, BADTIME, BADTRUNC, or FORMERR
     reply: bytes | None = None
     key_name: str = ""  # the name the request gave, for log lines
+    unsigned: bytes = b""  # verified: the request as it was before it was signed
 
     def describe(self) -> str:
         """Why the request was answered with an error, for log lines."""
@@ -255,7 +264,8 @@ def check_request(wire: bytes, keys: Keys, now: float) -> Check:
     if not hmac.compare_digest(bytes(expected.mac)[:size], bytes(rd.mac)):
         return _unsigned_error(wire, found, BADSIG, now)
     signer = Signer(key, bytes(rd.mac), found.owner)
-    check = Check(key.name, signer, key_name=found.owner.to_text())
+    check = Check(key.name, signer, key_name=found.owner.to_text(),
+                  unsigned=_without_tsig(wire, found))
     if size < full:  # a truncated MAC, which our policy does not take: signed BADTRUNC
         check.error = BADTRUNC
         check.reply = signer.sign(_reply_header(wire, found.question_end, NOTAUTH), now,

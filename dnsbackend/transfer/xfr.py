@@ -90,6 +90,11 @@ def journal_rrs(meta: ZoneMeta, changes: list[Changeset]) -> Iterator[RR]:
     yield soa
 
 
+def not_older(serial: int, ours: int) -> bool:
+    """Whether a client's serial is ours or newer, in serial arithmetic (RFC 1982)."""
+    return serial == ours or 0 < (serial - ours) % (1 << 32) < (1 << 31)
+
+
 def changes_since(journal: list[Changeset], serial: int, current: int) -> list[Changeset] | None:
     """The changesets that take a zone from `serial` to `current`, or None when the journal
     cannot (it does not reach back to `serial`)."""
@@ -112,7 +117,7 @@ def plan(store: Store, zone_id: int, version: int,
             return  # freed since the snapshot: the caller retries with a new one
         meta = ZoneMeta.unpack(raw)
         if ixfr_from is not None:
-            if ixfr_from == meta.serial:
+            if not_older(ixfr_from, meta.serial):  # RFC 1995 section 2: our SOA alone
                 apex = meta.origin.lower()
                 yield Transfer("current", meta.serial, ixfr_from,
                                iter([(apex, SOA, meta.soa_ttl, meta.soa_rdata)]))
@@ -127,5 +132,5 @@ def plan(store: Store, zone_id: int, version: int,
                        lambda packer: zone_messages(zones, meta, version, packer))
 
 
-__all__ = ["Transfer", "changes_since", "journal_rrs", "messages", "plan", "zone_messages",
-           "zone_rrs"]
+__all__ = ["Transfer", "changes_since", "journal_rrs", "messages", "not_older", "plan",
+           "zone_messages", "zone_rrs"]

@@ -212,9 +212,9 @@ def test_short_message_dropped(snap: Snapshot) -> None:
     assert answer(b"\x12\x34\x00", snap, False) is None
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, dns.opcode.STATUS,
-                                    dns.opcode.IQUERY, 3, 15])
-def test_opcodes_other_than_query_get_notimp(snap: Snapshot, opcode: int) -> None:
+@pytest.mark.parametrize("opcode", [dns.opcode.UPDATE, dns.opcode.STATUS, dns.opcode.IQUERY,
+                                    3, 15])
+def test_opcodes_other_than_query_and_notify_get_notimp(snap: Snapshot, opcode: int) -> None:
     q = make_query("example.com", "SOA")
     q.set_opcode(dns.opcode.Opcode.make(opcode))
     wire = answer(q.to_wire(), snap, False)
@@ -227,11 +227,26 @@ def test_opcodes_other_than_query_get_notimp(snap: Snapshot, opcode: int) -> Non
 
 def test_notimp_keeps_edns(snap: Snapshot) -> None:
     q = make_query("example.com", "SOA", edns=0)
-    q.set_opcode(dns.opcode.NOTIFY)
+    q.set_opcode(dns.opcode.UPDATE)
     wire = answer(q.to_wire(), snap, False)
     assert wire is not None
     r = dns.message.from_wire(wire)
     assert r.rcode() == dns.rcode.NOTIMP and r.edns == 0 and r.payload == 1232
+
+
+@pytest.mark.parametrize("zone", ["example.com", "www.example.com", "not-served.test"])
+@pytest.mark.parametrize("edns", [-1, 0])
+def test_notify_is_refused_as_a_primary_only_server_refuses_it(snap: Snapshot, zone: str,
+                                                               edns: int) -> None:
+    """We are a primary only: NOTIFY is REFUSED whatever the zone (NSD 4.6 refuses it for
+    a zone it serves without a primary; Knot says NOTAUTH), question and OPT echoed."""
+    q = make_query(zone, "SOA", edns=edns)
+    q.set_opcode(dns.opcode.NOTIFY)
+    wire = answer(q.to_wire(), snap, False)
+    assert wire is not None
+    r = dns.message.from_wire(wire)
+    assert r.rcode() == dns.rcode.REFUSED and r.opcode() == dns.opcode.NOTIFY
+    assert r.id == q.id and r.question == q.question and r.edns == edns and not r.answer
 
 
 @pytest.mark.parametrize("qdcount", [0, 2])
