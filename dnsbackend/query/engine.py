@@ -88,6 +88,7 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     ident, qflags, qname, qtype, qclass, question_end, edns_, client_payload, version, do = \
         fields
     payload = options.udp_payload if options else snapshot.udp_payload
+    reserve = options.reserve if options else 0  # room for a TSIG RR (serve.divert)
     extra = b""
     if edns_ and not version and len(msg) != question_end + 11:
         # EDNS options (NSID, COOKIE...), or records of another shape.
@@ -109,7 +110,8 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     else:
         prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
     limit = 65535 if tcp else max(512, min(client_payload, payload)) if edns_ else 512
-    return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit, payload, extra)
+    return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit - reserve,
+                  payload, extra)
 
 
 def _options(msg: bytes, fields: Fields, snapshot: Snapshot, tcp: bool, payload: int,
@@ -139,6 +141,9 @@ def _refuse(query: Query, msg: bytes, opcode: int, payload: int, snapshot: Snaps
             extra: bytes) -> bytes:
     """The error for a query we do not answer from a zone, by the first reason that applies
     (class CH: the identification names)."""
+    if opcode == _NOTIFY:
+        # We are a primary only: refused whatever the zone, as NSD answers it.
+        return _error(query, msg, REFUSED, payload, extra)
     if opcode != 0:
         return _error(query, msg, NOTIMP, payload, extra)  # with OPT if asked (RFC 6891)
     if query.edns and query.edns_version > 0:
