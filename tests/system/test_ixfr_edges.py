@@ -174,3 +174,47 @@ def test_a_client_over_udp_goes_to_tcp_when_the_answer_does_not_fit(
     srv.wait_logged(f"transfer of {ORIGIN} to 127.0.0.1: IXFR too big for UDP, SOA only, "
                     "serial 1 -> 8")
     srv.wait_logged(f"transfer of {ORIGIN} to 127.0.0.1: IXFR, serial 1 -> 8")
+
+
+def test_ixfr_beyond_the_journal_size_is_the_whole_zone(tmp_path: Path,
+                                                        server_factory: StartServer) -> None:
+    """journal_size evicts the oldest changesets: below some serial every IXFR is the whole
+    zone, from there on incremental, and both kinds happen."""
+    srv, path = _served(tmp_path, server_factory, "journal_size = 1500\n" + ALLOW_LOOPBACK)
+    last = 12
+    for n in range(2, last + 1):
+        _edit_to(srv, path, n)
+    ours = file_records(edited_zone(last))
+    kinds = []
+    for serial in range(1, last):
+        how, held = _client_update(srv, serial)
+        assert held == ours, serial
+        kinds.append(how)
+    assert kinds[0] == "whole" and kinds[-1] == "incremental", kinds
+    cut = kinds.index("incremental")
+    assert set(kinds[cut:]) == {"incremental"}, kinds  # one cut, no holes
+
+
+def test_bad_ixfr_over_udp_gets_formerr_or_nothing_and_the_server_goes_on(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    srv, _ = _served(tmp_path, server_factory, ALLOW_LOOPBACK)
+    q = dns.message.make_query(ORIGIN, "IXFR")
+    q.authority.append(dns.rrset.from_text(ORIGIN, 0, "IN", "SOA", f"ns1.{ORIGIN} h. 1 1 1 1 1"))
+    good = q.to_wire()
+    garbage = bytearray(dns.message.make_query(ORIGIN, "IXFR").to_wire())
+    garbage[9] = 1  # NSCOUNT 1, then garbage where the SOA should be
+    garbage += b"\x07garbage\xff\xff\xff"
+    cuts = [good[:n] for n in range(12, len(good), 7)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        for wire in [bytes(garbage), *cuts]:
+            sock.sendto(wire, ("127.0.0.1", srv.port))
+            try:
+                reply = sock.recv(65535)
+            except TimeoutError:
+                continue  # dropped: fine
+            rcode = reply[3] & 0x0F
+            assert rcode in (dns.rcode.FORMERR, dns.rcode.REFUSED), (wire, reply)
+            assert reply[:2] == wire[:2] and not reply[6] and not reply[7]  # no answer
+    assert len(_udp_ixfr(srv, 1, 1232).answer) == 1  # current: our SOA, still served
+    assert "Traceback" not in srv.output()

@@ -192,5 +192,15 @@ def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
             udp.sendto(notify.to_wire(), ("127.0.0.1", srv.port))
         answered = dns.message.from_wire(udp.recv(4096))
     assert answered.rcode() == dns.rcode.REFUSED
+    # The same over TCP, 100 on one connection (with the SOA in the answer section, as
+    # secondaries send it): 100 answers, each REFUSED, then the connection still serves.
+    notify.answer.append(dns.rrset.from_text(ORIGIN, 0, "IN", "SOA", "ns. h. 9 1 1 1 1"))
+    notify_wire = notify.to_wire()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall((struct.pack("!H", len(notify_wire)) + notify_wire) * 100)
+        for _ in range(100):
+            size = struct.unpack("!H", _read(sock, 2))[0]
+            reply = dns.message.from_wire(_read(sock, size))
+            assert reply.rcode() == dns.rcode.REFUSED and reply.opcode() == dns.opcode.NOTIFY
     assert len(axfr(srv)) >= 1 and srv.query(ORIGIN, "SOA").answer
     assert "Traceback" not in srv.output()
