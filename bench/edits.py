@@ -3,16 +3,21 @@
 Run from the repository root:
 
     .venv/bin/python -m bench.edits [--sizes 10,10000,1000000] [--edits 10] [--tree DIR]
-                                    [--label NAME] [--json OUT]
+                                    [--shapes one,append,scattered] [--label NAME]
+                                    [--json OUT]
 
 For each size, a zone of that many records (bench/live.py's LiveZone: below 14 records an
 SOA, an NS, its address and `hN A 10.0.x.y` hosts; from 14 on testkit.zones.generate's
 realistic mix; the last line always `probe A 172.x.y.z`) is written, our server started
 on it alone (a store of its own) and waited for until it serves it. Then `--edits` edits,
 each made as `sed -i` makes one: the whole file written to a temporary file, renamed over
-the zone file; the SOA serial is raised by one and the probe's address changes (two owners
-change: the apex and `probe`). One more edit before them warms up (the watcher, the writer
-that remembers the zone's nodes) and is not counted. For each edit:
+the zone file. Three shapes of edit (`--shapes`, bench/live_zone.py), each on a server of
+its own: `one`, the SOA serial raised by one and the probe's address changed (two owners
+change: the apex and `probe`); `append`, a line appended and nothing else (`probe A` with
+a new address: the serial policy serves the next serial); `scattered`, as `one` plus 100
+host addresses changed at places spread over the zone. One more edit before them warms up
+(the watcher, the writer that remembers the zone's nodes and text) and is not counted. For
+each edit:
 
 - edit-to-visible: from the rename to the first answer showing the new address, polled
   over UDP every 2 ms (bench/live_server.py's Watch: a question built with dnspython,
@@ -53,7 +58,7 @@ from .live import scratch
 from .live_measure import percentile
 from .live_report import fmt
 from .live_server import LOAD_CORE, Watch, pin, wait_served
-from .live_zone import GEN_ZONE_MINIMUM, LiveZone
+from .live_zone import GEN_ZONE_MINIMUM, SCATTERED, SHAPES, LiveZone
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_INTERVAL = 0.002  # seconds between probes: leaves the cores to the server
@@ -65,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
                                 description="What one edit costs (see the module docstring).")
     p.add_argument("--sizes", default="10,10000,1000000", help="zone sizes (records)")
     p.add_argument("--edits", type=int, default=10, help="counted edits per zone size")
+    p.add_argument("--shapes", default=",".join(SHAPES),
+                   help="edit shapes, each on a server of its own: one, append, scattered")
     p.add_argument("--tree", help="run the server from this checkout (default: this one)")
     p.add_argument("--python", default=sys.executable,
                    help="the interpreter that runs --tree's server (default: this one)")
@@ -93,6 +100,7 @@ class SizeRun:
     """One zone size: its counted edits and the store around them."""
 
     records: int
+    shape: str  # what each edit changes (bench/live_zone.py SHAPES)
     look: str  # what the zone's records are
     served_s: float  # start of the server to the zone served
     edits: list[Edit] = field(default_factory=list)
@@ -143,17 +151,19 @@ def one_edit(server: EditServer, zone: LiveZone, watch: Watch, timeout: float) -
                 int(serial), int(version))
 
 
-def bench_size(records: int, work: Path, edits: int, timeout: float, pinned: bool,
-               tree: Tree | None) -> SizeRun:
-    zones_dir, data_dir = scratch(work / f"n{records}")
+def bench_size(records: int, shape: str, work: Path, edits: int, timeout: float,
+               pinned: bool, tree: Tree | None) -> SizeRun:
+    zones_dir, data_dir = scratch(work / f"n{records}-{shape}")
     zone = LiveZone(zones_dir, f"z{records}.edits.test", records)
+    zone.shape, zone.first = shape, 1
     zone.write(1, "replace")
     started = time.perf_counter()
     server = EditServer(zones_dir, data_dir, pinned, tree)
     try:
         wait_served(server.port, [zone], timeout, server.check_alive)
-        run = SizeRun(zone.records, describe(zone), time.perf_counter() - started)
-        print(f"{zone.records:,} records: served after {run.served_s:.1f}s", flush=True)
+        run = SizeRun(zone.records, shape, describe(zone), time.perf_counter() - started)
+        print(f"{zone.records:,} records, {shape} edits: served after {run.served_s:.1f}s",
+              flush=True)
         watch = Watch(server.port, f"probe.{zone.origin}", PROBE_INTERVAL)
         for n in range(edits + 1):  # the first one warms up
             if n == 1:
@@ -188,15 +198,16 @@ def size(n: float) -> str:
 
 
 def table(runs: list[SizeRun]) -> list[str]:
-    lines = ["| records | look | edits | visible p50 ms | visible p99 ms | load s (logged, "
+    lines = ["| records | edit | look | edits | visible p50 ms | visible p99 ms | load s (logged, "
              "median) | written per edit, median | written, max | store before | store "
              "growth | missed | glitches |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         visible = [e.visible_ms for e in r.edits]
         written = [float(e.written) for e in r.edits]
         lines.append(
-            f"| {r.records:,} | {r.look} | {len(r.edits)} | {fmt(percentile(visible, 50))} "
+            f"| {r.records:,} | {r.shape} | {r.look} | {len(r.edits)} "
+            f"| {fmt(percentile(visible, 50))} "
             f"| {fmt(percentile(visible, 99))} "
             f"| {fmt(percentile([e.load_s for e in r.edits], 50), 3)} "
             f"| {size(percentile(written, 50)) if written else '-'} "
@@ -226,8 +237,8 @@ def main() -> int:
     if pinned:
         pin(0, LOAD_CORE)  # the prober, with the writers
     load_at_start = os.getloadavg()
-    runs = [bench_size(int(n), Path(args.work), args.edits, args.timeout, pinned, tree)
-            for n in args.sizes.split(",")]
+    runs = [bench_size(int(n), shape, Path(args.work), args.edits, args.timeout, pinned, tree)
+            for n in args.sizes.split(",") for shape in args.shapes.split(",")]
     placement = ("serving process on core 0; writers and prober on core 1" if pinned
                  else "not pinned")
     print()
@@ -238,8 +249,10 @@ def main() -> int:
     for line in table(runs):
         print(line)
     print()
-    print("Each edit: temp file renamed over the zone file, SOA serial + 1, the last line "
-          "(`probe A`) changed; a warm-up edit before them is not counted.")
+    print("Each edit: temp file renamed over the zone file. one: SOA serial + 1, the last "
+          "line (`probe A`) changed; append: a `probe A` line appended (serial unchanged: "
+          f"the next one served); scattered: as one, and {SCATTERED} host addresses changed "
+          "all over the zone. A warm-up edit before them is not counted.")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"tree": name, "pinned": pinned, "sizes": [asdict(r) for r in runs]}, indent=1))

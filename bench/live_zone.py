@@ -11,6 +11,10 @@ GEN_ZONE_MINIMUM = 14  # testkit.zones.generate() always writes a 13-record head
 GEN_ZONE_SERIAL = "\t\t2026112601 ; serial\n"  # its serial line, which edits change
 
 
+SHAPES = ("one", "append", "scattered")  # what an edit changes: see LiveZone.content
+SCATTERED = 100  # records the scattered edit changes
+
+
 class LiveZone:
     """A generated zone whose SOA serial and last record (`probe A`) each edit changes.
 
@@ -18,6 +22,10 @@ class LiveZone:
     types); smaller ones are an SOA, an NS, its address and host addresses. The last line is always
     `probe A <address>`. The text is generated once; an edit only changes the serial and
     the probe's address in memory, then writes the whole file.
+
+    The edit's `shape` (SHAPES): "one" changes the serial and the probe; "append" only
+    appends a line (`probe A <address>`: the probe gains an address, the serial stays);
+    "scattered" also changes SCATTERED host addresses spread over the zone.
     """
 
     def __init__(self, directory: Path, origin: str, records: int) -> None:
@@ -42,6 +50,29 @@ class LiveZone:
                 f"h{i} A 10.0.{i >> 8 & 255}.{i & 255}\n" for i in range(max(records - 4, 0)))
             self.tail = text.encode()
         self.owners = self._owners(text)
+        self.shape = "one"
+        self.first = 0  # the edit the appended probe lines start from
+        self._hosts = self._host_lines()
+
+    def _host_lines(self) -> list[tuple[int, int]]:
+        """(start, end) in the tail of SCATTERED host address lines spread over it."""
+        found = []
+        pos = self.tail.find(b"\tIN\tA\t10.")
+        while pos >= 0:
+            start = self.tail.rfind(b"\n", 0, pos) + 1
+            found.append((start, self.tail.index(b"\n", pos)))
+            pos = self.tail.find(b"\tIN\tA\t10.", pos + 1)
+        return found[::max(len(found) // SCATTERED, 1)][:SCATTERED]
+
+    def _scattered(self, edit: int) -> bytes:
+        """The tail with the scattered hosts' addresses as edit `edit` has them."""
+        parts, pos = [], 0
+        for start, end in self._hosts:
+            line = self.tail[start:end]
+            parts += [self.tail[pos:start], line.replace(b"\tA\t10.", b"\tA\t11.") if edit % 2
+                      else line]
+            pos = end
+        return b"".join(parts) + self.tail[pos:]
 
     def _owners(self, text: str) -> list[str]:
         """Owner names that start a line of the zone text, absolute, in file order."""
@@ -69,9 +100,13 @@ class LiveZone:
         return bytes((172, (edit >> 16) & 255, (edit >> 8) & 255, edit & 255))
 
     def content(self, edit: int) -> bytes:
-        probe = "probe A {}.{}.{}.{}\n".format(*self.address(edit)).encode()
-        serial = self.serial_line.format(2026000000 + edit).encode()
-        return self.head + serial + self.tail + probe
+        probes = range(self.first, edit + 1) if self.shape == "append" else [edit]
+        probe = b"".join("probe A {}.{}.{}.{}\n".format(*self.address(n)).encode()
+                         for n in probes)
+        serial = self.serial_line.format(
+            2026000000 + (self.first if self.shape == "append" else edit)).encode()
+        tail = self._scattered(edit) if self.shape == "scattered" else self.tail
+        return self.head + serial + tail + probe
 
     def write(self, edit: int, how: str) -> None:
         """Write edit `edit`: 'replace' = temp file + os.replace, 'inplace' = rewrite."""
