@@ -40,7 +40,7 @@ from .files import digest_content, file_stamp, read_regular
 from .records import ParsedZone, Record, ZoneBuilder, paused_gc
 from .textdiff import Region, changed_regions
 
-MARK_EVERY = 32  # lines between the marks kept
+MARK_EVERY = 8  # lines between the marks kept (a window reads some 2 x 8 lines more)
 CHUNK = 1 << 12  # characters handed to the reader at first (then twice as many each time)
 _TARGET_AT = {NS: 0, MX: 2, SRV: 6}  # where the name a record points to starts in its rdata
 _CLAMPED = "> MAXTTL, setting TTL to 0"
@@ -70,7 +70,7 @@ class TextState:
     warnings: Lines  # the reader's (TTL, out-of-zone data)
     target_warnings: Lines  # zone.checks.target_warnings
     targets: Counter[bytes]  # the names NS, MX and SRV records point to (lower case)
-    missing: bool  # whether one of them, in the zone, is not there
+    missing: frozenset[bytes]  # those of them in the zone that are not there
     children: Counter[bytes] | None = None  # nodes below each name, made when first needed
     index: dict[int, int] = field(default_factory=dict)  # mark line -> its position
 
@@ -169,7 +169,7 @@ def _text_state(path: str, origin: dns.name.Name, built: Built,
         if NS in node or MX in node or SRV in node:
             targets.update(_targets(node))
     apex = built.contents.meta.origin.lower()
-    missing = any(name.endswith(apex) and name not in nodes for name in targets)
+    missing = frozenset(name for name in targets if name.endswith(apex) and name not in nodes)
     starts = list(accumulate(map(len, text.split("\n")), initial=0))
     offsets = [starts[line - 1] + line - 1 for line in marks]
     return TextState(path, origin, text, marks, offsets, states, repeated, warnings, targeting,
@@ -409,7 +409,8 @@ class _Merge:
         self._check(touched, changes)
         count = self.memo.records + len(records) - sum(
             _count(self.nodes[name]) for name in old_names)
-        warnings, targeting = self._warnings(new_warnings)
+        moves = _pointer_lines(self.reread.old_builder.records(), records)
+        warnings, targeting = self._warnings(new_warnings, moves)
         before = {owner: self.nodes[owner] for owner in changes if owner in self.nodes}
         undo = self._apply(changes) if changes else None
         meta = self._meta(count)
@@ -456,6 +457,8 @@ class _Merge:
             node = grouped.get(name)
             old = nodes.get(name)
             if node is None:
+                if name == self.apex_lower:
+                    raise _Doubt  # no records left at the apex: the full parse says so
                 if old:
                     emptied.append(name)
             elif node != old:
@@ -505,43 +508,44 @@ class _Merge:
         apex = changes.get(self.apex_lower, self.nodes.get(self.apex_lower))
         if not apex or SOA not in apex or len(apex[SOA][1]) != 1 or NS not in apex:
             raise _Doubt
-        moved = self._check_changes(changes)
+        self._check_changes(changes)
         nodes = self.nodes
         for name in touched:
             old, node = nodes.get(name) or {}, changes.get(name, nodes.get(name)) or {}
             if any(old.get(rtype) != node.get(rtype) for rtype in _TARGET_AT):
                 raise _Doubt  # NS, MX or SRV records changed: their targets are checked
-        windows = _Windows(self.reread.windows)
-        for line, _ in self.state.target_warnings:
-            if windows.inside(line):
-                raise _Doubt  # a warning about a record read again: its line may move
-        if moved and self.state.missing:
-            raise _Doubt  # a name pointed to, not there, may now be found by a wildcard
 
-    def _check_changes(self, changes: Changes) -> bool:
-        """_Doubt for a changed node the target checks may see otherwise; whether a node
-        came or went, or a wildcard changed."""
+    def _check_changes(self, changes: Changes) -> None:
+        """_Doubt for a changed node the target checks may see otherwise."""
         nodes = self.nodes
         targets = self.state.targets
-        moved = False
+        missing = self.state.missing
         for name, node in changes.items():
             old = nodes.get(name)
             if name != self.apex_lower and (NS in (old or ())) != (NS in (node or ())):
                 raise _Doubt  # a delegation made or removed: the places of names change
             if targets[name] and _kind(old) != _kind(node):
                 raise _Doubt  # a name pointed to gains or loses addresses, or a CNAME
-            if (old is None) != (node is None) or name[:2] == b"\x01*":
-                moved = True
-        return moved
+            if missing and _finds_missing(name, old, node, missing):
+                raise _Doubt  # a name pointed to, not there, may now be found by a wildcard
 
-    def _warnings(self, new_warnings: Lines) -> tuple[Lines, Lines]:
+    def _warnings(self, new_warnings: Lines, moves: dict[int, int]) -> tuple[Lines, Lines]:
         """The reader's warnings outside the windows (moved) and those read again; the
-        target warnings, moved."""
+        target warnings, moved (those of records read again to where their RRset now
+        starts: `moves`, from old lines)."""
         windows = _Windows(self.reread.windows)
         kept = [(windows.moved(line), m) for line, m in self.state.warnings
                 if not windows.inside(line)]
         warnings = sorted(kept + new_warnings, key=lambda w: w[0])
-        targeting = [(windows.moved(line), m) for line, m in self.state.target_warnings]
+        targeting = []
+        for line, m in self.state.target_warnings:
+            if not windows.inside(line):
+                targeting.append((windows.moved(line), m))
+            elif line in moves:
+                targeting.append((moves[line], m))
+            else:
+                raise _Doubt
+        targeting.sort()  # as target_warnings sorts them: by line, then text
         return warnings, targeting
 
     def _apply(self, changes: Changes) -> Callable[[], None]:
@@ -570,6 +574,37 @@ class _Merge:
         ttl, (rdata,) = self.nodes[self.apex_lower][SOA]
         serial, minimum = soa_fields(rdata)
         return ZoneMeta(self.apex, serial, ttl, min(ttl, minimum), rdata, count)
+
+
+def _finds_missing(name: bytes, old: Node | None, node: Node | None,
+                   missing: frozenset[bytes]) -> bool:
+    """Whether a change may change how a missing name is looked up (target_warnings looks
+    for a wildcard at its closest encloser): a name above one came or went, or a wildcard
+    at or above one changed."""
+    if name[:2] == b"\x01*":
+        return any(_at_or_below(target, name[2:]) for target in missing)
+    return (old is None) != (node is None) and \
+        any(target != name and _at_or_below(target, name) for target in missing)
+
+
+def _at_or_below(name: bytes, top: bytes) -> bool:
+    """Whether `name` is `top` or below it (lower-case wire names)."""
+    if not name.endswith(top):
+        return False
+    pos, end = 0, len(name) - len(top)
+    while pos < end:
+        pos += name[pos] + 1
+    return pos == end
+
+
+def _pointer_lines(old: list[Record], new: list[Record]) -> dict[int, int]:
+    """Old line -> new line of the first record of each NS, MX and SRV RRset read again
+    (the line its target warnings are said at)."""
+    def lines(records: list[Record]) -> dict[tuple[bytes, int], int]:
+        return {(r.owner.lower(), r.rtype): int(r.where.rpartition(":")[2]) for r in records
+                if r.rtype in _TARGET_AT}
+    now = lines(new)
+    return {line: now[key] for key, line in lines(old).items() if key in now}
 
 
 def _grouped(records: list[Record]) -> dict[bytes, Node]:

@@ -297,3 +297,19 @@ def test_regions_cover_every_difference(old: str, new: str) -> None:
         assert r.new_line == new.count("\n", 0, r.new_start) + 1
     out.append(old[pos:])
     assert "".join(out) == new
+
+
+def test_warned_record_read_again_keeps_its_warning_at_its_line(tmp_path: Path) -> None:
+    """An MX pointing nowhere (a warning) with lines inserted just before it: read
+    incrementally, the warning said at the MX's new line."""
+    path = tmp_path / "example.com.zone"
+    generate(str(path), "example.com.", 2000)
+    text = path.read_text() + "lonely\tIN\tMX\t10 nowhere\n"
+    texts = [text]
+    for n in range(3):
+        text = text.replace("lonely\tIN", f"before{n}\tIN\tA\t192.0.2.{n}\nlonely\tIN")
+        texts.append(_serial(text, 2026112700 + n))
+    writer = check_edits(path, texts)
+    assert writer.incremental == 3
+    warnings = _full(path)[0]
+    assert warnings is not None and any("nowhere" in w for w in warnings.warnings)
