@@ -1,0 +1,98 @@
+"""Edits of a big zone file with the real server: each is answered (the writer reads only
+what changed, zone.incremental), a bad edit deep in the file keeps the last good version
+and names its line, and the fix is served."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from testkit.server import ServerProcess, StartServer
+from testkit.zones import generate, write_atomically, write_in_place
+
+ORIGIN = "big.test."
+RECORDS = 50_000  # a bad line sends the file to dnspython's reader (some 20 s here)
+SERIAL = "\t\t2026112601 ; serial"
+
+
+def _addresses(response: dns.message.Message) -> set[str]:
+    return {rdata.to_text() for rrset in response.answer if rrset.rdtype == dns.rdatatype.A
+            for rdata in rrset}
+
+
+def _serial(text: str, serial: int) -> str:
+    return re.sub(r"\t\t\d+ ; serial", f"\t\t{serial} ; serial", text, count=1)
+
+
+def _loaded(srv: ServerProcess, count: int) -> tuple[int, int]:
+    """(serial, records) of load number `count` (from 1) of the zone, when it is logged."""
+    found: list[tuple[str, str]] = []
+
+    def logged(_: dns.message.Message) -> bool:
+        found[:] = re.findall(rf"zone {re.escape(ORIGIN)} loaded: serial (\d+), (\d+) records",
+                              srv.output())
+        return len(found) >= count
+
+    srv.wait_until(ORIGIN, "SOA", logged, timeout=120)
+    serial, records = found[count - 1]
+    return int(serial), int(records)
+
+
+def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    path = zones / f"{ORIGIN}zone"
+    written = generate(str(path), ORIGIN, RECORDS)
+    text = path.read_text()
+    lines = text.split("\n")
+    deep = max(i for i in range(len(lines) * 8 // 10)
+               if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    host = lines[deep].split("\t")[0]
+    srv = server_factory(zones)
+    srv.wait_until(ORIGIN, "SOA", lambda r: r.rcode() == dns.rcode.NOERROR and bool(r.answer),
+                   timeout=120)
+    assert _loaded(srv, 1) == (2026112601, written)
+
+    # The first edit is read in full (the writer then keeps the text), the others not.
+    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
+    write_atomically(str(path), text)
+    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("11.") for a in _addresses(r)), timeout=120)
+    assert _loaded(srv, 2) == (2026112602, written)
+
+    text = _serial(text, 2026112603) + "appended\tIN\tA\t192.0.2.77\n"
+    write_atomically(str(path), text)
+    srv.wait_until(f"appended.{ORIGIN}", "A", lambda r: _addresses(r) == {"192.0.2.77"})
+    assert _loaded(srv, 3) == (2026112603, written + 1)
+
+    text = text.replace(f"{host}\tIN\tA\t11.", f"{host}\tIN\tA\t12.")
+    write_in_place(str(path), _serial(text, 2026112604))  # no rename, as `>` writes
+    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("12.") for a in _addresses(r)))
+    assert _loaded(srv, 4) == (2026112604, written + 1)
+
+    # A bad line at nine tenths of the file: rejected at its line, the last version serves.
+    lines = text.split("\n")
+    bad = max(i for i in range(len(lines) * 9 // 10)
+              if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    good = lines[bad]
+    lines[bad] = good + ".1"
+    write_atomically(str(path), _serial("\n".join(lines), 2026112605))
+    srv.wait_until(ORIGIN, "SOA", lambda r: f"zone {ORIGIN} rejected" in srv.output())
+    rejected = [line for line in srv.output().splitlines() if "rejected" in line]
+    assert f"{path}:{bad + 1}: " in rejected[0], rejected
+    assert "still serving serial 2026112604" in rejected[0]
+    assert any(a.startswith("12.") for a in _addresses(srv.query(f"{host}.{ORIGIN}", "A")))
+    assert _addresses(srv.query(f"appended.{ORIGIN}", "A")) == {"192.0.2.77"}
+
+    lines[bad] = good
+    lines[deep] = lines[deep].replace("\tIN\tA\t12.", "\tIN\tA\t13.")
+    write_atomically(str(path), _serial("\n".join(lines), 2026112606))
+    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("13.") for a in _addresses(r)))
+    assert _loaded(srv, 5) == (2026112606, written + 1)
+    assert "Traceback" not in srv.output()
