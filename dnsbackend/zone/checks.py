@@ -55,7 +55,7 @@ def _type_text(rtype: int) -> str:
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rtype))
 
 
-def _at_or_below(name: bytes, top: bytes) -> bool:
+def at_or_below(name: bytes, top: bytes) -> bool:
     """Whether `name` is `top` or a name below it (lower-case wire names)."""
     if not name.endswith(top):
         return False
@@ -234,7 +234,7 @@ def _targets_to_check(zone: ParsedZone, apex: bytes) -> list[tuple[Record, bytes
             continue
         target = rec[3][_TARGET_AT[rtype]:].lower()
         if rtype == NS and owner != apex and target.endswith(owner) and \
-                _at_or_below(target, owner):
+                at_or_below(target, owner):
             append((rec, target, True))  # in-bailiwick glue
             continue
         if len(target) == target[0] + 1 + alen and target.endswith(apex):
@@ -254,7 +254,7 @@ def _target_warning(rec: Record, target: bytes, glue: bool, types: Collection[in
     what = "NS" if rec.rtype == NS and owner == apex else \
         f"{_text(rec.owner)}/{_type_text(rec.rtype)}"
     if glue:
-        kind = "REQUIRED" if _at_or_below(target, owner) else "SIBLING"
+        kind = "REQUIRED" if at_or_below(target, owner) else "SIBLING"
         return f"{rec.where}: {what} '{written}' has no {kind} GLUE address records (A or AAAA)"
     if types is not None and CNAME in types:
         return f"{rec.where}: {what} '{written}' is a CNAME (illegal)"

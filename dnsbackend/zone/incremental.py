@@ -35,6 +35,7 @@ from ..store.format import Node, ZoneContents, ZoneMeta, soa_fields
 from ..wire.codes import AAAA, CNAME, MX, NS, SOA, SRV, A
 from .bindreader import decode_zone_bytes, parse_text, parse_text_dnspython, read_zone_file
 from .build import Built, FileChanged, build_zone
+from .checks import at_or_below
 from .fastreader import ReaderState, initial_state, plain, read_lines
 from .files import digest_content, file_stamp, read_regular
 from .records import ParsedZone, Record, ZoneBuilder, paused_gc
@@ -582,19 +583,9 @@ def _finds_missing(name: bytes, old: Node | None, node: Node | None,
     for a wildcard at its closest encloser): a name above one came or went, or a wildcard
     at or above one changed."""
     if name[:2] == b"\x01*":
-        return any(_at_or_below(target, name[2:]) for target in missing)
+        return any(at_or_below(target, name[2:]) for target in missing)
     return (old is None) != (node is None) and \
-        any(target != name and _at_or_below(target, name) for target in missing)
-
-
-def _at_or_below(name: bytes, top: bytes) -> bool:
-    """Whether `name` is `top` or below it (lower-case wire names)."""
-    if not name.endswith(top):
-        return False
-    pos, end = 0, len(name) - len(top)
-    while pos < end:
-        pos += name[pos] + 1
-    return pos == end
+        any(target != name and at_or_below(target, name) for target in missing)
 
 
 def _pointer_lines(old: list[Record], new: list[Record]) -> dict[int, int]:
