@@ -10,6 +10,7 @@ import struct
 import time
 from pathlib import Path
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -151,3 +152,19 @@ def test_a_signed_ixfr_over_udp_is_signed_and_cut_to_the_soa_with_tc(tmp_path: P
     assert other is not None
     r = dns.message.from_wire(other, keyring=ring(), request_mac=request.mac)
     assert r.rcode() == dns.rcode.REFUSED and r.had_tsig
+
+
+def test_a_signed_query_with_a_cookie_gets_both(tmp_path: Path) -> None:
+    """The divert knows the client, so a signed query with a client COOKIE (RFC 7873) gets
+    the server cookie in its signed answer, as an unsigned one would."""
+    diverted, _ = _diverted(tmp_path, _config("hmac-sha256"))
+    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, bytes(range(8)))
+    q = dns.message.make_query("www." + ORIGIN, "A", use_edns=0, options=[cookie])
+    wire = signed_at(q, _key(), int(NOW))
+    reply = diverted.answer(wire, OTHER_IP, False)
+    assert reply is not None
+    request = dns.message.from_wire(wire, keyring=ring())
+    r = dns.message.from_wire(reply, keyring=ring(), request_mac=request.mac)
+    assert r.had_tsig and r.rcode() == dns.rcode.NOERROR and r.answer
+    cookies = [o for o in r.options if o.otype == dns.edns.OptionType.COOKIE]
+    assert cookies and cookies[0].to_wire()[:8] == bytes(range(8))  # ours after theirs
