@@ -1,8 +1,9 @@
-"""Which NSEC records prove what a signed answer denies (RFC 4035 section 3.1.3).
+"""Which NSEC or NSEC3 records prove what a signed answer denies (RFC 4035 section 3.1.3,
+RFC 5155 section 7.2).
 
-Each function returns the lower-case owners of the NSEC records to add to the authority
-section, found by the zone's canonical-order chain (ZoneView.covering_nsec): the caller
-adds each with its signatures, once.
+Each function returns the lower-case owners of the records to add to the authority
+section, found in the zone's chain (ZoneView.covering_nsec, nsec3_match, nsec3_cover):
+the caller adds each with its signatures, once.
 """
 
 from __future__ import annotations
@@ -13,18 +14,60 @@ from ..wire.codes import NSEC
 
 
 def nxdomain(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes]:
-    """No such name: the NSEC covering it and the one covering the wildcard at its closest
-    encloser (one record when it covers both)."""
-    return [zone.covering_nsec(lower), zone.covering_nsec(b"\x01*" + encloser)]
+    """No such name: with NSEC, the record covering it and the one covering the wildcard at
+    its closest encloser (one when it covers both); with NSEC3 the closest encloser proof
+    and the record covering that wildcard (RFC 5155 section 7.2.2)."""
+    wildcard = b"\x01*" + encloser
+    if zone.nsec3:
+        return [*_encloser_proof(zone, lower, encloser), zone.nsec3_cover(wildcard)]
+    return [zone.covering_nsec(lower), zone.covering_nsec(wildcard)]
 
 
 def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes]:
-    """The name exists without the type: its own NSEC (the type absent from the bitmap), or
-    for an empty non-terminal, which has none, the NSEC covering it."""
+    """The name exists without the type: its own record (the type absent from the bitmap).
+    With NSEC an empty non-terminal has none: the record covering it. With NSEC3 a name
+    without one (a delegation in an opt-out span: DS NODATA, RFC 5155 section 7.2.4) gets
+    the proof of its closest provable encloser, whose next closer name's record has the
+    opt-out flag."""
+    if zone.nsec3:
+        match = zone.nsec3_match(lower)
+        return [match] if match is not None else _provable_encloser_proof(zone, lower)
     return [lower] if NSEC in node else [zone.covering_nsec(lower)]
 
 
-def wildcard(zone: ZoneView, lower: bytes) -> list[bytes]:
-    """An answer synthesized from a wildcard: the NSEC proving no closer name exists (the
-    one covering the query name). A wildcard NODATA adds nodata() of the wildcard."""
-    return [zone.covering_nsec(lower)]
+def wildcard(zone: ZoneView, lower: bytes, encloser: bytes, no_data: bool) -> list[bytes]:
+    """An answer synthesized from the wildcard at `encloser`: the proof that no closer name
+    exists. NSEC: the record covering the query name. NSEC3: the one covering the next
+    closer name, and for a wildcard NODATA the closest encloser's own (RFC 5155 sections
+    7.2.5, 7.2.6). Wildcard NODATA adds nodata() of the wildcard."""
+    if not zone.nsec3:
+        return [zone.covering_nsec(lower)]
+    if no_data:
+        return _encloser_proof(zone, lower, encloser)
+    return [zone.nsec3_cover(_next_closer(lower, encloser))]
+
+
+def _encloser_proof(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes]:
+    """The closest encloser proof (RFC 5155 section 7.2.1): the record matching the closest
+    encloser and the one covering the next closer name."""
+    found = [zone.nsec3_cover(_next_closer(lower, encloser))]
+    match = zone.nsec3_match(encloser)
+    return found if match is None else [match, *found]
+
+
+def _provable_encloser_proof(zone: ZoneView, lower: bytes) -> list[bytes]:
+    """The closest encloser proof for the closest ancestor with a matching record."""
+    encloser = lower
+    while len(encloser) > len(zone.origin_lower):
+        encloser = encloser[encloser[0] + 1:]
+        if zone.nsec3_match(encloser) is not None:
+            break
+    return _encloser_proof(zone, lower, encloser)
+
+
+def _next_closer(lower: bytes, encloser: bytes) -> bytes:
+    """The name one label longer than the closest encloser, on the way to `lower`."""
+    pos = 0
+    while len(lower) - pos - lower[pos] - 1 > len(encloser):
+        pos += lower[pos] + 1
+    return lower[pos:]

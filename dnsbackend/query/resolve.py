@@ -23,6 +23,7 @@ from ..wire.codes import (
     NOERROR,
     NS,
     NSEC,
+    NSEC3,
     NXDOMAIN,
     RRSIG,
     SOA,
@@ -195,9 +196,11 @@ def _not_found(zone: ZoneView, name: bytes, lower: bytes, starts: list[int], enc
     wildcard = zone.node(source)
     if wildcard is not None:
         result.synthesized = True
+        answered = len(result.answer)
         target = _from_node(zone, name, wildcard, qtype, tcp, result, source)
-        if result.dnssec and zone.signed:
-            _proof(zone, result, denial.wildcard(zone, lower))  # no closer name exists
+        if result.dnssec and zone.signed:  # no closer name exists
+            no_data = len(result.answer) == answered
+            _proof(zone, result, denial.wildcard(zone, lower, source[2:], no_data))
         return target
     _negative(zone, result, NXDOMAIN)
     if result.dnssec and zone.signed:
@@ -307,11 +310,12 @@ def _sigs(node: Node, rtype: int) -> tuple[bytes, ...]:
 
 
 def _proof(zone: ZoneView, result: Result, owners: list[bytes]) -> None:
-    """The NSEC records of a proof, signed, in authority (each RRset once per answer)."""
+    """The NSEC or NSEC3 records of a proof, signed, in authority (each once per answer)."""
+    rtype = NSEC3 if zone.nsec3 else NSEC
     for owner in owners:
-        node = zone.node(owner)
-        if node is None or NSEC not in node:
+        node = zone.nsec3_node(owner) if zone.nsec3 else zone.node(owner)
+        if node is None or rtype not in node:
             continue
-        rrset = _rrset(owner, NSEC, node, True)
+        rrset = _rrset(owner, rtype, node, True)
         if rrset not in result.authority:
             result.authority.append(rrset)

@@ -7,14 +7,16 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 
 from __future__ import annotations
 
+import base64
 import bisect
 import contextlib
+import hashlib
 import marshal
 from typing import Any, Final
 
 import lmdb
 
-from ..wire.codes import NSEC, NSEC3PARAM, RRSIG
+from ..wire.codes import NSEC, NSEC3, NSEC3PARAM, RRSIG
 from ..wire.message import label_starts
 from .database import SERVED_KEY, Store, meta_key, node_prefix, read_entries
 from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta
@@ -35,7 +37,8 @@ class ZoneView:
 
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
-                 "signed_responses", "_chain_keys", "_chain_names")
+                 "nsec3_iterations", "nsec3_salt", "signed_responses", "_chain_keys",
+                 "_chain_names", "_hashed")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -49,6 +52,7 @@ class ZoneView:
         self.nodes: dict[bytes, Node | None] = {}
         self.responses: dict[Any, Any] = {}  # filled by the answer engine, per name
         self.outcomes: dict[Any, Any] = {}  # and per cut or closest encloser
+        self.nsec3 = False  # denial by NSEC3 (RFC 5155), else by NSEC: set from the apex
         apex = self.node(self.origin_lower)
         if apex is None:
             raise StaleSnapshot(f"zone version {version} has no apex")
@@ -56,11 +60,24 @@ class ZoneView:
         # Signed: the apex has signatures; the answers to queries with DO then carry
         # signatures and proofs (query.resolve), kept apart from the DO=0 answers.
         self.signed = RRSIG in apex
-        self.nsec3 = NSEC3PARAM in apex  # denial by NSEC3 (RFC 5155), else by NSEC
+        # NSEC3: the parameters of the chain (an NSEC3PARAM of SHA-1, flags 0), and the
+        # NSEC3 owner names hidden from lookups (RFC 5155 section 7.2.8: they answer
+        # NXDOMAIN), their nodes kept apart for the proofs.
+        self.nsec3_iterations = 0
+        self.nsec3_salt = b""
+        self._hashed: dict[bytes, Node] = {}
+        for rdata in apex.get(NSEC3PARAM, (0, ()))[1]:
+            if rdata[0] == 1 and rdata[1] == 0:
+                self.nsec3 = True
+                self.nsec3_iterations = int.from_bytes(rdata[2:4], "big")
+                self.nsec3_salt = rdata[5:5 + rdata[4]]
+                break
         self.signed_responses: dict[Any, Any] = {}
-        # The owners of NSEC records in canonical order (RFC 4034 section 6.1), as label
-        # tuples and as wire names, read once per version at the first proof it needs.
-        self._chain_keys: list[tuple[bytes, ...]] = []
+        # The chain in order, read once per version at the first proof it needs: the
+        # owners of NSEC records in canonical order (RFC 4034 section 6.1), as label
+        # tuples, or of NSEC3 records in hash order, as their first labels; and the
+        # owners as wire names.
+        self._chain_keys: list[Any] = []
         self._chain_names: list[bytes] = []
 
     def node(self, lower: bytes) -> Node | None:
@@ -86,8 +103,17 @@ class ZoneView:
             txn.abort()
         if len(nodes) >= NODE_CACHE_LIMIT:
             nodes.clear()
+        if node is not None and self.nsec3 and NSEC3 in node:
+            self._hashed[lower] = node
+            node = None
         nodes[lower] = node
         return node
+
+    def nsec3_node(self, lower: bytes) -> Node | None:
+        """The node of an NSEC3 owner name (hidden from node())."""
+        if lower not in self._hashed:
+            self.node(lower)
+        return self._hashed.get(lower)
 
 
     def covering_nsec(self, lower: bytes) -> bytes:
@@ -99,8 +125,36 @@ class ZoneView:
         found = bisect.bisect_right(self._chain_keys, canonical_key(lower)) - 1
         return self._chain_names[found]  # -1, the last, when before the apex (not a name)
 
+    def nsec3_label(self, lower: bytes) -> bytes:
+        """A name's NSEC3 hash (RFC 5155 section 5) as an owner's first label: base32hex
+        in lower case, which sorts as the hashes do."""
+        salt = self.nsec3_salt
+        digest = hashlib.sha1(lower + salt).digest()
+        for _ in range(self.nsec3_iterations):
+            digest = hashlib.sha1(digest + salt).digest()
+        return base64.b32hexencode(digest).lower()
+
+    def nsec3_match(self, lower: bytes) -> bytes | None:
+        """The owner of the NSEC3 record matching a name, or None."""
+        if not self._chain_names:
+            self._read_chain()
+        label = self.nsec3_label(lower)
+        found = bisect.bisect_left(self._chain_keys, label)
+        if found < len(self._chain_keys) and self._chain_keys[found] == label:
+            return self._chain_names[found]
+        return None
+
+    def nsec3_cover(self, lower: bytes) -> bytes:
+        """The owner of the NSEC3 record covering a name's hash (the last covers the
+        hashes after it and before the first)."""
+        if not self._chain_names:
+            self._read_chain()
+        found = bisect.bisect_left(self._chain_keys, self.nsec3_label(lower)) - 1
+        return self._chain_names[found]
+
     def _read_chain(self) -> None:
-        owners = []
+        owners: list[tuple[Any, bytes]] = []
+        chain_type = NSEC3 if self.nsec3 else NSEC
         version = self.version
         prefix = self.prefix
         txn = self.env.begin(buffers=True)
@@ -112,17 +166,19 @@ class ZoneView:
                         break
                     for at, entry in marshal.loads(raw):
                         if at <= version:
-                            if entry is not None and NSEC in entry:
+                            if entry is not None and chain_type in entry:
                                 owner = bytes(key[len(prefix):])
-                                owners.append((canonical_key(owner), owner))
+                                owners.append((owner[1:1 + owner[0]] if self.nsec3
+                                               else canonical_key(owner), owner))
                             break
             if txn.get(self.meta_key) is None:
                 raise StaleSnapshot(f"zone version {self.version} was freed")
         finally:
             txn.abort()
         owners.sort()
-        if not owners:  # signed without NSEC: the apex stands for the chain
-            owners.append((canonical_key(self.origin_lower), self.origin_lower))
+        if not owners:  # signed without a chain: the apex stands for it
+            owners.append((b"" if self.nsec3 else canonical_key(self.origin_lower),
+                           self.origin_lower))
         self._chain_keys = [key for key, _ in owners]
         self._chain_names = [owner for _, owner in owners]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
+import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -34,32 +35,49 @@ pytestmark = [pytest.mark.interop,
                                  reason="nsd, knotd and dnssec-signzone are the reference "
                                  "(Debian packages nsd, knot, bind9-utils)")]
 
-TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "DS", "DNSKEY", "NSEC", "CNAME", "DNAME"]
+TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "DS", "DNSKEY", "NSEC", "NSEC3", "CNAME", "DNAME"]
 PAYLOADS = [1232, 512]
 
-# (origin, zone text, names that are not owners but exercise a rule)
-ZONES = {
-    "example.": (dnssec.RFC4035_ZONE, [
+# The zones as written (origin, text, names that are not owners but exercise a rule)
+SOURCES = [
+    ("example.", dnssec.RFC4035_ZONE, [
         "nothing.example.", "a.b.nothing.example.", "z.w.example.", "a.z.w.example.",
         "y.w.example.", "w.example.", "ml.example.", "x.ns1.a.example.", "b.ai.example.",
         "zzz.example.", "0.example.", "x.y.w.example."]),
-    "signed.test.": (dnssec.CASES_ZONE, [
+    ("signed.test.", dnssec.CASES_ZONE, [
         "nothing.signed.test.", "a.b.nothing.signed.test.", "x.wild.signed.test.",
         "a.b.wild.signed.test.", "wild.signed.test.", "c.signed.test.", "b.c.signed.test.",
         "a.b.c.signed.test.", "x.deep.a.b.c.signed.test.", "x.old.signed.test.",
         "x.inzone.signed.test.", "y.inzone.signed.test.", "a.x.cname.signed.test.",
         "x.secure.signed.test.", "x.insecure.signed.test.", "zzzz.signed.test.",
         "sub.signed.test.", "x.www.signed.test."]),
-}
+]
+# Each signed three ways, under its own origin: (origin, text, how denied, extra names).
+ZONES = [(prefix + origin, text.replace(origin, prefix + origin), denial,
+          [prefix + name for name in extra])
+         for origin, text, extra in SOURCES
+         for prefix, denial in (("", dnssec.NSEC), ("nsec3.", dnssec.NSEC3),
+                                ("optout.", dnssec.NSEC3_OPTOUT))]
+
+
+def _hashed_owners(origin: str, text: str) -> list[str]:
+    """NSEC3 owner names the signer makes (0 iterations, no salt) for some of the zone's
+    names: queried, they must answer NXDOMAIN (RFC 5155 section 7.2.8)."""
+    zone = dns.zone.from_text(text, origin=origin, relativize=False)
+    apex = dns.name.from_text(origin)
+    names = sorted(zone.nodes)[:3]
+    return [f"{dns.dnssec.nsec3_hash(name, None, 0, 1).lower()}.{origin}" for name in names
+            if name.is_subdomain(apex)]
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int, int]]:
     """(NSD's port, Knot's port, our port), all serving the signed zones."""
     root = tmp_path_factory.mktemp("dnssec")
-    files = [dnssec.sign(text, origin, root / "sign" / origin.rstrip("."))
-             for origin, (text, _) in ZONES.items()]
-    served = [Zone(origin.rstrip("."), path) for origin, path in zip(ZONES, files, strict=True)]
+    files = [dnssec.sign(text, origin, root / "sign" / origin.rstrip("."), denial)
+             for origin, text, denial, _ in ZONES]
+    served = [Zone(origin.rstrip("."), path)
+              for (origin, *_), path in zip(ZONES, files, strict=True)]
     peers: list[PeerProcess] = []
     ours: ServerProcess | None = None
     try:
@@ -71,7 +89,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int
         for path in files:
             shutil.copy(path, zones / path.name)
         ours = ServerProcess(zones, root / "db")
-        for origin in ZONES:
+        for origin, *_ in ZONES:
             ours.wait_served(origin)
         yield peers[0].port, peers[1].port, ours.port
     finally:
@@ -106,8 +124,10 @@ def _summary(r: dns.message.Message) -> dict[str, object]:
 
 def _cases() -> list[tuple[str, str]]:
     cases = []
-    for origin, (text, extra) in ZONES.items():
+    for origin, text, denial, extra in ZONES:
         zone = dns.zone.from_text(text, origin=origin, relativize=False)
+        if denial != dnssec.NSEC:
+            extra = extra + _hashed_owners(origin, text)
         for name in sorted({n.to_text() for n in zone.nodes} | set(extra)):
             cases.append((origin, name))
     return cases

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
+import dns.dnssec
 import dns.flags
 import dns.message
 import dns.name
@@ -156,3 +157,44 @@ def test_signed_answer_sigs_have_the_rrset_ttl(signed: Signed) -> None:
     assert len(nsecs) == 2  # the name's cover and the wildcard's
     for nsec in nsecs:
         assert by_type[(nsec.name, dns.rdatatype.RRSIG, dns.rdatatype.NSEC)] == nsec.ttl
+
+
+@pytest.fixture(scope="module")
+def nsec3_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, dns.zone.Zone]:
+    root = tmp_path_factory.mktemp("nsec3")
+    path = dnssec.sign(dnssec.CASES_ZONE, "signed.test.", root / "sign", dnssec.NSEC3_OPTOUT)
+    (root / "s").mkdir()
+    _, snapshot = store_with_zones(root / "s", {"signed.test.": path.read_text()})
+    return snapshot, dns.zone.from_file(str(path), origin="signed.test.", relativize=False)
+
+
+def test_nsec3_match_and_cover_by_brute_force(
+        nsec3_signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    snapshot, zone = nsec3_signed
+    view = snapshot.zones[b"\x06signed\x04test\x00"]
+    assert view.nsec3
+    chain = sorted(n.labels[0].lower() for n, node in zone.nodes.items()
+                   if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3))
+    names = {dns.name.from_text(n) for n in _NAMES} | set(zone.nodes)
+    for name in names:
+        label = dns.dnssec.nsec3_hash(name, None, 0, 1).lower().encode()
+        assert view.nsec3_label(_wire(name)) == label
+        match = view.nsec3_match(_wire(name))
+        if label in chain:
+            assert match is not None and match[1:1 + match[0]] == label
+        else:
+            assert match is None
+            below = [h for h in chain if h < label]
+            expected = below[-1] if below else chain[-1]  # the last covers the wrap
+            cover = view.nsec3_cover(_wire(name))
+            assert cover[1:1 + cover[0]] == expected, name
+
+
+def test_nsec3_owner_names_are_not_names(nsec3_signed: tuple[Snapshot, dns.zone.Zone]) -> None:
+    snapshot, zone = nsec3_signed
+    hashed = [n for n, node in zone.nodes.items()
+              if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3)]
+    for name in hashed[:5]:
+        for do in (False, True):
+            response = dns.message.from_wire(_ask(snapshot, name.to_text(), "NSEC3", do))
+            assert response.rcode() == dns.rcode.NXDOMAIN
