@@ -128,6 +128,10 @@ class Nsec3Params:
     def param_rdata(self) -> bytes:
         return struct.pack("!BBHB", NSEC3_SHA1, 0, self.iterations, len(self.salt)) + self.salt
 
+    def rdata_head(self) -> bytes:
+        """An NSEC3 rdata's fields before the next hashed owner (flags 0: no opt-out)."""
+        return self.param_rdata()
+
 
 def nsec3_hash(owner: bytes, params: Nsec3Params) -> bytes:
     """RFC 5155 §5: the hash of a lower-case wire owner name."""
@@ -156,8 +160,7 @@ def nsec3_nodes(nodes: dict[bytes, Node], order: list[tuple[bytes, Kind]], apex:
             raise SignError(f"NSEC3 hash collision at {owner!r}: use another salt")
         hashed[digest] = type_bitmap(present_types(node, kind, bool(signed_types(node, kind))))
     digests = sorted(hashed)
-    head = struct.pack("!BBHB", NSEC3_SHA1, 0, params.iterations, len(params.salt)) + \
-        params.salt
+    head = params.rdata_head()
     out: dict[bytes, Node] = {}
     for i, digest in enumerate(digests):
         following = digests[(i + 1) % len(digests)]

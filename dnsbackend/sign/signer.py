@@ -98,7 +98,7 @@ def sign_nodes(plain: dict[bytes, Node], apex: bytes, soa_ttl: int, negative_ttl
     if dropped:
         stats.dropped.append(f"{dropped} RRSIG, NSEC, NSEC3 or key RRsets of the file left "
                              "out: the signer makes its own")
-    _add_keys(nodes[apex], apex, keys, soa_ttl, policy)
+    add_keys(nodes[apex], apex, keys, soa_ttl, policy)
     order = classify(nodes, apex)
     kinds = list(order)
     if policy.denial == "nsec3":
@@ -107,7 +107,7 @@ def sign_nodes(plain: dict[bytes, Node], apex: bytes, soa_ttl: int, negative_ttl
         kinds += [(owner, Kind.AUTH) for owner in extra]
     else:
         add_nsec(nodes, order, negative_ttl)
-    signer = _Signer(apex, keys, policy, now, old or {}, stats)
+    signer = Signer(apex, keys, policy, now, old or {}, stats)
     for owner, kind in kinds:
         signer.sign_node(owner, nodes[owner], kind)
     return nodes, stats
@@ -118,11 +118,11 @@ def resign_node(owner: bytes, node: Node, previous: Node, apex: bytes, keys: lis
     """Sign an authoritative node again after some of its RRsets changed in place
     (`previous`: the node before, whose signatures are kept where they still hold)."""
     stats = Signed()
-    _Signer(apex, keys, policy, now, {owner: previous}, stats).sign_node(owner, node, Kind.AUTH)
+    Signer(apex, keys, policy, now, {owner: previous}, stats).sign_node(owner, node, Kind.AUTH)
     return stats
 
 
-def _add_keys(node: Node, apex: bytes, keys: list[SigningKey], ttl: int,
+def add_keys(node: Node, apex: bytes, keys: list[SigningKey], ttl: int,
               policy: SignPolicy) -> None:
     """DNSKEY, CDS and CDNSKEY (RFC 7344: the parent may follow them) at the apex."""
     origin = dns.name.from_wire(apex, 0)[0]
@@ -176,17 +176,20 @@ def _serial_after(a: int, b: int) -> bool:
     return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
 
 
-class _Signer:
+class Signer:
     """Signs node after node, taking the old version's signatures where they still hold."""
 
+    nsec3: Nsec3Params  # the zone's NSEC3 parameters (when it has NSEC3)
+
     def __init__(self, apex: bytes, keys: list[SigningKey], policy: SignPolicy, now: int,
-                 old: Mapping[bytes, Node], stats: Signed) -> None:
+                 old: Mapping[bytes, Node | None], stats: Signed) -> None:
         self.apex = apex
         self.keys = keys
         self.lifetime = policy.lifetime
         self.now = now
         self.old = old
         self.stats = stats
+        self.nsec3 = policy.nsec3
         self.refresh_after = now + int(policy.lifetime * REFRESH_FRACTION)
         self.known = {(k.algorithm, k.tag) for k in keys}
         self.random = random.Random()

@@ -53,6 +53,8 @@ class Parsed:
     diff: Diff | None = None  # against the version served when it was read (see with_diff)
     includes: list[str] = field(default_factory=list)  # of a rejected file: what it included
     rebuilt: Rebuilt | None = None  # when read to be remembered (zone.incremental)
+    plain_diff: bool = False  # the diff is against the served version's nodes as read (the
+    # memo), not as stored: for a signed zone, the owners whose unsigned content changed
 
 
 def warm_up(data_dir: str) -> None:
@@ -189,7 +191,7 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
         ctime_ns=parsed.stamp[0] if parsed.stamp else 0, disabled=disabled,
         file_serial=file_serial), diff, limits)
     if decided.signing is not None:
-        signing.written(txn.store.path, origin_lower, version, contents.nodes)
+        signing.written(txn.store.path, origin_lower, version, contents, decided.signing)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, meta.serial, meta.records,
                    built.seconds, version=version, warnings=warnings)
 
@@ -199,8 +201,10 @@ def _new_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
     """How the new version differs from the served one: for a signed zone, once signed
     (the served version's signatures reused where they hold)."""
     if decided.signing is not None:
-        old = signing.served_nodes(txn, entry)
-        return signing.signed_diff(txn, entry, contents, decided.signing, old, warnings)
+        plain = parsed.diff if parsed.plain_diff and parsed.diff is not None and \
+            parsed.diff.base == entry.version else None
+        return signing.signed_diff(txn, entry, contents, decided.signing, warnings,
+                                   plain=plain)
     diff = parsed.diff
     if diff is None or diff.base != entry.version:
         diff = txn.diff(entry.zone_id, entry.version, contents)
@@ -270,6 +274,7 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
     if parsed.rebuilt is not None and parsed.rebuilt.base:  # read against a version: its diff
         rebuilt = parsed.rebuilt
         parsed.diff = Diff(rebuilt.base, rebuilt.changes, rebuilt.before)
+        parsed.plain_diff = True
         return parsed
     entry = store.entries().get(origin_lower)
     if entry is None or not entry.version or not entry.zone_id or \
@@ -279,6 +284,7 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
     recent = _recent.get((store.path, entry.zone_id))
     if recent is not None and recent.version == entry.version:
         changes, before = diff_nodes(recent.nodes, new)
+        parsed.plain_diff = True
     else:
         with store.zones_env.begin() as rtxn:
             changes, before = diff_nodes(read_version(rtxn, entry.zone_id, entry.version), new)
@@ -499,14 +505,14 @@ def _resign(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, wanted: W
     old = signing.served_nodes(txn, entry)
     contents = signing.served_contents(entry, old)
     warnings: list[str] = []
-    diff = signing.signed_diff(txn, entry, contents, wanted.signing, old, warnings, now)
+    diff = signing.signed_diff(txn, entry, contents, wanted.signing, warnings, now, old)
     if not diff.changes:
         return None
     served = next_serial(entry.serial)
     _serve_serial(txn, contents, diff, served, entry, wanted, now)
     fresh = replace(entry, loaded_at=time.time(), load_seconds=0.0)
     version = txn.put_zone(contents, fresh, diff, policy.journal_limits(wanted))
-    signing.written(txn.store.path, origin_lower, version, contents.nodes)
+    signing.written(txn.store.path, origin_lower, version, contents, wanted.signing)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, served, contents.meta.records,
                    version=version, warnings=[f"signatures refreshed; serving serial {served}"])
 

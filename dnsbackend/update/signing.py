@@ -5,11 +5,14 @@ NSEC/NSEC3 records. Also the refresh of signatures near their expiry (resign).""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from dataclasses import dataclass
 
 import dns.name
 
 from ..sign.chain import Nsec3Params, SignError
+from ..sign.incremental import ChainOrder, NeedsFull, chain_order, resign_changed
 from ..sign.keys import KeyError_, SigningKey, zone_keys
 from ..sign.signer import Signed, SignPolicy, resign_node, sign_nodes
 from ..store.delta import diff_nodes
@@ -65,40 +68,58 @@ def sign_contents(txn: Transaction, contents: ZoneContents, signing: Signing,
 # A version goes in only once its transaction committed (a rolled-back version's number is
 # handed out again).
 KEPT_RECORDS = 2_000_000
-_signed: dict[tuple[str, bytes], tuple[int, dict[bytes, Node], int]] = {}
-_pending: list[tuple[str, bytes, int, dict[bytes, Node]]] = []
+
+
+@dataclass
+class Kept:
+    """A signed version this writer wrote: its nodes, record count and chain order."""
+
+    version: int
+    nodes: dict[bytes, Node]
+    records: int
+    order: ChainOrder
+
+
+_signed: dict[tuple[str, bytes], Kept] = {}
+_pending: list[tuple[str, bytes, Kept]] = []
 
 
 def begin_job() -> None:
     _pending.clear()
 
 
-def written(store_path: str, origin_lower: bytes, version: int,
-            nodes: dict[bytes, Node]) -> None:
+def written(store_path: str, origin_lower: bytes, version: int, contents: ZoneContents,
+            signing: Signing) -> None:
     """A signed version put in the current transaction (kept once it commits)."""
-    _pending.append((store_path, origin_lower, version, nodes))
+    order = _orders.pop(id(contents.nodes), None) or chain_order(contents.nodes, signing[1])
+    _pending.append((store_path, origin_lower,
+                     Kept(version, contents.nodes, contents.meta.records, order)))
 
 
 def committed(store_path: str) -> None:
     """The job's transaction committed: keep the signed versions it wrote."""
-    for path, origin_lower, version, nodes in _pending:
+    for path, origin_lower, kept in _pending:
         if path != store_path:
             continue
-        records = sum(len(rrset[1]) for node in nodes.values() for rrset in node.values())
         _signed.pop((path, origin_lower), None)
-        if records <= KEPT_RECORDS:
-            _signed[(path, origin_lower)] = (version, nodes, records)
+        if kept.records <= KEPT_RECORDS:
+            _signed[(path, origin_lower)] = kept
     _pending.clear()
-    while sum(kept[2] for kept in _signed.values()) > KEPT_RECORDS:
+    _orders.clear()
+    while sum(kept.records for kept in _signed.values()) > KEPT_RECORDS:
         del _signed[next(iter(_signed))]  # the oldest first
+
+
+# The chain order of nodes signed incrementally in this job, by id of their dict.
+_orders: dict[int, ChainOrder] = {}
 
 
 def served_nodes(txn: Transaction, entry: ZoneEntry) -> dict[bytes, Node]:
     """The served version's signed nodes: kept from this writer's last save when it is the
     one served, else read in the transaction."""
     kept = _signed.get((txn.store.path, entry_origin(entry)))
-    if kept is not None and kept[0] == entry.version:
-        return kept[1]
+    if kept is not None and kept.version == entry.version:
+        return kept.nodes
     return dict(txn.version_nodes(entry.zone_id, entry.version))
 
 
@@ -117,10 +138,47 @@ def entry_origin(entry: ZoneEntry) -> bytes:
 
 
 def signed_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents, signing: Signing,
-                old: dict[bytes, Node], warnings: list[str], now: int | None = None) -> Diff:
-    """Sign a new version against the served one; the diff of the signed nodes."""
+                warnings: list[str], now: int | None = None,
+                old: dict[bytes, Node] | None = None, plain: Diff | None = None) -> Diff:
+    """Sign a new version against the served one; the diff of the signed nodes. With
+    `plain`, the diff of the nodes as read against the served version's (the memo's),
+    only its owners and their neighbours are signed, when this writer kept the served
+    version's signed nodes; otherwise the whole zone (reusing signatures that hold)."""
+    if plain is not None and old is None:
+        kept = _signed.pop((txn.store.path, entry_origin(entry)), None)
+        if kept is not None and kept.version == entry.version:
+            with contextlib.suppress(NeedsFull):
+                return _sign_changed(txn, entry, contents, signing, kept, plain, now)
+            old = kept.nodes
+    if old is None:
+        old = served_nodes(txn, entry)
     sign_contents(txn, contents, signing, old, warnings, now)
     return Diff(entry.version, *diff_nodes(old, contents.nodes))
+
+
+def _sign_changed(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
+                  signing: Signing, kept: Kept, plain: Diff, now: int | None) -> Diff:
+    """The served signed nodes (kept, changed in place) with the changed owners re-signed."""
+    keys = keys_for(txn, contents, signing)
+    meta = contents.meta
+    apex = meta.origin.lower()
+    old_plain: dict[bytes, Node | None] = dict(plain.before)
+    try:
+        before, _ = resign_changed(kept.nodes, contents.nodes, plain.changes, old_plain, apex,
+                                   meta.soa_ttl, meta.negative_ttl, keys, policy_of(signing),
+                                   int(time.time()) if now is None else now, kept.order)
+    except SignError as exc:
+        raise SigningFailed(str(exc)) from None
+    nodes = kept.nodes
+    changes = {o: nodes.get(o) for o, node in before.items() if nodes.get(o) != node}
+    meta.records = kept.records + sum(_count(changes[o]) - _count(before[o]) for o in changes)
+    contents.nodes = nodes
+    _orders[id(nodes)] = kept.order
+    return Diff(entry.version, changes, {o: n for o in changes if (n := before[o]) is not None})
+
+
+def _count(node: Node | None) -> int:
+    return sum(len(rrset[1]) for rrset in node.values()) if node else 0
 
 
 def resign_apex(txn: Transaction, contents: ZoneContents, signing: Signing,

@@ -31,10 +31,11 @@ APEX = KEY
 LIFETIME = 14 * 86400
 
 
-def zone_text(serial: int, hosts: dict[str, int]) -> str:
+def zone_text(serial: int, hosts: dict[str, int], cuts: frozenset[str] = frozenset()) -> str:
     lines = [f"$TTL 300\n@ SOA ns hostmaster {serial} 3600 600 86400 60\n@ NS ns\n"
              "ns A 192.0.2.53\nsub NS ns.sub\nns.sub A 192.0.2.54\n"]
     lines += [f"{name} {ttl} A 192.0.2.1\n" for name, ttl in sorted(hosts.items())]
+    lines += [f"{name} NS ns.example.net.\n" for name in sorted(cuts)]
     return "".join(lines)
 
 
@@ -141,7 +142,7 @@ def test_the_serial_policy_bumps_a_signed_zone_and_signs_the_new_soa(tmp_path: P
     _assert_valid(zone)
 
 
-_EDITS = st.lists(st.tuples(st.sampled_from(["add", "remove", "ttl"]),
+_EDITS = st.lists(st.tuples(st.sampled_from(["add", "remove", "ttl", "cut", "glue"]),
                             st.sampled_from([f"n{i}" for i in range(12)] + ["a.b", "x.a.b"])),
                   min_size=1, max_size=6)
 
@@ -154,6 +155,7 @@ def test_random_edits_equal_a_signing_from_scratch(tmp_path_factory: pytest.Temp
                                                    denial: str) -> None:
     zone = SignedZone(tmp_path_factory.mktemp("edits"), denial)
     hosts = {f"n{i}": 300 for i in range(0, 12, 2)}
+    cuts: frozenset[str] = frozenset()
     serial = 1
     zone.save(zone_text(serial, hosts))
     for action, name in edits:
@@ -161,10 +163,14 @@ def test_random_edits_equal_a_signing_from_scratch(tmp_path_factory: pytest.Temp
             hosts[name] = 300
         elif action == "remove":
             hosts.pop(name, None)
+        elif action == "cut":  # a delegation comes or goes: what is below it changes kind
+            cuts = cuts ^ {name}
+        elif action == "glue":  # an address below the delegation sub.
+            hosts[f"{name}.sub"] = hosts.get(f"{name}.sub", 300) + 1
         else:
             hosts[name] = hosts.get(name, 300) + 60
         serial += 1
-        zone.save(zone_text(serial, hosts))
+        zone.save(zone_text(serial, hosts, cuts))
         _assert_valid(zone)
 
 
