@@ -21,12 +21,13 @@ import logging
 import struct
 from typing import Final
 
-from ..store.format import DEFAULT_UDP_PAYLOAD
+from ..store.format import DEFAULT_UDP_PAYLOAD, RateLimits, ServedSettings
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
 from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
 from ..wire.message import FormatError, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
+from .rrl import RateLimiter
 
 log = logging.getLogger("dnsbackend")
 
@@ -120,6 +121,19 @@ class Responder:
         # Responses counted for the metrics, over UDP [0] and TCP [1] (respond()); None:
         # metrics off. Summed and emptied off the query path (metrics/tally.py).
         self.counted: tuple[list[bytes], list[bytes]] | None = None
+        # Response rate limiting: the table of the settings last seen (None: off).
+        self.limiter: RateLimiter | None = None
+        self.limits_seen: ServedSettings | None = None
+
+    def limiter_for(self, served: ServedSettings) -> RateLimiter | None:
+        """The rate limiter of these settings: kept while they do not change."""
+        if served is not self.limits_seen:
+            self.limits_seen = served
+            limits = served.rrl
+            current = self.limiter.limits if self.limiter is not None else RateLimits()
+            if limits != current:
+                self.limiter = RateLimiter(limits) if limits.responses_per_second else None
+        return self.limiter
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
         """The response, None to drop; NEEDS_CLIENT (shorter than any DNS message) when
@@ -208,6 +222,26 @@ class OneSnapshot:
         if self.counted is not None:
             self.counted.append(_DROP if response is None else response[2:])
         return response
+
+    def rate_limiter(self) -> RateLimiter | None:
+        """The rate limiter UDP answers go through (None: rate limiting is off)."""
+        if self.snapshot is None:
+            self.snapshot = self.responder.reader.snapshot()
+        return self.responder.limiter_for(self.snapshot.served)
+
+    def finish(self, query: bytes, response: bytes | None, ip: bytes, now: float,
+               limiter: RateLimiter | None) -> bytes | None:
+        """The UDP response to `query` from `ip` at `now`, of which respond() gave
+        `response`: answered knowing the client if it needs him, then rate limited unless
+        the query had a valid server cookie."""
+        valid = False
+        if response is not None and len(response) < 12:  # NEEDS_CLIENT
+            client = Client(ip, now)
+            response = self.respond_from(query, client)
+            valid = client.valid_cookie
+        if response is None or valid or limiter is None:
+            return response
+        return limiter.limit(response, ip, now, self.snapshot)
 
     def _failed(self, data: bytes) -> bytes | None:
         response = self.responder.servfail(data)

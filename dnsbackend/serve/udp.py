@@ -7,7 +7,6 @@ import ipaddress
 import time
 from typing import cast
 
-from ..query.edns import Client
 from ..query.responder import DIVERT, Responder
 from .divert import Diverted
 
@@ -15,7 +14,6 @@ from .divert import Diverted
 class UDPProtocol(asyncio.DatagramProtocol):
     def __init__(self, responder: Responder, diverted: Diverted | None = None) -> None:
         self.responder = responder
-        self.respond = responder.respond
         self.diverted = Diverted(responder, None) if diverted is None else diverted
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -23,13 +21,15 @@ class UDPProtocol(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        response = self.respond(data, False)
-        if response is not None and len(response) < 12:
+        answering = self.responder.batch()
+        response = answering.respond(data)
+        limiter = answering.rate_limiter()
+        if limiter is not None or (response is not None and len(response) < 12):
             ip = ipaddress.ip_address(addr[0]).packed
             if response == DIVERT:  # signed, or an IXFR (see query.responder)
                 response = self.diverted.answer(data, ip, False)
-            else:  # NEEDS_CLIENT
-                response = self.responder.respond_from(data, False, Client(ip, time.time()))
+            else:  # NEEDS_CLIENT, or rate limiting on
+                response = answering.finish(data, response, ip, time.time(), limiter)
         if response is not None and self.transport is not None:
             self.transport.sendto(response, addr)
 

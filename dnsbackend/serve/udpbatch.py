@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ..query.edns import Client
 from ..query.responder import DIVERT, OneSnapshot
+from ..query.rrl import DROP, SLIP, RateLimiter
 from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
@@ -166,6 +166,8 @@ class BatchedUDP:
             return
         answering = self.batch_responder()
         respond = answering.respond
+        limiter = answering.rate_limiter()
+        now = time.time()
         rview = self.rview
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
         names = self.names_addr
@@ -179,14 +181,11 @@ class BatchedUDP:
             start = i * RECV_SLOT
             query = bytes(rview[start:start + size])
             response = respond(query)
+            if limiter is not None or (response is not None and len(response) < 12):
+                response = self._from_client(query, i, answering, response, now, limiter)
             if response is None:
                 continue
             length = len(response)
-            if length < 12:  # NEEDS_CLIENT, or DIVERT (a signed query, an IXFR): rare
-                response = self._from_client(query, i, answering, response)
-                if response is None:
-                    continue
-                length = len(response)
             if length > SEND_SLOT:
                 continue  # cannot happen: answers are cut to the payload size, at most 4096
             at = out * SEND_SLOT
@@ -207,13 +206,22 @@ class BatchedUDP:
             sent += done
 
     def _from_client(self, query: bytes, index: int, answering: OneSnapshot,
-                     marker: bytes) -> bytes | None:
+                     response: bytes | None, now: float,
+                     limiter: RateLimiter | None) -> bytes | None:
         """The answer to a query respond() could not answer without its sender's address:
-        NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it)."""
+        NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it); and any
+        answer while rate limiting is on."""
         ip = client_ip(self.names, index * NAME_SLOT)
-        if marker == DIVERT:
+        if response == DIVERT:
             return None if self.diverted is None else self.diverted(query, ip)
-        return answering.respond_from(query, Client(ip, time.time()))
+        response = answering.finish(query, response, ip, now, limiter)
+        if limiter is not None and limiter.last:
+            if limiter.last == DROP:
+                SERVE.rate_limited_dropped += 1
+            elif limiter.last == SLIP:
+                SERVE.rate_limited_slipped += 1
+            limiter.last = 0
+        return response
 
     def _failed(self, call: str) -> None:
         code = ctypes.get_errno()

@@ -1,14 +1,19 @@
 """Operations, the query side, with a real server and real clients: NSID, the CH names and
 Extended DNS Errors compared with NSD's answers for the same settings; DNS Cookies through
-dig and kdig (a second query with the server cookie is good); malformed cookie options."""
+dig and kdig (a second query with the server cookie is good); malformed cookie options;
+a flood from one address rate limited with the slip pattern while another client is
+answered (loopback only: 127.0.0.1 and 127.0.1.1)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -133,3 +138,54 @@ def test_answers_are_nsds(server_factory: StartServer, tmp_path: Path,
             mine = _ask(srv.port, name, rdtype, rdclass, edns, options)
             peer = _ask(nsd.port, name, rdtype, rdclass, edns, options)
             assert _shape(mine) == _shape(peer), (name, rdtype, rdclass, edns, options)
+
+
+FLOOD = 60  # queries of the flood, sent at once from one address
+RATE = 5
+
+
+def _collect(sock: socket.socket, until_quiet: float = 1.0, at_most: float = 5.0
+             ) -> dict[int, dns.message.Message]:
+    """The responses that arrive until none has for `until_quiet` s, by ID."""
+    got: dict[int, dns.message.Message] = {}
+    deadline = time.monotonic() + at_most
+    sock.settimeout(until_quiet)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            break
+        message = dns.message.from_wire(data)
+        got[message.id] = message
+    return got
+
+
+def test_a_flood_is_rate_limited_with_the_slip_pattern(server_factory: StartServer,
+                                                       tmp_path: Path) -> None:
+    settings = f"[rrl]\nresponses_per_second = {RATE}\nslip = 2\nwindow = 15\n"
+    srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, settings)
+    query = dns.message.make_query("www.example.com", "A")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        flood.bind(("127.0.0.1", 0))
+        other.bind(("127.0.1.1", 0))  # another /24 (127.0.0.2 would share 127.0.0.1's)
+        for i in range(FLOOD):
+            query.id = i
+            flood.sendto(query.to_wire(), ("127.0.0.1", srv.port))
+        got = _collect(flood)
+        for i in range(RATE):  # within its own rate
+            query.id = i
+            other.sendto(query.to_wire(), ("127.0.0.1", srv.port))
+        others = _collect(other)
+    full = [i for i, m in got.items() if not m.flags & dns.flags.TC]
+    assert set(range(RATE)) <= set(full)
+    assert len(full) <= 2 * RATE  # and one second's credit more if the flood spanned two
+    limited = [i for i in range(FLOOD) if i not in full]
+    # BIND's slip pattern: the first limited answer goes out truncated, the next dropped...
+    assert [i in got for i in limited] == [n % 2 == 0 for n in range(len(limited))]
+    for i in limited[::2]:
+        assert got[i].flags & dns.flags.TC and not got[i].answer
+    assert sorted(others) == list(range(RATE))  # the other client: every answer
+    assert all(m.answer and not m.flags & dns.flags.TC for m in others.values())
+    for _ in range(RATE * 2):  # TCP is never limited
+        assert dns.query.tcp(query, "127.0.0.1", port=srv.port, timeout=5).answer

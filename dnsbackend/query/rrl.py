@@ -1,0 +1,163 @@
+"""Response rate limiting (RRL): BIND's model, in a fixed-size table as NSD keeps it.
+
+Responses are accounted per client prefix (IPv4 /24, IPv6 /56) and per kind of answer:
+positive answers by query name and type, NODATA by name, NXDOMAIN by zone, referrals by
+the delegation, errors per client. Each entry earns `responses_per_second` credits a second
+(at most one second's worth) and spends one per response; once none is left the response
+is limited, and the debt may grow to `window` seconds' worth, so that a client keeps being
+limited until its rate has been below the limit for as long as it was above it. Of the
+limited responses, every `slip`-th goes out truncated (TC, question only: a real client
+asks again over TCP, which is never limited) and the rest are dropped. The table has
+`size` entries found by hash; an entry taken by another key starts afresh (NSD's rrl-size).
+Only UDP answers are accounted, and not those to a query with a valid server cookie. The
+caller passes the address and the time: nothing here reads a clock or a socket.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Final
+
+from ..store.format import RateLimits
+from ..store.snapshot import Snapshot
+from ..wire.codes import AA, NOERROR, NXDOMAIN, TC
+from ..wire.message import FormatError, read_name
+
+# Verdicts.
+PASS: Final = 0
+DROP: Final = 1
+SLIP: Final = 2
+
+# Kinds of answer, accounted apart.
+POSITIVE: Final = 1
+NODATA: Final = 2
+NXDOMAIN_KIND: Final = 3
+REFERRAL: Final = 4
+ERROR: Final = 5
+
+_COUNTS: Final = struct.Struct("!HHHH")
+_EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
+
+
+def prefix(ip: bytes) -> bytes:
+    """The client's prefix an entry is kept for: /24 of IPv4 (also IPv4-mapped), /56 of IPv6."""
+    if len(ip) == 4:
+        return ip[:3]
+    if ip[:12] == b"\x00" * 10 + b"\xff\xff":
+        return ip[12:15]
+    return ip[:7]
+
+
+def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
+    """(kind, the name it is accounted by) of a response of ours (question echoed)."""
+    end = 12
+    n = len(response)
+    while end < n and response[end]:
+        end += response[end] + 1
+    end += 1
+    qname = response[12:end].lower()
+    rcode = response[3] & 0xF
+    if rcode == NXDOMAIN:
+        zone = snapshot.find_zone(qname) if snapshot is not None else None
+        return NXDOMAIN_KIND, b"" if zone is None else zone.origin_lower
+    if rcode != NOERROR:
+        return ERROR, b""
+    an = (response[6] << 8) | response[7]
+    if an:
+        return POSITIVE, qname + response[end:end + 2]
+    ns = (response[8] << 8) | response[9]
+    if ns and not ((response[2] << 8) & AA):
+        try:
+            cut = read_name(response, end + 4)[0].lower()
+        except FormatError:
+            cut = b""
+        return REFERRAL, cut
+    return NODATA, qname
+
+
+def truncated(response: bytes) -> bytes:
+    """What a slipped response is: its header with TC, and the question only."""
+    end = 12
+    n = len(response)
+    while end < n and response[end]:
+        end += response[end] + 1
+    end += 5
+    flags = ((response[2] << 8) | response[3]) | TC
+    return response[:2] + struct.pack("!H", flags) + _COUNTS.pack(1, 0, 0, 0) + response[12:end]
+
+
+class RateLimiter:
+    """The table of one serving process, and what it limited."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.rate = limits.responses_per_second
+        self.slip = limits.slip
+        self.window = limits.window
+        self.size = limits.size
+        self.exempt = [ipaddress.ip_network(p, strict=False) for p in limits.exempt]
+        self.exempt_seen: dict[bytes, bool] = {}
+        self.keys = [0] * self.size  # the hash of the entry's key
+        self.balance = [0] * self.size  # credits left (negative: the debt)
+        self.stamps = [0] * self.size  # the second last accounted
+        self.slips = [0] * self.size  # limited responses since the last slipped one
+        self.last = PASS  # the last verdict (for the network layer's counters)
+
+    def limit(self, response: bytes, ip: bytes, now: float,
+              snapshot: Snapshot | None) -> bytes | None:
+        """The response to send: as it is, truncated (slipped), or None (dropped)."""
+        kind, name = classify(response, snapshot)
+        verdict = self.account(prefix(ip), kind, name, int(now))
+        if verdict != PASS and self.exempt and self._exempt(ip):
+            verdict = PASS
+        self.last = verdict
+        if verdict == PASS:
+            return response
+        return truncated(response) if verdict == SLIP else None
+
+    def account(self, client: bytes, kind: int, name: bytes, now: int) -> int:
+        """Spend one credit of the entry of (client prefix, kind, name) at second `now`."""
+        key = hash((client, kind, name))
+        i = key % self.size
+        rate = self.rate
+        balance = self.balance[i]
+        if self.keys[i] != key:
+            self.keys[i] = key
+            balance = rate
+            self.stamps[i] = now
+            self.slips[i] = 0
+        else:
+            age = now - self.stamps[i]
+            if age > 0:  # a clock gone back earns nothing
+                self.stamps[i] = now
+                balance = rate if age > self.window else balance + rate * age
+                if balance >= rate:
+                    balance = rate
+                    self.slips[i] = 0
+        balance -= 1
+        if balance >= 0:
+            self.balance[i] = balance
+            return PASS
+        self.balance[i] = max(balance, -self.window * rate)
+        return self._slip(i)
+
+    def _slip(self, i: int) -> int:
+        """BIND's pattern: the first limited response slips, then every `slip`-th."""
+        slip = self.slip
+        if not slip:
+            return DROP
+        count = self.slips[i]
+        self.slips[i] = 0 if count + 1 >= slip else count + 1
+        return SLIP if count == 0 else DROP
+
+    def _exempt(self, ip: bytes) -> bool:
+        found = self.exempt_seen.get(ip)
+        if found is None:
+            address = ipaddress.ip_address(ip)
+            found = any(address in network for network in self.exempt
+                        if network.version == address.version)
+            if len(self.exempt_seen) >= _EXEMPT_CACHE:
+                self.exempt_seen.clear()
+            self.exempt_seen[ip] = found
+        return found
