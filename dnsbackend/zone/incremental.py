@@ -370,8 +370,6 @@ def _incremental(memo: Memo, state: TextState, path: str, origin: dns.name.Name)
     digest = digest_content(raw)
     del raw
     regions = changed_regions(state.text, text, state.line_of)
-    if not regions:
-        raise _Doubt  # the same text: the caller knew that already
     reread = _Reread(state, text, regions)  # (small: with the cycle collector on)
     reread.run()
     return _Merge(memo, state, reread, text, digest, started).result()
