@@ -369,13 +369,16 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     if not os.path.exists(path):
         return remove_if_gone(store, origin_lower, wanted), None
     entry = store.entries().get(origin_lower)
-    if entry and entry.version and entry.status == STATUS_OK and entry.file == wanted.file:
+    memo = _recalled(store, entry, wanted.file)  # (then the read below says if it is the same)
+    if memo is None and _served(entry, wanted):
         stamp = file_stamp(path)
-        if entry.hash == digest_files([path, *entry.includes]):
+        if entry is not None and entry.hash == digest_files([path, *entry.includes]):
             return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
     signing.begin_job()
-    memo = _recalled(store, entry, wanted.file)
     parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir, memo, remember=True))
+    if memo is not None and parsed.built is not None and _served(entry, wanted) and \
+            entry is not None and entry.hash == parsed.built.digest:
+        return [Outcome(origin, Action.KEPT, path, entry.serial)], parsed.stamp
     written = None
     try:
         with Transaction(store) as txn:
@@ -393,6 +396,12 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
     if parsed.rebuilt is None or not parsed.rebuilt.base:
         release_memory(outcome.records)  # after a full parse (a re-read frees little)
     return outcomes, parsed.stamp
+
+
+def _served(entry: ZoneEntry | None, wanted: WantedZone) -> bool:
+    """Whether the zone is served from this file (so that the same content is no news)."""
+    return bool(entry and entry.version and entry.status == STATUS_OK and
+                entry.file == wanted.file)
 
 
 def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> list[Outcome]:
