@@ -1,9 +1,11 @@
 """A plain zone with sign = true, served by the real server: its AXFR is a signed zone that
 BIND's dnssec-verify accepts, after edits too (an added name, a removed one, a TTL change),
-signed answers come with DO=1, and `dnsbackend ds` prints the DS of the key it publishes."""
+BIND's validator (delv, trusting the zone's key) validates its answers, signed answers come
+with DO=1, and `dnsbackend ds` prints the DS of the key it publishes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +108,51 @@ def test_signed_answers_with_do_and_the_ds_for_the_parent(tmp_path: Path,
     expected = [dns.dnssec.make_ds(dns.name.from_text(ORIGIN), key, "SHA256").to_text()
                 for key in keys]
     assert [line.split("\t")[-1] for line in printed.stdout.splitlines()] == expected
+
+
+# (name, type): a positive answer, NXDOMAIN, NODATA, a wildcard answer, an empty
+# non-terminal, the DS of an unsigned delegation (its absence proven), the apex keys.
+VALIDATED = [("www", "A"), ("nothere", "A"), ("www", "TXT"), ("x.wild", "TXT"),
+             ("deep", "A"), ("sub", "DS"), ("", "DNSKEY"), ("", "CDS")]
+
+
+def delv(srv: ServerProcess, anchor: Path, name: str, rdtype: str) -> str:
+    """BIND's validator on one question, trusting only `anchor` for the zone."""
+    result = subprocess.run(["delv", "@127.0.0.1", "-p", str(srv.port), "-a", str(anchor),
+                             f"+root={ORIGIN}", name, rdtype], capture_output=True,
+                            text=True, timeout=30, check=False)
+    return result.stdout + result.stderr
+
+
+def anchor_file(path: Path, keys: list[str]) -> Path:
+    """A trust-anchors clause of DNSKEYs given as 'flags protocol algorithm key' text."""
+    lines = []
+    for key in keys:
+        flags, protocol, algorithm, *data = key.split()
+        lines.append(f'"{ORIGIN}" static-key {flags} {protocol} {algorithm} "{"".join(data)}";')
+    path.write_text("trust-anchors {\n" + "\n".join(lines) + "\n};\n")
+    return path
+
+
+@pytest.mark.skipif(shutil.which("delv") is None, reason="needs BIND's delv (bind9-dnsutils)")
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+def test_bind_s_validator_validates_every_kind_of_answer(tmp_path: Path,
+                                                         server_factory: StartServer,
+                                                         denial: str) -> None:
+    srv, path = serve_one_zone(server_factory, tmp_path, ORIGIN, zone_text(1),
+                               SETTINGS.replace("{denial}", denial))
+    keys = [r.to_text() for r in srv.query(ORIGIN, "DNSKEY", tcp=True).answer[0]]
+    anchor = anchor_file(tmp_path / "anchor.conf", keys)
+    for version in (1, 2):
+        for label, rdtype in VALIDATED:
+            name = f"{label}.{ORIGIN}" if label else ORIGIN
+            said = delv(srv, anchor, name, rdtype)
+            assert "fully validated" in said, f"{name} {rdtype} (version {version}):\n{said}"
+        write_atomically(str(path), zone_text(2, "new A 192.0.2.77\n", www_ttl=900))
+        wait_serial(srv, 2)
+    assert "fully validated" in delv(srv, anchor, "new." + ORIGIN, "A")
+    other = dns.dnssec.make_dnskey(
+        dns.dnssec.get_algorithm_cls(13).generate().public_key().key,  # type: ignore[attr-defined]
+        13, 257)
+    wrong = anchor_file(tmp_path / "wrong.conf", [other.to_text()])
+    assert "fully validated" not in delv(srv, wrong, "www." + ORIGIN, "A")

@@ -218,3 +218,22 @@ def test_the_refresh_job_re_signs_what_is_due_and_nothing_before(tmp_path: Path)
     keys = zone_keys(zone.data, dns.name.from_text(ORIGIN), "ecdsap256sha256")
     assert verify_nodes(nodes, APEX, keys, later + 3 * 86400) == []
     assert resign_job(zone.data, later) == []
+
+
+def test_a_zone_that_cannot_be_signed_is_not_served_and_the_last_good_version_stays(
+        tmp_path: Path) -> None:
+    from dnsbackend.update import jobs, signing
+
+    zone = SignedZone(tmp_path, "nsec")
+    zone.save(zone_text(1, {"www": 300}))
+    served = open_shared(zone.data).entries()[KEY]
+    key = zone_keys(zone.data, dns.name.from_text(ORIGIN), "ecdsap256sha256")[0]
+    Path(key.path).write_bytes(b"not a key")
+    jobs._recent.clear()
+    signing._signed.clear()
+    zone.path.write_text(zone_text(2, {"www": 300, "new": 300}))
+    outcomes, _ = load_zone_job(zone.data, zone.policy.zones_dir, ORIGIN, str(zone.path))
+    assert outcomes[0].action is Action.FAILED
+    assert "cannot sign the zone" in outcomes[0].error and key.path in outcomes[0].error
+    entry = open_shared(zone.data).entries()[KEY]
+    assert (entry.version, entry.serial) == (served.version, 1)
