@@ -171,10 +171,30 @@ def _text_state(path: str, origin: dns.name.Name, built: Built,
             targets.update(_targets(node))
     apex = built.contents.meta.origin.lower()
     missing = frozenset(name for name in targets if name.endswith(apex) and name not in nodes)
-    starts = list(accumulate(map(len, text.split("\n")), initial=0))
-    offsets = [starts[line - 1] + line - 1 for line in marks]
+    offsets = _offsets_of(text, marks)
     return TextState(path, origin, text, marks, offsets, states, repeated, warnings, targeting,
                      targets, missing)
+
+
+def _offsets_of(text: str, marks: list[int]) -> list[int]:
+    """Where each line of `marks` (ascending numbers) starts in text, found a megabyte of
+    text at a time (not a list of every line of a big file)."""
+    out: list[int] = []
+    k, line, offset = 0, 1, 0  # the next mark; the first line of the piece, its offset
+    while k < len(marks):
+        end = text.find("\n", offset + (1 << 20))
+        stop = len(text) if end < 0 else end + 1
+        pieces = text[offset:stop].split("\n")
+        lines = len(pieces) if stop == len(text) else len(pieces) - 1
+        starts = list(accumulate(map(len, pieces), initial=0))
+        while k < len(marks) and marks[k] < line + lines:
+            j = marks[k] - line
+            out.append(offset + starts[j] + j)
+            k += 1
+        if stop == len(text):
+            break
+        line, offset = line + lines, stop
+    return out
 
 
 def _lines_of(path: str, warnings: list[str]) -> Lines:
