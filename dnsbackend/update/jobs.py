@@ -456,11 +456,28 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
                                              parsed[origin_lower]))
             else:
                 outcomes.append(_set_enabled(txn, origin_lower, zone))
+                outcomes += _sign_anew(txn, policy, origin_lower, zone)
         outcomes += catalogzone.refresh(txn, policy)
         txn.collect_garbage()
     signing.committed(store.path)
     release_memory(max((o.records for o in outcomes), default=0))
     return outcomes
+
+
+def _sign_anew(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
+               zone: WantedZone) -> list[Outcome]:
+    """A served zone whose file did not change but whose signing did (sign = true set now,
+    another algorithm or denial): signed from the served version, under the next serial."""
+    entry = txn.entry(origin_lower)
+    if zone.signing is None or entry is None or not entry.version or \
+            not signing.out_of_step(txn, entry, zone.signing):
+        return []
+    try:
+        done = _resign(txn, policy, origin_lower, zone, entry, None, "signed as the settings say")
+    except signing.SigningFailed as exc:
+        return [Outcome(zone.origin, Action.FAILED, zone.file, entry.serial,
+                        error=f"cannot sign the zone: {exc}", version=entry.version)]
+    return [] if done is None else [done]
 
 
 def _set_enabled(txn: Transaction, origin_lower: bytes, zone: WantedZone) -> Outcome:
@@ -496,7 +513,8 @@ def resign_job(data_dir: str, now: int | None = None) -> list[Outcome]:
                 continue
             assert policy is not None
             try:
-                outcome = _resign(txn, policy, origin_lower, wanted, entry, now)
+                outcome = _resign(txn, policy, origin_lower, wanted, entry, now,
+                                  "signatures refreshed")
             except signing.SigningFailed as exc:
                 outcome = Outcome(wanted.origin, Action.FAILED, wanted.file, entry.serial,
                                   error=f"cannot refresh its signatures: {exc}",
@@ -509,7 +527,9 @@ def resign_job(data_dir: str, now: int | None = None) -> list[Outcome]:
 
 
 def _resign(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, wanted: WantedZone,
-            entry: ZoneEntry, now: int | None) -> Outcome | None:
+            entry: ZoneEntry, now: int | None, why: str) -> Outcome | None:
+    """The served version signed again (what is due, or all of it as `wanted` says), as a
+    new version under the next serial; None when that changes nothing."""
     assert wanted.signing is not None
     old = signing.served_nodes(txn, entry)
     contents = signing.served_contents(entry, old)
@@ -523,7 +543,7 @@ def _resign(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, wanted: W
     version = txn.put_zone(contents, fresh, diff, policy.journal_limits(wanted))
     signing.written(txn.store.path, origin_lower, version, contents, wanted.signing)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, served, contents.meta.records,
-                   version=version, warnings=[f"signatures refreshed; serving serial {served}"])
+                   version=version, warnings=[f"{why}; serving serial {served}"])
 
 
 def recover_job(data_dir: str) -> tuple[int, bool]:

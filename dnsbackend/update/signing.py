@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import dns.name
 
-from ..sign.chain import Nsec3Params, SignError
+from ..sign.chain import NSEC3PARAM, Nsec3Params, SignError
 from ..sign.incremental import ChainOrder, NeedsFull, chain_order, resign_changed
-from ..sign.keys import KeyError_, SigningKey, zone_keys
+from ..sign.keys import ALGORITHMS, KeyError_, SigningKey, dnskey_algorithm, zone_keys
 from ..sign.signer import Signed, SignPolicy, resign_node, sign_nodes
 from ..store.delta import diff_nodes
 from ..store.format import Node, ZoneContents, ZoneEntry, ZoneMeta, soa_fields
 from ..store.transaction import Diff, Transaction
-from ..wire.codes import SOA
+from ..wire.codes import DNSKEY, SOA
 from ..zone.files import origin_key
 
 Signing = tuple[str, str, int]  # WantedZone.signing: algorithm, denial, lifetime (seconds)
@@ -131,6 +131,18 @@ def served_contents(entry: ZoneEntry, nodes: dict[bytes, Node]) -> ZoneContents:
     serial, minimum = soa_fields(soa)
     meta = ZoneMeta(origin, serial, ttl, min(ttl, minimum), soa, entry.records, entry.zone_id)
     return ZoneContents(meta, nodes)
+
+
+def out_of_step(txn: Transaction, entry: ZoneEntry, signing: Signing) -> bool:
+    """Whether the served version is not signed as `signing` says (unsigned, or with keys
+    of another algorithm, or the other denial)."""
+    apex = txn.node_at(entry.zone_id, entry.version, entry_origin(entry)) or {}
+    dnskeys = apex.get(DNSKEY)
+    if dnskeys is None:
+        return True
+    if {dnskey_algorithm(k) for k in dnskeys[1]} != {ALGORITHMS[signing[0]]}:
+        return True
+    return (NSEC3PARAM in apex) != (signing[1] == "nsec3")
 
 
 def entry_origin(entry: ZoneEntry) -> bytes:

@@ -237,3 +237,21 @@ def test_a_zone_that_cannot_be_signed_is_not_served_and_the_last_good_version_st
     assert "cannot sign the zone" in outcomes[0].error and key.path in outcomes[0].error
     entry = open_shared(zone.data).entries()[KEY]
     assert (entry.version, entry.serial) == (served.version, 1)
+
+
+def test_sign_set_on_a_served_zone_signs_it_without_a_save(tmp_path: Path) -> None:
+    zone = SignedZone(tmp_path, "nsec")
+    signing = zone.policy.explicit[KEY].signing
+    zone.policy.explicit[KEY].signing = None
+    zone.save(zone_text(3, {"www": 300}))
+    assert dns.rdatatype.DNSKEY not in zone.nodes()[APEX]
+    for denial in ("nsec", "nsec3"):  # then the other denial
+        assert signing is not None
+        zone.signing = zone.policy.explicit[KEY].signing = (signing[0], denial, signing[2])
+        outcomes = sync_policy_job(zone.data, zone.policy.pack(), ServedSettings().pack())
+        assert [o.action for o in outcomes] == [Action.KEPT, Action.LOADED]
+        nodes = _assert_valid(zone)
+        assert any(NSEC3 in n for n in nodes.values()) == (denial == "nsec3")
+    assert open_shared(zone.data).entries()[KEY].serial == 5
+    assert [o.action for o in sync_policy_job(zone.data, zone.policy.pack(),
+                                              ServedSettings().pack())] == [Action.KEPT]
