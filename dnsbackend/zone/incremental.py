@@ -431,8 +431,7 @@ class _Merge:
         moves = _pointer_lines(self.reread.old_builder.records(), records)
         warnings, targeting = self._warnings(new_warnings, moves)
         before = {owner: self.nodes[owner] for owner in changes if owner in self.nodes}
-        undo = self._apply(changes) if changes else None
-        meta = self._meta(count)
+        meta = self._meta(changes, count)
         # NS, MX and SRV records are as they were (_check): so are the names they point to
         reread = self.reread
         state = TextState(self.state.path, self.state.origin, self.text, reread.marks,
@@ -442,6 +441,7 @@ class _Merge:
         shown = [f"{path}:{line}: {m}" for line, m in warnings + targeting]
         built = Built(ZoneContents(meta, self.nodes), [], self.digest,
                       time.perf_counter() - self.started, shown)
+        undo = self._apply(changes) if changes else None  # last: nothing may fail after it
         return Rebuilt(built, state if changes else None, self.memo.version, changes, before,
                        undo)
 
@@ -589,8 +589,9 @@ class _Merge:
                     nodes[owner] = node
         return undo
 
-    def _meta(self, count: int) -> ZoneMeta:
-        ttl, (rdata,) = self.nodes[self.apex_lower][SOA]
+    def _meta(self, changes: Changes, count: int) -> ZoneMeta:
+        apex = changes.get(self.apex_lower) or self.nodes[self.apex_lower]
+        ttl, (rdata,) = apex[SOA]
         serial, minimum = soa_fields(rdata)
         return ZoneMeta(self.apex, serial, ttl, min(ttl, minimum), rdata, count)
 
