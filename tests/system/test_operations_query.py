@@ -189,3 +189,31 @@ def test_a_flood_is_rate_limited_with_the_slip_pattern(server_factory: StartServ
     assert all(m.answer and not m.flags & dns.flags.TC for m in others.values())
     for _ in range(RATE * 2):  # TCP is never limited
         assert dns.query.tcp(query, "127.0.0.1", port=srv.port, timeout=5).answer
+
+
+def test_identification_and_rate_limiting_change_live(server_factory: StartServer,
+                                                      tmp_path: Path) -> None:
+    srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, IDENTIFIED)
+    config = tmp_path / "dnsbackend.toml"
+
+    def identity(response: dns.message.Message) -> list[bytes]:
+        return [s for rrset in response.answer for r in rrset for s in r.strings]
+
+    assert identity(_ask(srv.port, "id.server", "TXT", "CH")) == [b"ns1.example.net"]
+    config.write_text('identity = "ns2.example.net"\n[rrl]\nresponses_per_second = 1\n')
+    deadline = time.monotonic() + 30
+    while identity(_ask(srv.port, "id.server", "TXT", "CH")) != [b"ns2.example.net"]:
+        assert time.monotonic() < deadline, srv.output()
+        time.sleep(0.05)
+    response = _ask(srv.port, "version.bind", "TXT", "CH")  # no longer configured
+    assert response.rcode() == dns.rcode.REFUSED
+    # One response a second now: of a burst of 6, at most 2 answered whole (a second may turn).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        query = dns.message.make_query("www.example.com", "A")
+        for i in range(6):
+            query.id = i
+            sock.sendto(query.to_wire(), ("127.0.0.1", srv.port))
+        got = _collect(sock)
+    assert 1 <= sum(1 for m in got.values() if not m.flags & dns.flags.TC) <= 2
+    assert any(m.flags & dns.flags.TC for m in got.values())
