@@ -99,6 +99,10 @@ class TCPProtocol(asyncio.Protocol):
         self.blocked = False  # our answers wait in the write buffer: stop answering
         self.sending: Outgoing | None = None  # a transfer being streamed
         self.sending_since = 0.0
+        # The transfer's next message, made before it waited for its turn or the client: so
+        # that a transfer whose last message is written is done (and logged) then, not at a
+        # turn that never comes when the client has read it all and gone.
+        self.ahead: bytes | None = None
         limits.pacer.activity = lambda: responder.activity
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,6 +155,7 @@ class TCPProtocol(asyncio.Protocol):
             if close is not None:
                 close()  # lets go of the version it pinned
             self.sending = None
+            self.ahead = None
 
     def _paced(self) -> None:
         """The transfer's turn (TransferPacer): one more slice, then the queries after it."""
@@ -171,12 +176,16 @@ class TCPProtocol(asyncio.Protocol):
         assert transport is not None
         pacer = self.limits.pacer
         end = time.perf_counter() + pacer.slice
-        for message in outgoing.messages:
+        message, self.ahead = self.ahead or next(outgoing.messages, None), None
+        while message is not None:
             transport.write(struct.pack("!H", len(message)) + message)  # may pause us
-            if self.blocked:
+            message = next(outgoing.messages, None)
+            if message is not None and self.blocked:
+                self.ahead = message
                 self._arm()  # a slow secondary still counts as busy, not idle
                 return False
-            if time.perf_counter() >= end:
+            if message is not None and time.perf_counter() >= end:
+                self.ahead = message
                 pacer.wait(self._paced)
                 return False
         self.sending = None
