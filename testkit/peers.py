@@ -10,7 +10,10 @@ Each peer writes its configuration file into `workdir` (and every file it writes
 starts in the foreground in a session of its own (so that stop() also ends what it
 forked), its output in `workdir/server.log`, optionally pinned with `taskset -c CPUS`.
 None of them can report a port they picked, so the port is passed in (a free one by
-default).
+default). A secondary zone (`Zone.primary`) transfers from there, takes NOTIFY from there and
+gives AXFR to 127.0.0.1 (unsigned, for the tests to read what it serves); with `Zone.key` its
+transfers and NOTIFY are signed with that key. `start(..., extra=TEXT)` appends TEXT to the
+configuration file (`conf_name`), as an operator's own lines would be.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class Peer:
     name = ""
     program = ""  # the daemon's executable
     version_flag = "-v"
+    conf_name = ""  # the configuration file configure() writes into the workdir
 
     def version(self) -> str:
         """The daemon's version line."""
@@ -153,12 +157,17 @@ class Peer:
         """Check the written configuration with the daemon's own checker, if it has one."""
 
     def start(self, workdir: Path, zones: list[Zone], *, port: int | None = None,
-              workers: int = 1, cpus: str | None = None, check: bool = False) -> PeerProcess:
+              workers: int = 1, cpus: str | None = None, check: bool = False,
+              extra: str = "") -> PeerProcess:
         """Configure and start it; `cpus` pins it with taskset, `check` checks the
-        configuration first (RuntimeError with the checker's words if it is wrong)."""
+        configuration first (RuntimeError with the checker's words if it is wrong), `extra`
+        is appended to the configuration file."""
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port() if port is None else port
         cmd = self.configure(workdir, port, zones, workers)
+        if extra:
+            with open(workdir / self.conf_name, "a") as conf:
+                conf.write(extra)
         if check:
             self.check(workdir)
         log_path = workdir / "server.log"
@@ -175,6 +184,7 @@ class Nsd(Peer):
 
     name = "NSD"
     program = "nsd"
+    conf_name = "nsd.conf"
 
     def __init__(self, server_options: str = "") -> None:
         self.server_options = "".join(f"  {line.strip()}\n"
@@ -189,7 +199,8 @@ class Nsd(Peer):
             f"zone:\n  name: {z.origin}\n  zonefile: {z.path}\n"
             + (f"  request-xfr: {z.primary} {_key_name(z)}\n"
                f"  allow-notify: 127.0.0.1 {_key_name(z)}\n"
-               f"  provide-xfr: 127.0.0.1 {_key_name(z)}\n" if z.primary else "")
+               f"  provide-xfr: 127.0.0.1 {_key_name(z)}\n"
+               + ("  provide-xfr: 127.0.0.1 NOKEY\n" if z.key else "") if z.primary else "")
             for z in zones)
         conf = f"""server:
   ip-address: 127.0.0.1@{port}
@@ -232,6 +243,7 @@ class Knot(Peer):
     name = "Knot"
     program = "knotd"
     version_flag = "-V"
+    conf_name = "knot.conf"
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
@@ -241,14 +253,15 @@ class Knot(Peer):
             + (f"    master: primary{i}\n    acl: [notify{i}, provide]\n" if z.primary else "")
             for i, z in enumerate(zones))
         secondary = "".join(
-            f"  - id: primary{i}\n    address: {z.primary}\n"
+            f"  - id: primary{i}\n    address: {z.primary}\n" + _knot_key(z)
             for i, z in enumerate(zones) if z.primary)
         acls = "".join(
-            f"  - id: notify{i}\n    address: {z.primary.split('@')[0]}\n    action: notify\n"
+            f"  - id: notify{i}\n    address: {z.primary.split('@')[0]}\n" + _knot_key(z)
+            + "    action: notify\n"
             for i, z in enumerate(zones) if z.primary)
         if secondary:  # secondary zones: where from, NOTIFY from there, AXFR to the tests
             acls += "  - id: provide\n    address: 127.0.0.1\n    action: transfer\n"
-            secondary = f"remote:\n{secondary}acl:\n{acls}"
+            secondary = f"{_knot_keys(zones)}remote:\n{secondary}acl:\n{acls}"
         conf = f"""server:
     rundir: "{w}/run"
     listen: 127.0.0.1@{port}
@@ -266,7 +279,7 @@ template:
     journal-content: none
     zonefile-sync: -1
     zonefile-load: whole
-{secondary}zone:
+{secondary}{"zone:" if zones else ""}
 {zone_items}"""
         (w / "knot.conf").write_text(conf)
         return [programs.require("knotd"), "-c", str(w / "knot.conf")]
@@ -278,15 +291,31 @@ template:
             raise RuntimeError(f"knotc conf-check: {done.stdout}{done.stderr}")
 
 
+def _knot_key(zone: Zone) -> str:
+    return "" if zone.key is None else f"    key: {zone.key[0]}\n"
+
+
+def _knot_keys(zones: list[Zone]) -> str:
+    """knot.conf's `key:` section: every key a zone names, or nothing."""
+    keys = sorted({z.key for z in zones if z.key is not None})
+    items = "".join(f"  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n"
+                    for name, algorithm, secret in keys)
+    return f"key:\n{items}" if items else ""
+
+
 class Bind(Peer):
     """named in the foreground (`-g`), `-n N` worker threads, no recursion, no NOTIFY."""
 
     name = "BIND"
     program = "named"
+    conf_name = "named.conf"
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
         zone_blocks = "".join(_bind_zone(z) for z in zones)
+        key_blocks = "".join(f'key "{name}" {{ algorithm {algorithm}; secret "{secret}"; }};\n'
+                             for name, algorithm, secret in
+                             sorted({z.key for z in zones if z.key is not None}))
         conf = f"""options {{
     directory "{w}";
     listen-on port {port} {{ 127.0.0.1; }};
@@ -298,7 +327,7 @@ class Bind(Peer):
     allow-transfer {{ none; }};
 }};
 controls {{ }};
-{zone_blocks}"""
+{key_blocks}{zone_blocks}"""
         (w / "named.conf").write_text(conf)
         # -n N: N worker (network) threads, so that one worker means one core's worth.
         return [programs.require("named"), "-g", "-n", str(workers), "-u", "root", "-c",
@@ -313,13 +342,16 @@ controls {{ }};
 
 def _bind_zone(zone: Zone) -> str:
     """A named.conf zone block: primary from its file, or secondary of `zone.primary`
-    (NOTIFY taken from there, AXFR given to the tests on loopback)."""
+    (transfers and NOTIFY signed with its key if it has one; AXFR given to the tests on
+    loopback, unsigned)."""
     if not zone.primary:
         return f'zone "{zone.origin}" {{ type primary; file "{zone.path}"; }};\n'
     address, _, port = zone.primary.partition("@")
+    key = "" if zone.key is None else f' key "{zone.key[0]}"'
+    notifier = address if zone.key is None else f'key "{zone.key[0]}"'
     return (f'zone "{zone.origin}" {{ type secondary; file "{zone.path}"; '
-            f"primaries port {port or 53} {{ {address}; }}; allow-notify {{ {address}; }}; "
-            "allow-transfer { 127.0.0.1; }; };\n")
+            f"primaries port {port or 53} {{ {address}{key}; }}; "
+            f"allow-notify {{ {notifier}; }}; allow-transfer {{ 127.0.0.1; }}; }};\n")
 
 
 PEERS: dict[str, type[Peer]] = {"nsd": Nsd, "knot": Knot, "bind": Bind}
