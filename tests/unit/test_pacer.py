@@ -50,7 +50,8 @@ def test_the_next_slice_waits_only_while_queries_come_in() -> None:
         pacer.wait(lambda: one_slice(1))
         await asyncio.sleep(0)  # the slice runs
         busy = pacer.timer
-        await asyncio.sleep(0.1)  # the transfer's next (last) turn
+        while pacer.timer is not None or pacer.waiting:  # the transfer's next (last) turn
+            await asyncio.sleep(0.01)
         pacer.wait(lambda: one_slice(0))
         await asyncio.sleep(0)
         return busy, pacer.timer
