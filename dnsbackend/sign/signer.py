@@ -66,7 +66,6 @@ class Signed:
 
     made: int = 0
     reused: int = 0
-    earliest_expiry: int = 0  # of all signatures in the zone (when a refresh is due)
     dropped: list[str] = field(default_factory=list)  # what the file said that we replace
 
 
@@ -209,10 +208,6 @@ class Signer:
             else:
                 sigs += [self._sign(owner, rtype, node[rtype], key) for key in self.keys]
         node[RRSIG] = (min(node[t][0] for t in types), tuple(sigs))
-        expiries = [rrsig_fields(s)[3] for s in sigs]
-        earliest = min(expiries, key=lambda e: (e - self.now) & 0xFFFFFFFF)
-        if not self.stats.earliest_expiry or _serial_after(self.stats.earliest_expiry, earliest):
-            self.stats.earliest_expiry = earliest
 
     def _reusable(self, node: Node, old_node: Node) -> dict[int, list[bytes]]:
         """The old node's signatures by type covered, for RRsets unchanged since, by keys in
