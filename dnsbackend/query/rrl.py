@@ -1,11 +1,13 @@
 """Response rate limiting (RRL): BIND's model, in a fixed-size table as NSD keeps it.
 
 Responses are accounted per client prefix (IPv4 /24, IPv6 /56) and per kind of answer:
-positive answers by query name and type, NODATA by name, NXDOMAIN by zone, referrals by
-the delegation, errors per client. Each entry earns `responses_per_second` credits a second
-(at most one second's worth) and spends one per response; once none is left the response
-is limited, and the debt may grow to `window` seconds' worth, so that a client keeps being
-limited until its rate has been below the limit for as long as it was above it. Of the
+positive answers by query name and type (those made up from a wildcard, or a DNAME, for a
+name that does not exist: by zone, so that random names cannot each have an account),
+NODATA by name, NXDOMAIN by zone, referrals by the delegation, errors per client. Each
+entry earns `responses_per_second` credits a second (at most one second's worth) and
+spends one per response; once none is left the response is limited, and the debt may
+grow to `window` seconds' worth, so that a client keeps being limited until its rate has
+been below the limit for as long as it was above it. Of the
 limited responses, every `slip`-th goes out truncated (TC, question only: a real client
 asks again over TCP, which is never limited) and the rest are dropped. The table has
 `size` entries found by hash; an entry taken by another key starts afresh (NSD's rrl-size).
@@ -20,7 +22,7 @@ import struct
 from typing import Final
 
 from ..store.format import RateLimits
-from ..store.snapshot import Snapshot
+from ..store.snapshot import Snapshot, StaleSnapshot, ZoneView
 from ..wire.codes import AA, NOERROR, NXDOMAIN, TC
 from ..wire.message import FormatError, read_name
 
@@ -35,6 +37,7 @@ NODATA: Final = 2
 NXDOMAIN_KIND: Final = 3
 REFERRAL: Final = 4
 ERROR: Final = 5
+SYNTHESIZED: Final = 6  # a positive answer for a name that does not exist (wildcard, DNAME)
 
 _COUNTS: Final = struct.Struct("!HHHH")
 _EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
@@ -65,6 +68,9 @@ def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
         return ERROR, b""
     an = (response[6] << 8) | response[7]
     if an:
+        zone = snapshot.find_zone(qname) if snapshot is not None else None
+        if zone is not None and _synthesized(zone, qname):
+            return SYNTHESIZED, zone.origin_lower
         return POSITIVE, qname + response[end:end + 2]
     ns = (response[8] << 8) | response[9]
     if ns and not ((response[2] << 8) & AA):
@@ -74,6 +80,14 @@ def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
             cut = b""
         return REFERRAL, cut
     return NODATA, qname
+
+
+def _synthesized(zone: ZoneView, lower: bytes) -> bool:
+    """Whether the answer for `lower` was made up (no node of that name)."""
+    try:
+        return zone.node(lower) is None
+    except StaleSnapshot:  # freed meanwhile: account it by name
+        return False
 
 
 def truncated(response: bytes) -> bytes:

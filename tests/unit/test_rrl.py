@@ -23,6 +23,7 @@ from dnsbackend.query.rrl import (
     POSITIVE,
     REFERRAL,
     SLIP,
+    SYNTHESIZED,
     RateLimiter,
     classify,
     prefix,
@@ -164,6 +165,18 @@ def test_random_names_of_a_zone_are_limited_together(responder: Responder) -> No
     assert slipped.rcode() == dns.rcode.NXDOMAIN and not slipped.answer
     assert str(slipped.question[0].name) == "r3.example.com."
     assert all(udp(responder, f"r{i}.example.com", OTHER) is not None for i in range(3))
+
+
+def test_a_wildcards_random_names_are_limited_together(responder: Responder) -> None:
+    snapshot = responder.reader.snapshot()
+    response = responder.respond(dns.message.make_query("x1.apps.example.com", "A").to_wire(),
+                                 False)
+    assert response is not None
+    assert classify(response, snapshot) == (SYNTHESIZED, b"\x07example\x03com\x00")
+    configured(responder, responses_per_second=3, slip=0)
+    got = [udp(responder, f"w{i}.apps.example.com", A, T + 50) for i in range(6)]
+    assert [r is not None and bool(r.answer) for r in got] == [True] * 3 + [False] * 3
+    configured(responder)
 
 
 def test_exempt_clients_and_valid_cookies_are_never_limited(responder: Responder) -> None:
