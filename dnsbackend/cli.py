@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .daemon import Launch, run
+    from .daemon import Launch, StartError, run
 
     overrides = {
         "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
@@ -131,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run(Launch(settings, args.config, overrides, os.getcwd(),
                                os.path.abspath(args.port_file) if args.port_file else None)))
-    except (BindError, StoreError) as exc:
+    except (BindError, StoreError, StartError) as exc:
         print(f"dnsbackend: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

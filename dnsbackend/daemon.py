@@ -27,10 +27,13 @@ import dns.name
 from . import sdnotify
 from .logs import install, open_handler, setup_logging
 from .metrics import prepare_directory
+from .metrics.querylog import QueryLog
 from .query.responder import Responder
+from .serve.counters import SERVE
 from .serve.endpoints import Handle, serve_sockets
 from .serve.notify import NotifySender
-from .serve.sockets import BindError, open_sockets
+from .serve.querylog import QueryLogBuffer
+from .serve.sockets import open_sockets
 from .serve.tcp import TCPLimits
 from .settings import (
     DEFAULT_CONFIG,
@@ -108,7 +111,10 @@ class Daemon:
         self.zones = ZoneWatcher(self.store, list(self.zone_pools), self.data_dir, self.policy,
                                  self.settings.debounce_ms, self.zone_changed)
         self.notify = NotifySender(os.path.join(self.data_dir, NOTIFY_ACKS))
+        self.query_log = open_query_log(self.settings, launch.base_dir, self.reader, 0)
         self.metrics = Metrics(self) if self.settings.metrics else None
+        if self.metrics is not None and self.query_log is not None:
+            self.metrics.folder.query_log_dropped = self.query_log.counted_drops()
 
     def zone_changed(self, outcome: Outcome) -> None:
         """An outcome of the zone watcher's (a file changed, or SIGHUP)."""
@@ -166,6 +172,8 @@ class Daemon:
             if self.metrics is not None:
                 tasks.append(loop.create_task(self.metrics.folder.run()))
             tasks.append(loop.create_task(self._refresh_signatures(stop)))
+            if self.query_log is not None:
+                tasks.append(loop.create_task(self.query_log.run()))
             sdnotify.notify("READY=1", f"STATUS=serving on port {port}")
             await stop.wait()
         finally:
@@ -283,7 +291,8 @@ class Daemon:
         context = multiprocessing.get_context("spawn")
         started = context.Event()
         proc = context.Process(
-            target=worker_main, args=(self.settings.model_dump(), port, index, started),
+            target=worker_main,
+            args=(self.settings.model_dump(), self.launch.base_dir, port, index, started),
             name=f"dnsbackend-worker-{index}", daemon=True)
         with group_signals_ignored():
             proc.start()
@@ -397,6 +406,26 @@ def group_signals_ignored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class StartError(Exception):
+    """A setting cannot be put to use at start (a port taken, a file that cannot be
+    opened); the message names the setting."""
+
+
+def open_query_log(settings: Settings, base_dir: str, reader: Reader,
+                   worker: int) -> QueryLog | None:
+    """The query log of the `query_log` setting (None: off), its buffer filled from now on."""
+    if settings.query_log is None:
+        return None
+    path = settings.query_log
+    path = path if path == "-" else os.path.join(base_dir, path)
+    SERVE.query_log = QueryLogBuffer()
+    try:
+        return QueryLog(path, worker, SERVE.query_log, reader)
+    except OSError as exc:
+        SERVE.query_log = None
+        raise StartError(f"setting 'query_log': cannot open {path}: {exc.strerror}") from None
+
+
 class Metrics:
     """The metrics of the first process: its counts, its gauges, the endpoint."""
 
@@ -418,8 +447,8 @@ class Metrics:
             self.endpoint = self.exporter.Endpoint(host, port, self.first)
         except OSError as exc:
             shutil.rmtree(self.directory, ignore_errors=True)
-            raise BindError(f"setting 'metrics': cannot listen on {host} port {port}: "
-                            f"{exc.strerror}", exc.errno) from None
+            raise StartError(f"setting 'metrics': cannot listen on {host} port {port}: "
+                             f"{exc.strerror}") from None
         log.info("metrics on http://%s/metrics", self.daemon.settings.metrics)
 
     def outcome(self, outcome: Outcome, edited: bool) -> None:
@@ -483,7 +512,8 @@ async def run(launch: Launch) -> None:
     await Daemon(launch).run()
 
 
-def worker_main(settings_dump: dict[str, Any], port: int, index: int, started: Any) -> None:
+def worker_main(settings_dump: dict[str, Any], base_dir: str, port: int, index: int,
+                started: Any) -> None:
     """A serving worker of `--workers N`: its own sockets (SO_REUSEPORT), its own store
     handle opened after the start, answers only; the first process does all the writing."""
     settings = Settings.model_validate(settings_dump)
@@ -501,16 +531,27 @@ def worker_main(settings_dump: dict[str, Any], port: int, index: int, started: A
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve_worker(settings, port, index, started))
+    asyncio.run(_serve_worker(settings, base_dir, port, index, started))
 
 
-async def _serve_worker(settings: Settings, port: int, index: int, started: Any) -> None:
+async def _serve_worker(settings: Settings, base_dir: str, port: int, index: int,
+                        started: Any) -> None:
+    tasks: list[asyncio.Task[None]] = []
     store = open_shared(os.path.abspath(settings.data))
     responder = Responder(Reader(store))
+    loop = asyncio.get_running_loop()
+    query_log = None
+    with contextlib.suppress(StartError):  # the first process has said why
+        query_log = open_query_log(settings, base_dir, responder.reader, index)
+    if query_log is not None:
+        tasks.append(loop.create_task(query_log.run()))
     if settings.metrics is not None:  # the first process has set up the directory
         from .metrics import exporter
 
-        asyncio.get_running_loop().create_task(exporter.Folder(responder, index).run())
+        folder = exporter.Folder(responder, index)
+        if query_log is not None:
+            folder.query_log_dropped = query_log.counted_drops()
+        tasks.append(loop.create_task(folder.run()))
     socks = open_sockets(settings.listen, port, reuse_port=True)
     limits = TCPLimits(settings.tcp_max_connections, settings.tcp_idle_timeout)
     handles = await serve_sockets(socks, responder, limits,

@@ -7,6 +7,8 @@ and folds them into the registry.
 
 from __future__ import annotations
 
+from .querylog import QueryLogBuffer
+
 
 class ServeCounters:
     """Events of the network layer, since the process started."""
@@ -20,6 +22,7 @@ class ServeCounters:
         self.transfers: dict[str, int] = {}  # transfers answered, by kind (AXFR, IXFR, ...)
         self.notifies_sent = 0  # NOTIFY messages sent (retries too)
         self.notifies_acknowledged = 0  # NOTIFYs answered by their target as they should be
+        self.query_log: QueryLogBuffer | None = None  # where queries go when the log is on
 
 
 SERVE = ServeCounters()

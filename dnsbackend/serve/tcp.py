@@ -227,10 +227,10 @@ class TCPProtocol(asyncio.Protocol):
                 if not self._start_transfer(message):
                     return
                 continue
-            response = self._respond(message)
-            if response is not None:
-                out.append(struct.pack("!H", len(response)) + response)
-                pending += len(response)
+            framed = self._answer(message, transport)
+            if framed is not None:
+                out.append(framed)
+                pending += len(framed)
                 if pending >= TCP_WRITE_BATCH:
                     transport.write(b"".join(out))  # may call pause_writing
                     out.clear()
@@ -249,6 +249,15 @@ class TCPProtocol(asyncio.Protocol):
             return self.diverted.answer(message, ip, True)
         # NEEDS_CLIENT: the answer depends on who asked.
         return self.responder.respond_from(message, True, Client(ip, time.time()))
+
+    def _answer(self, message: bytes, transport: asyncio.Transport) -> bytes | None:
+        """The answer to one query, length first; None when there is none."""
+        response = self._respond(message)
+        if response is None:
+            return None
+        if SERVE.query_log is not None:
+            SERVE.query_log.add(transport.get_extra_info("peername"), response, True)
+        return struct.pack("!H", len(response)) + response
 
     def _take(self) -> bytes | None:
         """The next complete message of the buffer; None when there is none yet, b"" when

@@ -9,6 +9,7 @@ from typing import cast
 
 from ..query.responder import DIVERT, Responder
 from .divert import Diverted
+from .counters import SERVE
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
@@ -32,6 +33,8 @@ class UDPProtocol(asyncio.DatagramProtocol):
                 response = answering.finish(data, response, ip, time.time(), limiter)
         if response is not None and self.transport is not None:
             self.transport.sendto(response, addr)
+            if SERVE.query_log is not None:
+                SERVE.query_log.add(addr, response, False)
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors for earlier replies: nothing to do

@@ -143,6 +143,7 @@ class BatchedUDP:
                 struct.pack_into("@PN", hdr, base + _IOV_OFF, iov + i * _IOV, 1)
         self.rhdr_fresh = bytes(self.rhdr)  # namelen is in-out: reset before each recvmmsg
         self.rview = memoryview(self.rbuf)
+        self.names_view = memoryview(self.names)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -173,6 +174,7 @@ class BatchedUDP:
         names = self.names_addr
         out = 0
         received = _RECEIVED.unpack_from
+        query_log = SERVE.query_log
         for i in range(n):
             namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
             if msg_flags & MSG_TRUNC:
@@ -185,6 +187,9 @@ class BatchedUDP:
                 response = self._from_client(query, i, answering, response, now, limiter)
             if response is None:
                 continue
+            if query_log is not None:
+                name = i * NAME_SLOT
+                query_log.add(bytes(self.names_view[name:name + namelen]), response, False)
             length = len(response)
             if length > SEND_SLOT:
                 continue  # cannot happen: answers are cut to the payload size, at most 4096

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -298,13 +299,26 @@ def test_the_metrics_endpoint_survives_garbage(tmp_path: Path,
     srv = server_factory(config=config)
     for garbage in (b"\x00\xff" * 100 + b"\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n",
                     b"POST /metrics HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b""):
+        reply = b""
         with socket.create_connection(("127.0.0.1", metrics_port), timeout=5) as conn:
             conn.sendall(garbage)
             conn.shutdown(socket.SHUT_WR)
-            while conn.recv(65536):
-                pass
-    assert "dnsbackend_queries_total" in scrape(metrics_port) or scrape(metrics_port)
+            while chunk := conn.recv(65536):
+                reply += chunk
+        # an HTTP answer, an error page (HTTP/0.9 has no status line), or closed
+        assert not reply or reply.startswith(b"HTTP/1.") or b"Error code" in reply, reply
+    assert "dnsbackend_writer_queue" in scrape(metrics_port)  # and it still answers
     assert srv.proc.poll() is None
+
+
+def serve_to_fail(tmp_path: Path, settings: str) -> subprocess.CompletedProcess[str]:
+    """`dnsbackend serve` with these settings, expected to stop at once."""
+    config = tmp_path / "dnsbackend.toml"
+    config.write_text(settings)
+    return subprocess.run(
+        [sys.executable, "-m", "dnsbackend", "serve", "--config", str(config), "--zones",
+         str(tmp_path), "--data", str(tmp_path / "db"), "--port", "0", "--listen",
+         "127.0.0.1"], capture_output=True, text=True, timeout=60)
 
 
 def test_a_metrics_port_in_use_is_named(tmp_path: Path) -> None:
@@ -312,11 +326,73 @@ def test_a_metrics_port_in_use_is_named(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = tmp_path / "dnsbackend.toml"
-        config.write_text(f'metrics = "127.0.0.1:{port}"\n')
-        proc = subprocess.run(
-            [sys.executable, "-m", "dnsbackend", "serve", "--config", str(config), "--zones",
-             str(tmp_path), "--data", str(tmp_path / "db"), "--port", "0", "--listen",
-             "127.0.0.1"], capture_output=True, text=True, timeout=60)
+        proc = serve_to_fail(tmp_path, f'metrics = "127.0.0.1:{port}"\n')
     assert proc.returncode == 1
     assert f"setting 'metrics': cannot listen on 127.0.0.1 port {port}" in proc.stderr
+
+
+# --- the query log -------------------------------------------------------------------------
+
+def wait_for_lines(path: Path, count: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_query_log_has_a_line_per_query(tmp_path: Path, server_factory: StartServer,
+                                            workers: int) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "one.test.zone").write_text(ZONE)
+    log_path = tmp_path / "queries.log"
+    config = tmp_path / "dnsbackend.toml"
+    config.write_text(f'query_log = "{log_path}"\n')
+    srv = server_factory(zones, extra=["--workers", str(workers)], config=config)
+    srv.wait_served("one.test.")
+    asked = [("www.one.test.", "A", False), ("nx.one.test.", "AAAA", False),
+             ("one.test.", "SOA", True), ("www.other.test.", "TXT", False)]
+    sizes = []
+    for name, rdtype, tcp in asked:
+        sizes.append(len(srv.query(name, rdtype, tcp=tcp).to_wire()))
+    deadline = time.monotonic() + 30
+    while True:  # the lines but those of wait_served()'s queries (SOA over UDP)
+        lines = [line for line in log_path.read_text().splitlines()
+                 if " udp one.test. SOA " not in line]
+        if len(lines) >= len(asked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(lines) == len(asked), lines
+    got = sorted((line.split(" ") for line in lines), key=lambda f: f[2:8])  # any order
+    want = sorted([
+        ["udp", "www.one.test.", "A", "NOERROR", str(sizes[0]), "one.test."],
+        ["udp", "nx.one.test.", "AAAA", "NXDOMAIN", str(sizes[1]), "one.test."],
+        ["tcp", "one.test.", "SOA", "NOERROR", str(sizes[2]), "one.test."],
+        ["udp", "www.other.test.", "TXT", "REFUSED", str(sizes[3]), "(none)"]])
+    assert [fields[2:8] for fields in got] == want
+    for fields in got:
+        assert LINE_TIME.match(fields[0]), fields
+        address, _, port = fields[1].partition("#")
+        assert address == "127.0.0.1" and port.isdigit()
+        assert fields[8] in {str(i) for i in range(workers)}
+    # logrotate: the file renamed away, the next lines go to a new file of the name
+    log_path.rename(tmp_path / "queries.log.1")
+    deadline = time.monotonic() + 30
+    while " www.one.test. A NOERROR " not in (log_path.read_text() if log_path.exists()
+                                              else ""):
+        srv.query("www.one.test.", "A")  # each process looks at the name once a second
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+LINE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
+
+
+def test_a_query_log_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    proc = serve_to_fail(tmp_path, f'query_log = "{tmp_path / "no" / "such.log"}"\n')
+    assert proc.returncode == 1
+    assert "setting 'query_log': cannot open" in proc.stderr

@@ -4,6 +4,8 @@ with what dnspython reads from it, and every query is counted once, dropped ones
 from __future__ import annotations
 
 import random
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dnsbackend.metrics.querylog import QueryLog, client_text
 from dnsbackend.metrics.tally import NO_ZONE, OTHER, Labels, Tally
 from dnsbackend.query.responder import DIVERT, respond
+from dnsbackend.serve.querylog import QueryLogBuffer
 from dnsbackend.settings import SettingsError, load_settings
-from dnsbackend.store.snapshot import Snapshot
+from dnsbackend.store.snapshot import Reader, Snapshot
 
 from .test_answer import EXAMPLE_COM, EXAMPLE_NET, build_snapshot
 from .test_fastpath import _variants
@@ -105,3 +109,38 @@ def test_the_metrics_setting_is_an_address_and_port() -> None:
             assert "setting 'metrics'" in str(exc)
         else:
             raise AssertionError(f"{wrong} accepted")
+
+
+def _sockaddr(family: socket.AddressFamily, address: str, port: int) -> bytes:
+    """A struct sockaddr_in or sockaddr_in6 as the kernel writes it (Linux layout)."""
+    head = family.value.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big")
+    if family == socket.AF_INET:
+        return head + socket.inet_pton(family, address) + bytes(8)
+    return head + bytes(4) + socket.inet_pton(family, address) + bytes(4)
+
+
+def test_query_log_clients_read_as_address_and_port() -> None:
+    assert client_text(_sockaddr(socket.AF_INET, "192.0.2.7", 5353)) == "192.0.2.7#5353"
+    assert client_text(_sockaddr(socket.AF_INET6, "2001:db8::7", 53)) == "2001:db8::7#53"
+    assert client_text(("127.0.0.1", 40000)) == "127.0.0.1#40000"
+
+
+def test_a_full_query_log_buffer_drops_lines_and_counts_them(tmp_path: Path) -> None:
+    store, snap = build_snapshot(tmp_path, {"example.com.": EXAMPLE_COM})
+    query = dns.message.make_query("www.example.com.", "A").to_wire()
+    response = respond(query, snap, False, None)
+    assert response is not None
+    buffer = QueryLogBuffer(limit=3)
+    log = QueryLog(str(tmp_path / "queries.log"), 2, buffer, Reader(store))
+    client = _sockaddr(socket.AF_INET, "192.0.2.7", 5353)
+    for _ in range(5):
+        buffer.add(client, response, False)
+    assert len(buffer.entries) == 3 and log.counted_drops()() == 2
+    log.flush()
+    log.chunks.put(None)
+    log.thread.join(5)
+    lines = (tmp_path / "queries.log").read_text().splitlines()
+    assert len(lines) == 3
+    assert lines[0].split(" ")[1:] == ["192.0.2.7#5353", "udp", "www.example.com.", "A",
+                                       "NOERROR", str(len(response)), "example.com.", "2"]
+    store.close()
