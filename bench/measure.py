@@ -92,7 +92,8 @@ def serving_processes(run: Running, workers: int) -> int:
     `workers` of them (extra workers may bind after the first answers)."""
     owners = udp_socket_owners(process_tree(run.proc.pid), run.port)
     deadline = time.monotonic() + 20
-    while run.name == "dnsbackend" and len(owners) < workers and time.monotonic() < deadline:
+    ours = run.name.startswith("dnsbackend")
+    while ours and len(owners) < workers and time.monotonic() < deadline:
         time.sleep(0.2)
         owners = udp_socket_owners(process_tree(run.proc.pid), run.port)
     return len(owners)
@@ -117,7 +118,7 @@ def run_server(server: Contender, workers: int, zones: list[Zone], mixes: dict[s
             return unavailable(server.name, workers, mixes, opts.modes,
                                f"did not start: {str(exc).splitlines()[0]}", round_no)
         serving = serving_processes(run, workers)
-        if server.name == "dnsbackend" and serving < workers:
+        if server.name.startswith("dnsbackend") and serving < workers:
             why = f"not available: {serving} process(es) serve the port with --workers {workers}"
             log(why)
             return unavailable(server.name, workers, mixes, opts.modes, why, round_no)

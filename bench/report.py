@@ -15,6 +15,7 @@ from .results import Findings, Row
 from .servers import SERVERS
 
 PEERS = ("NSD", "Knot", "BIND")
+METRICS_ON = "dnsbackend+metrics"  # bench.servers.DnsBackendMetrics
 
 
 def median_rows(rows: list[Row]) -> list[Row]:
@@ -115,6 +116,21 @@ def _ratios(all_rows: list[Row], rows: list[Row], opts: Options) -> list[str]:
     for mix, mode, workers in ours:
         cells = [ratio_cell(all_rows, mix, mode, workers, peer, True) for peer in PEERS]
         out.append(f"| {mix} | {mode} | {workers} | " + " | ".join(cells) + " |")
+    return out + _metrics_cost(all_rows, ours)
+
+
+def _metrics_cost(all_rows: list[Row], ours: list[tuple[str, str, int]]) -> list[str]:
+    """With `--servers dnsbackend,dnsbackend+metrics`: queries/s with the metrics on, as a
+    ratio to off, in the same round."""
+    if not any(r.server == METRICS_ON for r in all_rows):
+        return []
+    out = ["", "Queries/s with the metrics on (dnsbackend+metrics) over off (dnsbackend), in "
+           "the same round:", "", "| mix | mode | workers | on / off |", "|---|---|---:|---:|"]
+    for mix, mode, workers in ours:
+        off_over_on = ratio_cell(all_rows, mix, mode, workers, METRICS_ON)
+        cell = off_over_on if off_over_on == "-" else \
+            f"{1 / float(off_over_on.split(' ')[0]):.3f}"
+        out.append(f"| {mix} | {mode} | {workers} | {cell} |")
     return out
 
 

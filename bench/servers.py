@@ -53,10 +53,9 @@ def inherited_affinity(cpus: str | None) -> Iterator[None]:
 class OurServer:
     """`dnsbackend serve` from this checkout on 127.0.0.1, started pinned to `cpus`."""
 
-    name = "dnsbackend"
-
     def __init__(self, zones: Path, data: Path, extra: list[str] | None = None,
-                 cpus: str | None = None) -> None:
+                 cpus: str | None = None, name: str = "dnsbackend") -> None:
+        self.name = name  # the contender's: rows of dnsbackend+metrics are its own
         with inherited_affinity(cpus):
             self.server = ServerProcess(zones, data, extra)
 
@@ -121,7 +120,7 @@ class DnsBackend:
             if not copy.exists():
                 shutil.copyfile(z.path, copy)
         extra = ["--workers", str(workers)] if workers != 1 else []
-        return OurServer(zdir, workdir / "db", extra + self.options(workdir), cpus)
+        return OurServer(zdir, workdir / "db", extra + self.options(workdir), cpus, self.name)
 
     def options(self, workdir: Path) -> list[str]:
         """More command-line options for `dnsbackend serve`."""
