@@ -458,17 +458,22 @@ class Metrics:
                 with contextlib.suppress(OSError):
                     changed_at = os.stat(outcome.path).st_mtime
             self.first.loaded(outcome.origin, outcome.seconds, changed_at, time.time(),
-                              self._journal_depth(outcome.origin))
-        elif outcome.action is Action.FAILED:
-            self.first.rejected(outcome.origin, outcome.seconds)
+                              self._journal_depth(outcome.origin) or 0)
         elif outcome.action in (Action.REMOVED, Action.DISABLED):
             self.first.removed(outcome.origin)
+        else:  # served on as the store holds it (kept, enabled, or a file rejected)
+            if outcome.action is Action.FAILED:
+                self.first.rejected(outcome.origin, outcome.seconds)
+            depth = self._journal_depth(outcome.origin)
+            if depth is not None:
+                self.first.journal_depth[outcome.origin] = depth
 
-    def _journal_depth(self, origin: str) -> int:
+    def _journal_depth(self, origin: str) -> int | None:
+        """The changesets the journal keeps for a zone; None if it is not served."""
         store = self.daemon.store
         zone = self.daemon.reader.snapshot().zones.get(origin_key(dns.name.from_text(origin)))
         if zone is None:
-            return 0
+            return None
         with store.zones_env.begin() as txn:
             return len(journal_sizes(txn, zone.meta.zone_id))
 

@@ -18,15 +18,16 @@ import dns.rcode
 import dns.rdatatype
 
 from ..store.snapshot import Snapshot
-from ..wire.codes import FORMERR, NOTIMP, OPT, REFUSED
+from ..wire.codes import FORMERR, NOTIMP, OPT, REFUSED, SERVFAIL
 
 NO_ZONE: Final = "(none)"  # the zone label of answers from no served zone (REFUSED, FORMERR)
 OTHER: Final = "other"  # the type label of types without a name (bounds the label values)
 REMEMBERED: Final = 100_000  # responses whose labels are kept between folds
 _COUNTS: Final = struct.Struct("!HHHH")  # after the flags: QD, AN, NS, AR counts
-# Errors given before any zone is looked at, or because none serves the name (and the
-# extended ones, above 15: BADVERS, BADCOOKIE).
-_NOT_FROM_A_ZONE: Final = frozenset([FORMERR, NOTIMP, REFUSED])
+# Errors given before any zone is looked at, because none serves the name, or because none
+# could answer (SERVFAIL: not ready at first start, an internal error); and the extended
+# ones, above 15: BADVERS, BADCOOKIE.
+_NOT_FROM_A_ZONE: Final = frozenset([FORMERR, SERVFAIL, NOTIMP, REFUSED])
 
 
 class Labels(NamedTuple):

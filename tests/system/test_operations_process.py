@@ -262,7 +262,8 @@ def test_metrics_count_what_was_answered(tmp_path: Path, server_factory: StartSe
                          rcode=rcode, transport=transport) == count, (zone, rdtype, rcode)
         counted = {(labels["zone"], labels["type"], labels["rcode"], labels["transport"])
                    for labels, _ in samples["dnsbackend_queries_total"]}
-        waited = {("one.test.", "SOA", "NOERROR", udp), ("(none)", "SOA", "REFUSED", udp)}
+        waited = {("one.test.", "SOA", "NOERROR", udp), ("(none)", "SOA", "REFUSED", udp),
+                  ("(none)", "SOA", "SERVFAIL", udp)}  # not ready: the store was empty
         assert set(sent) <= counted <= set(sent) | waited  # wait_served() asked too
         assert {labels["worker"] for labels, _ in samples["dnsbackend_queries_total"]} <= \
             {str(i) for i in range(workers)}
@@ -287,6 +288,15 @@ def test_metrics_count_what_was_answered(tmp_path: Path, server_factory: StartSe
         samples = scrape(metrics_port)
         assert total(samples, "dnsbackend_zone_rejections_total", zone="one.test.") == 1
         assert total(samples, "dnsbackend_zone_load_seconds_count", outcome="rejected") == 1
+        assert total(samples, "dnsbackend_journal_depth", zone="one.test.") == 1
+        if workers == 1:  # again, serving what the store holds from the start
+            srv.stop()
+            zone_file.write_text(ZONE.replace(" 7 3600", " 8 3600"))  # what it serves
+            again = server_factory(zones, config=config)
+            again.wait_logged("zone one.test. serving serial 8 from the store")
+            samples = scrape(metrics_port)
+            assert total(samples, "dnsbackend_journal_depth", zone="one.test.") == 1
+            assert total(samples, "dnsbackend_zone_loads_total") == 0
     finally:
         secondary.close()
 

@@ -46,7 +46,8 @@ def expected(response: bytes) -> Labels:
     question = msg.question[0]
     rcode = msg.rcode()
     zone = NO_ZONE
-    if rcode not in (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.REFUSED) and rcode < 16:
+    if rcode not in (dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP,
+                     dns.rcode.REFUSED) and rcode < 16:
         for origin in SERVED:
             if question.name.is_subdomain(dns.name.from_text(origin)):
                 zone = origin
