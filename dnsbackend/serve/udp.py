@@ -8,8 +8,8 @@ import time
 from typing import cast
 
 from ..query.responder import DIVERT, Responder
-from .divert import Diverted
 from .counters import SERVE
+from .divert import Diverted
 
 
 class UDPProtocol(asyncio.DatagramProtocol):

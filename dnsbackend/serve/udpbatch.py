@@ -187,10 +187,10 @@ class BatchedUDP:
                 response = self._from_client(query, i, answering, response, now, limiter)
             if response is None:
                 continue
+            length = len(response)
             if query_log is not None:
                 name = i * NAME_SLOT
                 query_log.add(bytes(self.names_view[name:name + namelen]), response, False)
-            length = len(response)
             if length > SEND_SLOT:
                 continue  # cannot happen: answers are cut to the payload size, at most 4096
             at = out * SEND_SLOT
