@@ -56,13 +56,16 @@ def encode_anchored(qname: bytes, result: Result, catalog_txn: int,
 
 def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
     an = ns = 0
-    partial = []
+    partial: list[tuple[int, int, int]] = []  # only for a signed answer
+    signed = result.dnssec
     for rrset in result.answer:
         an += _put(w, rrset)
-        partial.append((len(w.buf), an, 0))
+        if signed:
+            partial.append((len(w.buf), an, 0))
     for rrset in result.authority:
         ns += _put(w, rrset)
-        partial.append((len(w.buf), an, ns))
+        if signed:
+            partial.append((len(w.buf), an, ns))
     ar = 0
     for rrset in result.required:
         ar += _put(w, rrset)
@@ -74,7 +77,7 @@ def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
         optional.append((len(w.buf), ar))
     flags = (AA if result.aa else 0) | (result.rcode & 0xF)
     return (flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
-            catalog_txn, tuple(partial) if result.dnssec else ())
+            catalog_txn, tuple(partial))
 
 
 def _put(w: Compressor, rrset: RRset) -> int:

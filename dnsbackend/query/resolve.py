@@ -174,16 +174,17 @@ def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
         for rtype in (types if tcp else types[:1]):
             result.answer.append(_rrset(owner, rtype, node, signed))
         return None
-    cname = node.get(CNAME)
-    if cname is not None and qtype not in node:  # its NSEC and RRSIG are its own (RFC 4035)
-        result.answer.append(_rrset(owner, CNAME, node, signed))
-        return cname[1][0]
-    if qtype not in node:
+    data = node.get(qtype)
+    if data is None:
+        cname = node.get(CNAME)
+        if cname is not None:  # a CNAME owner's NSEC and RRSIG are its own (RFC 4035)
+            result.answer.append(_rrset(owner, CNAME, node, signed))
+            return cname[1][0]
         _negative(zone, result, NOERROR)
         if signed:
             _proof(zone, result, denial.nodata(zone, source or owner.lower(), node))
         return None
-    rrset = _rrset(owner, qtype, node, signed)
+    rrset = RRset(owner, qtype, data[0], data[1], _sigs(node, qtype) if signed else ())
     result.answer.append(rrset)
     _additional(zone, rrset, result)
     return None
