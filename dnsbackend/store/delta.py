@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..wire.codes import SOA
-from .format import RR, Changeset, Node
+from ..wire.codes import RRSIG, SOA
+from .format import RR, Changeset, Node, rrsig_ttl
 
 # The owners a new version changes: owner -> its new node, None where it is gone.
 Changes = dict[bytes, Node | None]
@@ -65,22 +65,25 @@ def changeset(version: int, before: dict[bytes, Node], changes: Changes) -> Chan
                 if now is not None:
                     new_soa = (now[0], now[1][0])
                 continue
-            removed += _rrs(owner, rtype, was, now)
-            added += _rrs(owner, rtype, now, was)
+            removed += _rrs(owner, rtype, was, now, old)
+            added += _rrs(owner, rtype, now, was, new)
     if old_soa is None or new_soa is None:
         raise ValueError("a changeset needs the apex SOA before and after")
     return Changeset(version, old_soa, new_soa, removed, added)
 
 
 def _rrs(owner: bytes, rtype: int, these: tuple[int, tuple[bytes, ...]] | None,
-         others: tuple[int, tuple[bytes, ...]] | None) -> list[RR]:
-    """The RRs of `these` not in `others` (all of them when the TTL differs)."""
+         others: tuple[int, tuple[bytes, ...]] | None, node: Node) -> list[RR]:
+    """The RRs of `these` (of `node`) not in `others` (all of them when the TTL differs);
+    RRSIGs with the TTL of the RRset each covers."""
     if these is None:
         return []
     ttl, rdatas = these
     if others is not None and others[0] == ttl:
         kept = set(others[1])
-        return [(owner, rtype, ttl, rdata) for rdata in rdatas if rdata not in kept]
+        rdatas = tuple(rdata for rdata in rdatas if rdata not in kept)
+    if rtype == RRSIG:
+        return [(owner, rtype, rrsig_ttl(node, ttl, rdata), rdata) for rdata in rdatas]
     return [(owner, rtype, ttl, rdata) for rdata in rdatas]
 
 

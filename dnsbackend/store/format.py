@@ -60,6 +60,14 @@ class ZoneContents:
         return [(name, marshal.dumps(self.nodes[name])) for name in sorted(self.nodes)]
 
 
+def rrsig_ttl(node: Node, ttl: int, rdata: bytes) -> int:
+    """The TTL an RRSIG goes out with: that of the RRset it covers (RFC 4034 section 3), which
+    the node holds beside it; a node keeps one TTL for all its RRSIGs (`ttl`), the answer
+    path sets each one's, and transfers send each one's with this."""
+    covered = node.get((rdata[0] << 8) | rdata[1]) if len(rdata) >= 2 else None
+    return ttl if covered is None else covered[0]
+
+
 def soa_fields(rdata: bytes) -> tuple[int, int]:
     """(serial, minimum) of an SOA rdata."""
     serial, _, _, _, minimum = struct.unpack("!IIIII", rdata[-20:])

@@ -7,8 +7,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from ..store.format import RR, Node
-from ..wire.codes import AA, QR, SOA
+from ..store.format import RR, Node, rrsig_ttl
+from ..wire.codes import AA, QR, RRSIG, SOA
 from ..wire.compress import Compressor
 
 MESSAGE_SIZE: Final = 16384  # bytes of RRs a message is filled to (BIND's is about this)
@@ -48,13 +48,14 @@ class Packer:
 
     def node(self, owner: bytes, node: Node, apex: bool) -> None:
         """Every RR of a node, types in order (the apex's SOA left out: it goes first and
-        last of an AXFR)."""
+        last of an AXFR); RRSIGs with the TTL of the RRset each covers."""
         for rtype in sorted(node):
             if apex and rtype == SOA:
                 continue
             ttl, rdatas = node[rtype]
             for rdata in rdatas:
-                self.rr(owner, rtype, ttl, rdata)
+                self.rr(owner, rtype, rrsig_ttl(node, ttl, rdata) if rtype == RRSIG else ttl,
+                        rdata)
 
     def take(self) -> list[bytes]:
         """The messages filled so far."""

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import lmdb
 
 from ..store.database import Store, meta_key, node_prefix
-from ..store.format import RR, Changeset, ZoneMeta, unpack_history
+from ..store.format import RR, Changeset, ZoneMeta, rrsig_ttl, unpack_history
 from ..store.transaction import read_journal, read_version
-from ..wire.codes import SOA
+from ..wire.codes import RRSIG, SOA
 from .stream import Packer, messages
 
 _SERIAL = struct.Struct("!I")
@@ -47,7 +47,7 @@ def zone_rrs(zones: lmdb.Transaction, meta: ZoneMeta, version: int) -> Iterator[
                 continue
             ttl, rdatas = node[rtype]
             for rdata in rdatas:
-                yield owner, rtype, ttl, rdata
+                yield owner, rtype, rrsig_ttl(node, ttl, rdata) if rtype == RRSIG else ttl, rdata
     yield soa
 
 
