@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 
 # Dotted names below the package. The query path (wire, query, the stored format and the
-# snapshot, batched UDP) and the load-time step from records to nodes.
+# snapshot, batched UDP) and the load time's hot path: the fast zone reader, the builder it
+# feeds and the step from records to nodes.
 NATIVE_MODULES = (
     "wire.codes", "wire.message", "wire.compress",
     "store.format", "store.snapshot",
     "query.engine", "query.resolve", "query.denial", "query.encode", "query.responder",
     "query.edns", "query.ident", "query.cookies", "query.rrl",
-    "zone.nodes",
+    "zone.records", "zone.fastreader", "zone.nodes",
     "serve.udpbatch",
     "transfer.stream", "transfer.xfr",
 )

@@ -203,10 +203,7 @@ class Transaction:
                 self.keep_changeset(zone_id, self.changeset, journal)
         else:
             zone_id = self._next_number()  # a fresh key space: nothing old can be freed in it
-            prefix = node_prefix(zone_id)
-            zones.cursor().putmulti(
-                ((prefix + owner, pack_history(((version, contents.nodes[owner]),)))
-                 for owner in sorted(contents.nodes)), append=False)
+            self._write_first(zone_id, version, contents.nodes)
         contents.meta.zone_id = zone_id
         zones.put(meta_key(version), contents.meta.pack())
         entry.version = version
@@ -326,6 +323,17 @@ class Transaction:
         number = 1 if raw is None else int(marshal.loads(raw))
         catalog.put(NEXT_VERSION, marshal.dumps(number + 1))
         return number
+
+    def _write_first(self, zone_id: int, version: int, nodes: dict[bytes, Node]) -> None:
+        """A zone's first version: every node, in key order, in one bulk insert. Appended at
+        the end of the database (no search, full pages) when nothing lies past its key space,
+        as is usual: a new zone id is the highest yet and node keys sort last."""
+        _, zones = self._txns()
+        prefix = node_prefix(zone_id)
+        cursor = zones.cursor()
+        append = not cursor.set_range(prefix)
+        cursor.putmulti(((prefix + owner, pack_history(((version, nodes[owner]),)))
+                         for owner in sorted(nodes)), append=append)
 
     def _write_delta(self, zone_id: int, version: int, changes: Changes) -> None:
         _, zones = self._txns()

@@ -29,7 +29,9 @@ def die_with_parent(sig: int) -> None:
 
 def release_memory(records: int) -> None:
     """After a large zone, hand the parse's freed memory back to the system (glibc keeps
-    it otherwise, and an idle writer would hold hundreds of MB)."""
+    it otherwise, and an idle writer would hold hundreds of MB). What the parse froze
+    (zone.records.paused_gc) goes back to the collector first."""
+    gc.unfreeze()
     if records < LARGE_ZONE_RECORDS:
         return
     gc.collect()

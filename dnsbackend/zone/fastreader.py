@@ -433,7 +433,7 @@ class _FastReader:
     def _caa(self, rdata: list[str]) -> tuple[bytes, bytes]:
         if len(rdata) != 3:
             raise _Unsupported
-        tag, value = (token[1:-1] if token[0] == '"' else token for token in rdata[1:])
+        tag, value = [token[1:-1] if token[0] == '"' else token for token in rdata[1:]]
         if not tag.isalnum() or len(tag) > 255:
             raise _Unsupported
         wire = bytes([_uint(rdata[0], 0xFF), len(tag)]) + tag.encode() + value.encode()

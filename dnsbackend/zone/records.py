@@ -325,12 +325,20 @@ def out_of_zone_warning(where: str, name: dns.name.Name) -> str:
     return f"{where}: ignoring out-of-zone data ({name.to_text(omit_final_dot=True)})"
 
 
+# Objects made under paused_gc from which on they are frozen rather than left to the collector.
+FREEZE_OBJECTS = 100_000
+
+
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Hold off Python's cycle collector while building millions of small acyclic objects.
 
     Each collection walks every tracked object, so with a large zone in memory they make
-    loading several times slower; nothing built here forms cycles.
+    loading several times slower; nothing built here forms cycles. Re-enabling the collector
+    would have its next collection walk every object made meanwhile (they are all in the
+    youngest generation), a second or more for a large zone: when many were made, they are
+    frozen instead (gc.freeze: never walked, still freed as soon as unused), until the
+    writer hands them back once the zone is written (update.process.release_memory).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -338,4 +346,6 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if gc.get_count()[0] >= FREEZE_OBJECTS:
+                gc.freeze()
             gc.enable()

@@ -15,9 +15,10 @@ import dnsbackend
 
 from ..conftest import ROOT
 
-# The tests of the query engine that need no server process, by path below tests/.
+# The tests of the compiled modules that need no server process, by path below tests/: the
+# query engine's, and the zone reader's (the fast reader against dnspython's).
 ENGINE_TESTS = ["unit/test_answer.py", "unit/test_outcomes.py", "unit/test_wire.py",
-                "unit/test_fastpath.py", "unit/test_compile.py"]
+                "unit/test_fastpath.py", "unit/test_compile.py", "unit/test_zonefast.py"]
 
 
 @pytest.mark.skipif(os.environ.get("DNSBACKEND_PURE") == "1", reason="pure Python asked for")
