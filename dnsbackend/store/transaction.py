@@ -327,13 +327,19 @@ class Transaction:
     def _write_first(self, zone_id: int, version: int, nodes: dict[bytes, Node]) -> None:
         """A zone's first version: every node, in key order, in one bulk insert. Appended at
         the end of the database (no search, full pages) when nothing lies past its key space,
-        as is usual: a new zone id is the highest yet and node keys sort last."""
+        as is usual: a new zone id is the highest yet and node keys sort last.
+
+        The nodes are packed in the order they were made, which is the order they lie in
+        memory, and the packed pairs sorted after: packing them in key order instead jumps
+        about memory for every object of every node (5 times as long for a mixed zone)."""
         _, zones = self._txns()
         prefix = node_prefix(zone_id)
+        owners = list(nodes)
+        packed = [pack_history(((version, node),)) for node in nodes.values()]
+        order = sorted(range(len(owners)), key=owners.__getitem__)
         cursor = zones.cursor()
         append = not cursor.set_range(prefix)
-        cursor.putmulti(((prefix + owner, pack_history(((version, nodes[owner]),)))
-                         for owner in sorted(nodes)), append=append)
+        cursor.putmulti(((prefix + owners[i], packed[i]) for i in order), append=append)
 
     def _write_delta(self, zone_id: int, version: int, changes: Changes) -> None:
         _, zones = self._txns()

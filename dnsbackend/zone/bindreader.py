@@ -32,6 +32,7 @@ from .records import (
     MAX_ERRORS,
     Errors,
     ParsedZone,
+    Record,
     TooManyErrors,
     ZoneBuilder,
     ZoneFileError,
@@ -475,10 +476,11 @@ def parse_text_dnspython(
     txn.reader = reader
     errors = reader.errors
     builder = txn.builder
-    records = []
+    records: list[Record] = []
+    nodes = None
     try:
         reader.read()
-        records = builder.records()
+        records, nodes = builder.finish()
     except TooManyErrors:
         errors.messages[-1] += " (too many errors: stopped reading)"
     except ZoneFileError as exc:  # RRsets too big for any message
@@ -491,7 +493,7 @@ def parse_text_dnspython(
         # is read again.
         exc.includes = list(reader.included)
         raise
-    return ParsedZone(origin, records, reader.included, builder.warnings)
+    return ParsedZone(origin, records, reader.included, builder.warnings, nodes)
 
 
 def parse_text(

@@ -67,8 +67,6 @@ _TOKEN = re.compile(r'[ \t]*(?:("[^"]*")|([()])|(;.*)|([^ \t"();]+))')
 _TTL_UNITS = re.compile(r"(?:[0-9]+[wdhmsWDHMS])+")
 _TTL_UNIT = re.compile(r"([0-9]+)([wdhmsWDHMS])")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 _IPV6 = re.compile(r"[0-9A-Fa-f:]{2,39}")
 _LENGTH = [bytes([n]) for n in range(256)]
 _U16 = struct.Struct("!H")
@@ -202,7 +200,8 @@ class _FastReader:
     def read(self, text: str) -> ParsedZone:
         _refuse_unplain(text)
         self.read_lines(_split_lines(text), 0, None, _NEVER)
-        return ParsedZone(self.zone_origin, self.builder.records(), [], self.builder.warnings)
+        records, nodes = self.builder.finish()
+        return ParsedZone(self.zone_origin, records, [], self.builder.warnings, nodes)
 
     def state(self) -> ReaderState:
         return ReaderState(self.origin, self.default_ttl, self.default_ttl_known,
@@ -232,9 +231,7 @@ class _FastReader:
         marker stops it."""
         self.marker = marker
         self.next_mark = next_mark
-        builder = self.builder
-        add = builder.add
-        encoders = _ENCODERS
+        builder = self.builder  # called directly, not through bound methods: compiled,
         filename = self.filename
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
@@ -265,20 +262,27 @@ class _FastReader:
                 self._skip_out_of_zone(owner, owner_id, start)
                 continue
             ttl, rtype, pos = self._head(tokens, pos)
-            rdata = tokens[pos:]
-            encode = encoders.get(rtype)
-            if encode is None:
-                wire, canonical, covers = self._by_dnspython(rtype, rdata)
-            else:
-                wire, canonical = encode(self, rdata)
-                covers = 0
+            wire, canonical, covers = self._encode(rtype, tokens[pos:])
             if ttl is None:
                 ttl = self._soa_minimum_ttl(rtype)
-            got = add(owner, rtype, covers, ttl, wire, canonical, f"{filename}:{start}")
+            got = builder.add(owner, rtype, covers, ttl, wire, canonical, f"{filename}:{start}")
             if got != ttl:
                 self.last_ttl = got
                 self.last_ttl_known = True
         return 0
+
+    def _encode(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
+        """A record's data as (wire, canonical form, type covered)."""
+        if rtype == A:  # the commonest types: direct calls once compiled (mypyc)
+            wire, canonical = self._a(rdata)
+        elif rtype == AAAA:
+            wire, canonical = self._aaaa(rdata)
+        else:
+            encode = _ENCODERS.get(rtype)
+            if encode is None:
+                return self._by_dnspython(rtype, rdata)
+            wire, canonical = encode(self, rdata)
+        return wire, canonical, 0
 
     def _head(self, tokens: list[str], pos: int) -> tuple[int | None, int, int]:
         """A record's [TTL] [class] [TTL] type from tokens[pos] on, read as dnspython reads
@@ -367,9 +371,19 @@ class _FastReader:
     # form (names in lower case) out.
 
     def _a(self, rdata: list[str]) -> tuple[bytes, bytes]:
-        if len(rdata) != 1 or not _IPV4.fullmatch(rdata[0]):
+        if len(rdata) != 1:
             raise _Unsupported
-        wire = socket.inet_aton(rdata[0])
+        text = rdata[0]
+        parts = text.split(".")
+        if len(parts) != 4:
+            raise _Unsupported
+        for part in parts:  # dnspython's dotted quad: 0-255 without leading zeros
+            if not part.isdigit() or len(part) > 3 or (part[0] == "0" and len(part) > 1):
+                raise _Unsupported
+        try:
+            wire = socket.inet_aton(text)  # refuses a part above 255
+        except OSError:
+            raise _Unsupported from None
         return wire, wire
 
     def _aaaa(self, rdata: list[str]) -> tuple[bytes, bytes]:

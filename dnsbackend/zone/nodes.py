@@ -17,7 +17,11 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
     apex = zone.origin.to_wire()
     assert apex is not None
     apex_lower = apex.lower()
-    nodes, soa_ttl, soa_rdata = _grouped(zone.records, apex_lower)
+    if zone.nodes is not None:  # made by the reader's builder: taken over, not copied
+        nodes = zone.nodes
+        soa_ttl, soa_rdata = _apex_soa(nodes, apex_lower)
+    else:
+        nodes, soa_ttl, soa_rdata = _grouped(zone.records, apex_lower)
     _add_empty_non_terminals(nodes, len(apex_lower))
     serial, minimum = soa_fields(soa_rdata)
     meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
@@ -63,6 +67,14 @@ def _grouped(records: list[Record], apex_lower: bytes) -> tuple[dict[bytes, Node
         node[run_type] = (run_ttl, tuple(run)) if entry is None else \
             (entry[0], entry[1] + tuple(run))
     return nodes, soa_ttl, soa_rdata
+
+
+def _apex_soa(nodes: dict[bytes, Node], apex_lower: bytes) -> tuple[int, bytes]:
+    """The apex SOA's TTL and rdata (0 and b"" when there is none)."""
+    entry = nodes.get(apex_lower, {}).get(SOA)
+    if entry is None or not entry[1]:
+        return 0, b""
+    return entry[0], entry[1][0]
 
 
 def _add_empty_non_terminals(nodes: dict[bytes, Node], apex_size: int) -> None:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import dns.name
 import dns.rdatatype
 
+from ..store.format import Node
 from ..wire.codes import CNAME, DNAME, KEY, NS, NSEC, NSEC3, RRSIG, SOA
 from ..wire.compress import Compressor
 
@@ -80,6 +81,9 @@ class ParsedZone:
     records: list[Record]  # grouped by owner, then RRset, in order of first appearance
     includes: list[str] = field(default_factory=list)  # absolute paths of $INCLUDEd files
     warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
+    # The same records as stored nodes by lower-case owner, when the reader's builder made
+    # them in the same pass (ZoneBuilder.finish); zone.nodes adds the empty non-terminals.
+    nodes: dict[bytes, Node] | None = None
 
 
 MAX_TTL = 2**31 - 1  # RFC 2181 8; BIND loads a larger TTL as 0, with a warning
@@ -173,6 +177,7 @@ class ZoneBuilder:
         # lower-case owners whose records came in more than one batch: how many batches
         self.repeated: dict[bytes, int] = {}
         self._keys: dict[RRsetKey, RRsetKey] = {}  # one key object per type
+        self._type_keys: dict[int, RRsetKey] = {}  # the same by type, for covers 0
         self._clamped: set[int] = set()  # TTLs over MAX_TTL already warned about
 
     def break_batch(self) -> None:
@@ -187,8 +192,7 @@ class ZoneBuilder:
         name = self.names.get(lower)
         if owner != self.batch_owner:
             self._new_batch(owner, lower, name)
-        key = (rtype, covers)
-        key = self._keys.setdefault(key, key)
+        key = (covers == 0 and self._type_keys.get(rtype)) or self._key(rtype, covers)
         if name is None:
             if rtype in _PLACED:
                 self._check_place(owner, lower, rtype, where)
@@ -225,6 +229,14 @@ class ZoneBuilder:
         if name is not None:  # a name read before: in one batch more
             self.repeated[lower] = self.repeated.get(lower, 1) + 1
 
+    def _key(self, rtype: int, covers: int) -> RRsetKey:
+        """One key object per (type, covers), so that the drafts share them."""
+        key = (rtype, covers)
+        key = self._keys.setdefault(key, key)
+        if covers == 0:
+            self._type_keys[rtype] = key
+        return key
+
     def _clamp(self, ttl: int, where: str) -> int:
         """RFC 2181 8: a TTL with the top bit set is treated as zero, as BIND loads it."""
         if ttl not in self._clamped:  # said once (a $TTL would repeat it on every line)
@@ -253,10 +265,17 @@ class ZoneBuilder:
                     raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
 
     def records(self) -> list[Record]:
-        """Every record, grouped by owner and RRset in order of first appearance; empties the
-        builder as it goes so that a large zone is not held twice. Raises ZoneFileError for
-        the RRsets no DNS message can hold (see too_big)."""
+        """Every record (see finish)."""
+        return self.finish()[0]
+
+    def finish(self) -> tuple[list[Record], dict[bytes, Node]]:
+        """Every record, grouped by owner and RRset in order of first appearance, and the
+        same records as nodes by lower-case owner (an RRSIG entry holds the signatures of
+        every type, in that order, with the TTL of the first); empties the builder as it
+        goes so that a large zone is not held twice. Raises ZoneFileError for the RRsets no
+        DNS message can hold (see too_big)."""
         out: list[Record] = []
+        nodes: dict[bytes, Node] = {}
         append = out.append
         make = Record._make
         names = self.names
@@ -264,24 +283,33 @@ class ZoneBuilder:
         for lower in list(names):
             name = names.pop(lower)
             owner = name.owner
+            only = name.only
+            if only is not None and only.more is None:  # one RRset of one record: most names
+                assert name.only_key is not None
+                rtype, first = name.only_key[0], only.first
+                append(make((owner, rtype, only.ttl, first, only.where)))
+                nodes[lower] = {rtype: (only.ttl, (first,))}
+                if len(first) + len(owner) + 10 > _ROOM - len(owner):
+                    big.append((len(out) - 1, len(out)))
+                continue
+            node: Node = {}
             for (rtype, _), rrset in name.items():
                 ttl, where = rrset.ttl, rrset.where
-                first = rrset.first
-                start = len(out)
-                append(make((owner, rtype, ttl, first, where)))
                 more = rrset.more
-                if more is not None:
-                    for rdata in more.values():
-                        append(make((owner, rtype, ttl, rdata, where)))
-                    if len(first) + sum(map(len, more.values())) + \
-                            (len(more) + 1) * (len(owner) + 10) > _ROOM - len(owner):
-                        big.append((start, len(out)))
-                elif len(first) + len(owner) + 10 > _ROOM - len(owner):
+                rdatas = (rrset.first,) if more is None else (rrset.first, *more.values())
+                start = len(out)
+                for rdata in rdatas:
+                    append(make((owner, rtype, ttl, rdata, where)))
+                if sum(map(len, rdatas)) + len(rdatas) * (len(owner) + 10) > \
+                        _ROOM - len(owner):
                     big.append((start, len(out)))
+                entry = node.get(rtype)
+                node[rtype] = (ttl, rdatas) if entry is None else (entry[0], entry[1] + rdatas)
+            nodes[lower] = node
         problems = [problem for start, end in big if (problem := too_big(out[start:end]))]
         if problems:
             raise ZoneFileError(*problems)
-        return out
+        return out, nodes
 
 
 MAX_MESSAGE = 65535  # bytes in a DNS message (over TCP; UDP is smaller still)
