@@ -137,11 +137,11 @@ class _Recorder:
             try:
                 read_lines(_lines(text, 0, checked=True), origin, path, builder, 1, states[0],
                            mark, MARK_EVERY)
-                records = builder.records()
+                records, nodes = builder.finish()
             except Exception:  # noqa: BLE001 - as parse_text: dnspython's reader decides
                 return parse_text_dnspython(text, origin, path, zones_root, notes)
         self.kept = (text, marks, states, builder.repeated, len(builder.warnings))
-        return ParsedZone(origin, records, [], builder.warnings)
+        return ParsedZone(origin, records, [], builder.warnings, nodes)
 
 
 def full_build(path: str, origin: dns.name.Name, zones_root: str) -> Rebuilt:
