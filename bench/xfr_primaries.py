@@ -30,6 +30,7 @@ class NsdPrimary(Nsd):
     `notify` ports, and a control socket for `reload`."""
 
     def __init__(self, notify: list[int] | None = None) -> None:
+        super().__init__()
         self.notify = notify or []
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
@@ -58,10 +59,8 @@ class NsdSecondary(Nsd):
     (NSD's default, 1, spaces reloads after transfers at least a second apart, which alone
     would put a second between every edit and its answer on NSD)."""
 
-    def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
-        cmd = super().configure(workdir, port, zones, workers)
-        _patch(workdir / "nsd.conf", "server:\n", "server:\n  xfrd-reload-timeout: 0\n")
-        return cmd
+    def __init__(self) -> None:
+        super().__init__("xfrd-reload-timeout: 0")
 
 
 class KnotPrimary(Knot):
