@@ -365,8 +365,8 @@ def paused_gc() -> Iterator[None]:
     loading several times slower; nothing built here forms cycles. Re-enabling the collector
     would have its next collection walk every object made meanwhile (they are all in the
     youngest generation), a second or more for a large zone: when many were made, they are
-    frozen instead (gc.freeze: never walked, still freed as soon as unused), until the
-    writer hands them back once the zone is written (update.process.release_memory).
+    frozen instead (gc.freeze: never walked, still freed as soon as unused), and stay so
+    (update.process.release_memory says why).
     """
     was_enabled = gc.isenabled()
     gc.disable()
