@@ -11,7 +11,7 @@ import lmdb
 from .changes import read_zone
 from .sign.keys import ds_text
 from .store.database import node_prefix
-from .store.format import Node, ZoneEntry, unpack_history
+from .store.format import Node, ZoneEntry, node_at, unpack_history
 from .wire.codes import DNSKEY
 from .zone.files import origin_key
 
@@ -21,8 +21,7 @@ SEP = 0x0001  # the DNSKEY flag of a key the parent points at (our CSK has it)
 def _apex(txn: lmdb.Transaction, entry: ZoneEntry) -> Node | None:
     """The served version's apex node."""
     raw = txn.get(node_prefix(entry.zone_id) + origin_key(dns.name.from_text(entry.origin)))
-    history = unpack_history(bytes(raw)) if raw is not None else ()
-    return next((node for at, node in history if at <= entry.version), None)
+    return None if raw is None else node_at(unpack_history(bytes(raw)), entry.version)
 
 
 def main(data: str, zone: str) -> int:

@@ -19,6 +19,7 @@ import dns.rdatatype
 
 from ..store.snapshot import Snapshot
 from ..wire.codes import FORMERR, NOTIMP, OPT, REFUSED, SERVFAIL
+from ..wire.message import name_end
 
 NO_ZONE: Final = "(none)"  # the zone label of answers from no served zone (REFUSED, FORMERR)
 OTHER: Final = "other"  # the type label of types without a name (bounds the label values)
@@ -81,7 +82,7 @@ class Tally:
         rcode = kept[1] & 0x0F
         truncated = bool(kept[0] & 0x02)
         qdcount, ancount, nscount, arcount = _COUNTS.unpack_from(kept, 2)
-        end = _name_end(kept, 10) if qdcount else -1
+        end = name_end(kept, 10) if qdcount else -1
         if end < 0 or end + 4 > len(kept):
             return Labels(NO_ZONE, "", rcode_text(rcode), truncated)
         qname = kept[10:end]
@@ -103,18 +104,6 @@ class Tally:
         if text is None:
             text = self.origins[origin] = dns.name.from_wire(origin, 0)[0].to_text()
         return text
-
-
-def _name_end(wire: bytes, pos: int) -> int:
-    """The offset after an uncompressed name starting at `pos`; -1 if it is not one."""
-    while pos < len(wire):
-        size = wire[pos]
-        if size == 0:
-            return pos + 1
-        if size > 63:
-            return -1
-        pos += size + 1
-    return -1
 
 
 def type_text(qtype: int) -> str:

@@ -24,7 +24,7 @@ from typing import Final
 from ..store.format import DEFAULT_UDP_PAYLOAD, RateLimits, ServedSettings
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
 from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
-from ..wire.message import FormatError, opt_record, parse_fields
+from ..wire.message import FormatError, name_end, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
 from .rrl import RateLimiter
@@ -52,25 +52,18 @@ def unusual(msg: bytes) -> bool:
     Not a response (QR set): answer() drops those."""
     if msg[2] & 0x80:
         return False
-    pos = 12
+    end = name_end(msg)
     n = len(msg)
-    while pos < n:
-        size = msg[pos]
-        if size == 0:
-            break
-        if size > 63:
-            return False  # answer() says FORMERR
-        pos += size + 1
-    if pos + 3 > n:
-        return False
-    if ((msg[pos + 1] << 8) | msg[pos + 2]) == IXFR:
+    if end < 0 or end + 2 > n:
+        return False  # answer() says FORMERR
+    if ((msg[end] << 8) | msg[end + 1]) == IXFR:
         return True
     if msg[6] or msg[7] or msg[8] or msg[9] or msg[10]:
         return True
     arcount = msg[11]
     if arcount == 0:
         return False
-    at = pos + 5  # the first additional record: a root name, then its type
+    at = end + 4  # the first additional record: a root name, then its type
     return arcount != 1 or at + 3 > n or msg[at] != 0 or \
         ((msg[at + 1] << 8) | msg[at + 2]) != OPT
 

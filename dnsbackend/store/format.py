@@ -83,6 +83,15 @@ def pack_history(history: History) -> bytes:
     return marshal.dumps(history)
 
 
+def node_at(history: History, version: int) -> Node | None:
+    """An owner's node at `version`, from its history (newest first): the newest entry not
+    newer than the version (most often the first); None where it had no node then."""
+    for at, node in history:
+        if at <= version:
+            return node
+    return None
+
+
 def unpack_history(raw: bytes) -> History:
     value: History = marshal.loads(raw)
     return value

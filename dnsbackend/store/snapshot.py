@@ -19,7 +19,7 @@ import lmdb
 from ..wire.codes import NSEC, NSEC3, NSEC3PARAM, RRSIG
 from ..wire.message import label_starts
 from .database import SERVED_KEY, Store, meta_key, node_prefix, read_entries
-from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta
+from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta, node_at
 
 NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
 RESPONSE_CACHE_LIMIT: Final = 200_000
@@ -89,14 +89,7 @@ class ZoneView:
         txn = self.env.begin(buffers=True)  # begin/abort: half the cost of `with`
         try:
             raw = txn.get(self.prefix + lower)
-            node = None
-            if raw is not None:
-                # The newest entry not newer than this version (most often the first).
-                version = self.version
-                for at, entry in marshal.loads(raw):
-                    if at <= version:
-                        node = entry
-                        break
+            node = None if raw is None else node_at(marshal.loads(raw), self.version)
             if node is None and txn.get(self.meta_key) is None:
                 raise StaleSnapshot(f"zone version {self.version} was freed")
         finally:
@@ -164,13 +157,11 @@ class ZoneView:
                 for key, raw in cursor:
                     if bytes(key[:len(prefix)]) != prefix:
                         break
-                    for at, entry in marshal.loads(raw):
-                        if at <= version:
-                            if entry is not None and chain_type in entry:
-                                owner = bytes(key[len(prefix):])
-                                owners.append((owner[1:1 + owner[0]] if self.nsec3
-                                               else canonical_key(owner), owner))
-                            break
+                    entry = node_at(marshal.loads(raw), version)
+                    if entry is not None and chain_type in entry:
+                        owner = bytes(key[len(prefix):])
+                        owners.append((owner[1:1 + owner[0]] if self.nsec3
+                                       else canonical_key(owner), owner))
             if txn.get(self.meta_key) is None:
                 raise StaleSnapshot(f"zone version {self.version} was freed")
         finally:

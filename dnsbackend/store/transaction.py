@@ -41,6 +41,7 @@ from .format import (
     ZoneContents,
     ZoneEntry,
     ZoneMeta,
+    node_at,
     pack_history,
     unpack_history,
 )
@@ -223,10 +224,7 @@ class Transaction:
         raw = zones.get(node_prefix(zone_id) + owner)
         if raw is None:
             return None
-        for at, node in unpack_history(bytes(raw)):
-            if at <= version:
-                return node
-        return None
+        return node_at(unpack_history(bytes(raw)), version)
 
     def version_nodes(self, zone_id: int, version: int) -> Iterator[tuple[bytes, Node]]:
         """Every (owner, node) of one version of a zone, read in this transaction."""
@@ -458,11 +456,9 @@ def read_version(zones: lmdb.Transaction, zone_id: int,
     for key, value in cursor:
         if bytes(key[:start]) != prefix:
             return
-        for at, node in unpack_history(bytes(value)):
-            if at <= version:
-                if node is not None:
-                    yield bytes(key[start:]), node
-                break
+        node = node_at(unpack_history(bytes(value)), version)
+        if node is not None:
+            yield bytes(key[start:]), node
 
 
 def read_journal(zones: lmdb.Transaction, zone_id: int) -> list[Changeset]:

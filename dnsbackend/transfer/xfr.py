@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import lmdb
 
 from ..store.database import Store, meta_key, node_prefix
-from ..store.format import RR, Changeset, ZoneMeta, rrsig_ttl, unpack_history
+from ..store.format import RR, Changeset, ZoneMeta, node_at, rrsig_ttl, unpack_history
 from ..store.transaction import read_journal, read_version
 from ..wire.codes import RRSIG, SOA
 from .stream import Packer, messages
@@ -64,12 +64,10 @@ def zone_messages(zones: lmdb.Transaction, meta: ZoneMeta, version: int,
         for key, value in cursor:
             if bytes(key[:start]) != prefix:
                 break
-            for at, node in unpack_history(bytes(value)):
-                if at <= version:
-                    if node is not None:
-                        owner = bytes(key[start:])
-                        packer.node(owner, node, owner == apex)
-                    break
+            node = node_at(unpack_history(bytes(value)), version)
+            if node is not None:
+                owner = bytes(key[start:])
+                packer.node(owner, node, owner == apex)
             if packer.done:
                 yield from packer.take()
     packer.rr(apex, SOA, meta.soa_ttl, meta.soa_rdata)

@@ -174,21 +174,28 @@ def _skip_rr(msg: bytes, offset: int) -> int:
     return offset
 
 
-def question_type(msg: bytes) -> int:
-    """The QTYPE of a message's first question, found without parsing the rest; -1 when the
-    question does not fit the message. (A cheap test for the rare types that go elsewhere.)"""
-    pos = 12
+def name_end(msg: bytes, pos: int = 12) -> int:
+    """The offset just past the plain (uncompressed) name at `pos`, its root label included;
+    -1 when there is none or it runs past the message. (A cheap look at a question, 12 is
+    where it starts, without parsing the rest.)"""
     n = len(msg)
     while pos < n:
         size = msg[pos]
         if size == 0:
-            if pos + 3 > n:
-                return -1
-            return (msg[pos + 1] << 8) | msg[pos + 2]
+            return pos + 1
         if size > 63:
             return -1
         pos += size + 1
     return -1
+
+
+def question_type(msg: bytes) -> int:
+    """The QTYPE of a message's first question, found without parsing the rest; -1 when the
+    question does not fit the message. (A cheap test for the rare types that go elsewhere.)"""
+    end = name_end(msg)
+    if end < 0 or end + 2 > len(msg):
+        return -1
+    return (msg[end] << 8) | msg[end + 1]
 
 
 def label_starts(name: bytes) -> list[int]:

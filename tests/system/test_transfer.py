@@ -22,6 +22,7 @@ import dns.rrset
 import dns.zone
 
 from testkit.server import ServerProcess, StartServer, serve_one_zone
+from testkit.tcp import read_message
 from testkit.zones import versioned_zone, versions_in, write_atomically
 
 ORIGIN = "xfr.test."
@@ -84,15 +85,6 @@ def ixfr(srv: ServerProcess, serial: int) -> list[dns.message.Message]:
 
 def _has_serial(n: int) -> Callable[[dns.message.Message], bool]:
     return lambda r: bool(r.answer) and r.answer[0][0].serial == n
-
-
-def _read(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
 
 
 def test_ixfr_sends_the_journal_and_falls_back_to_the_zone(tmp_path: Path,
@@ -158,8 +150,7 @@ def test_queries_before_and_after_a_transfer_on_one_connection(
                               (q.to_wire() for q in asks)))
         replies: list[dns.message.Message] = []
         while len(replies) < 2 or replies[-1].id != asks[2].id:
-            size = struct.unpack("!H", _read(sock, 2))[0]
-            replies.append(dns.message.from_wire(_read(sock, size)))
+            replies.append(dns.message.from_wire(read_message(sock)))
     assert replies[0].id == asks[0].id and replies[0].answer
     assert all(r.id == asks[1].id for r in replies[1:-1]) and len(replies) > 3
     assert replies[-1].answer[0].rdtype == dns.rdatatype.SOA
@@ -174,8 +165,7 @@ def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
     wire += b"\x07garbage\xff\xff\xff"
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(struct.pack("!H", len(wire)) + bytes(wire))
-        size = struct.unpack("!H", _read(sock, 2))[0]
-        reply = dns.message.from_wire(_read(sock, size))
+        reply = dns.message.from_wire(read_message(sock))
     assert reply.rcode() in (dns.rcode.FORMERR, dns.rcode.REFUSED) and not reply.answer
     # A request cut short, then the connection dropped: nothing is held open.
     whole = dns.message.make_query(ORIGIN, "AXFR").to_wire()
@@ -199,8 +189,7 @@ def test_bad_transfer_requests_get_clear_answers_and_hold_nothing(
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall((struct.pack("!H", len(notify_wire)) + notify_wire) * 100)
         for _ in range(100):
-            size = struct.unpack("!H", _read(sock, 2))[0]
-            reply = dns.message.from_wire(_read(sock, size))
+            reply = dns.message.from_wire(read_message(sock))
             assert reply.rcode() == dns.rcode.REFUSED and reply.opcode() == dns.opcode.NOTIFY
     assert len(axfr(srv)) >= 1 and srv.query(ORIGIN, "SOA").answer
     assert "Traceback" not in srv.output()

@@ -34,6 +34,7 @@ import pytest
 from testkit.peers import Nsd, Zone
 from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer
+from testkit.tcp import read_message
 from testkit.zones import versioned_zone, write_atomically
 
 ORIGIN = "xfr.test."
@@ -91,17 +92,7 @@ def exchange(wire: bytes, port: int, host: str = "127.0.0.1") -> bytes:
         sock.settimeout(10)
         sock.connect((host, port))
         sock.sendall(struct.pack("!H", len(wire)) + wire)
-        size = struct.unpack("!H", _read(sock, 2))[0]
-        return _read(sock, size)
-
-
-def _read(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
+        return read_message(sock)
 
 
 def tsig_of(wire: bytes) -> tuple[dns.message.Message, dns.rdtypes.ANY.TSIG.TSIG]:
