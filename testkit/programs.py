@@ -1,10 +1,13 @@
-"""Finding the outside programs the kit runs (nsd, knotd, named, dnsperf, taskset)."""
+"""Finding the outside programs the kit runs (nsd, knotd, named, unbound, dnsperf, taskset)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 
 class MissingProgram(RuntimeError):
@@ -38,3 +41,12 @@ def first_line(cmd: list[str]) -> str:
     out = subprocess.run(cmd, capture_output=True, text=True)
     text = (out.stdout + out.stderr).strip().splitlines()
     return text[0] if text else "?"
+
+
+def needed(reasons: list[str]) -> None:
+    """Skip the test (locally) or fail it (DNSBACKEND_REQUIRE_PEERS set, as .ci/run does,
+    where everything is installed) when there are reasons it cannot run here."""
+    if reasons and os.environ.get("DNSBACKEND_REQUIRE_PEERS"):
+        pytest.fail("; ".join(reasons))
+    if reasons:
+        pytest.skip("; ".join(reasons))

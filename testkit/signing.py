@@ -1,4 +1,5 @@
-"""Signed zones for tests: nodes written as zone file text, and BIND's dnssec-verify on it."""
+"""Signed zones for tests: nodes or an AXFR written as zone file text, and the verifiers
+(BIND's dnssec-verify, ldns-verify-zone) run on it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import dns.name
+import dns.query
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -33,6 +35,19 @@ def nodes_text(nodes: Mapping[bytes, Node]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def axfr_text(port: int, origin: str) -> str:
+    """The zone as an AXFR from 127.0.0.1@port sends it, one RR a line (each RRSIG with its
+    covered RRset's TTL, as it is served), the SOA once."""
+    lines = []
+    for message in dns.query.xfr("127.0.0.1", origin, port=port, lifetime=30,
+                                 relativize=False):
+        for rrset in message.answer:
+            for rdata in rrset:
+                lines.append(f"{rrset.name} {rrset.ttl} IN "
+                             f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}")
+    return "\n".join(lines[:-1]) + "\n"  # the SOA that ends an AXFR only once
+
+
 def have_dnssec_verify() -> bool:
     return shutil.which("dnssec-verify") is not None
 
@@ -42,3 +57,11 @@ def dnssec_verify(path: Path, origin: str) -> subprocess.CompletedProcess[str]:
     which signs the zone too)."""
     return subprocess.run(["dnssec-verify", "-z", "-o", origin, str(path)],
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def ldns_verify_zone(path: Path, anchors: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """ldns-verify-zone (Debian ldnsutils) on a signed zone file: every signature, the NSEC or
+    NSEC3 chain, and with `anchors` (a file of DS or DNSKEY records) the keys' trust."""
+    args = ["ldns-verify-zone"] + (["-k", str(anchors)] if anchors is not None else [])
+    return subprocess.run([*args, str(path)], capture_output=True, text=True, timeout=120,
+                          check=False)

@@ -20,7 +20,7 @@ import dns.rdatatype
 import pytest
 
 from testkit.server import ServerProcess, StartServer, serve_one_zone
-from testkit.signing import dnssec_verify, have_dnssec_verify
+from testkit.signing import axfr_text, dnssec_verify, have_dnssec_verify
 from testkit.zones import write_atomically
 
 ORIGIN = "signed.test."
@@ -43,21 +43,8 @@ def zone_text(serial: int, extra: str = "", www_ttl: int = 300) -> str:
             f"sub NS ns.sub\nns.sub A 192.0.2.54\na.b.deep A 192.0.2.9\n{extra}")
 
 
-def axfr_text(srv: ServerProcess) -> str:
-    """The zone as AXFR sends it, one RR a line (each RRSIG with its covered RRset's TTL,
-    as part 1 serves it)."""
-    lines = []
-    for message in dns.query.xfr("127.0.0.1", ORIGIN, port=srv.port, lifetime=30,
-                                 relativize=False):
-        for rrset in message.answer:
-            for rdata in rrset:
-                lines.append(f"{rrset.name} {rrset.ttl} IN "
-                             f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}")
-    return "\n".join(lines[:-1]) + "\n"  # the SOA that ends an AXFR only once
-
-
 def verified(tmp_path: Path, srv: ServerProcess, name: str) -> str:
-    text = axfr_text(srv)
+    text = axfr_text(srv.port, ORIGIN)
     path = tmp_path / name
     path.write_text(text)
     result = dnssec_verify(path, ORIGIN)

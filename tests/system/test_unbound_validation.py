@@ -1,0 +1,399 @@
+"""Unbound, a validating resolver trusting only our zones' DS, resolves a battery of questions
+through our server: zones signed by dnssec-signzone (NSEC, NSEC3, NSEC3 opt-out) and by the
+server itself (sign = true, NSEC and NSEC3), each with a signed and an unsigned child zone.
+Every answer must validate (AD) but where RFC 4035 and 5155 say it is insecure; a tampered
+signature must give SERVFAIL; live edits of signed zones validate right after each; the AXFR
+of every zone the server signs passes dnssec-verify and ldns-verify-zone.
+
+The child zones are served by the same server, a stub of their own for Unbound (a referral's
+glue would send it to port 53): it asks the parent for their DS (or the proof there is none)
+and the child for its names, validating the child from the parent's answer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.dnssec
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.RRSIG
+import dns.zone
+import pytest
+
+from testkit import dnssec, programs, unbound
+from testkit.server import ServerProcess
+from testkit.signing import axfr_text, dnssec_verify, ldns_verify_zone
+from testkit.unbound import Resolver, Stub, Unbound
+from testkit.zones import write_atomically
+
+pytestmark = pytest.mark.interop
+
+SIGNED = "dnssec-signzone"  # who signs a zone: BIND's tool, before the server loads it
+SERVER = "sign = true"  # or the server, from the plain file
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A zone of the battery: its origin, how it is signed, how it denies."""
+
+    origin: str
+    signer: str
+    denial: str
+
+
+BATTERY = [Signed("ps-nsec.test.", SIGNED, dnssec.NSEC),
+           Signed("ps-nsec3.test.", SIGNED, dnssec.NSEC3),
+           Signed("ps-optout.test.", SIGNED, dnssec.NSEC3_OPTOUT),
+           Signed("auto-nsec.test.", SERVER, dnssec.NSEC),
+           Signed("auto-nsec3.test.", SERVER, dnssec.NSEC3)]
+TAMPERED = "tampered.test."
+LIVE = {dnssec.NSEC: "live-nsec.test.", dnssec.NSEC3: "live-nsec3.test."}
+
+
+def zone_text(ds: list[str], serial: int = 1, extra: str = "") -> str:
+    """The battery's zone (relative names): `ds` are the DS rdatas of its signed child."""
+    return (f"$TTL 3600\n@ SOA ns1 hostmaster {serial} 7200 900 1209600 300\n@ NS ns1\n"
+            "@ MX 10 mail\nns1 A 192.0.2.53\nmail A 192.0.2.25\n"
+            "host A 192.0.2.80\nhost TXT \"host\"\nwww CNAME host\nchain CNAME www\n"
+            "towild CNAME x.wild\ntonothing CNAME nothing\n*.wild A 192.0.2.99\n"
+            "real.wild TXT \"real\"\ndeep.a.b TXT \"below two empty non-terminals\"\n"
+            "dname DNAME sub\nx.sub A 192.0.2.70\n"
+            "secure NS ns1.secure\nns1.secure A 192.0.2.200\n"
+            + "".join(f"secure DS {rdata}\n" for rdata in ds)
+            + f"insecure NS ns1.insecure\nns1.insecure A 192.0.2.201\n{extra}")
+
+
+CHILD = ("$TTL 3600\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\n"
+         "ns1 A {ns}\nwww A {www}\n")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A question (relative name, type) and what a validator must make of the answer."""
+
+    name: str
+    rdtype: str
+    rcode: str = "NOERROR"
+    # the answer section as "owner TYPE rdata" (relative owners, no RRSIGs); None: some
+    # records of the asked type
+    answer: tuple[str, ...] | None = ()
+    # its proof rests on an NSEC3 covering the next closer name: in an opt-out zone that
+    # leaves the answer insecure, no AD (RFC 5155 section 9.2)
+    covered: bool = False
+    unsigned: bool = False  # from the unsigned child: insecure, no AD (RFC 4035 section 4.3)
+
+
+CASES = [
+    Case("host", "A", answer=("host A 192.0.2.80",)),
+    Case("", "MX", answer=("@ MX 10 mail",)),
+    Case("", "DNSKEY", answer=None),
+    Case("www", "A", answer=("www CNAME host", "host A 192.0.2.80")),
+    Case("chain", "A", answer=("chain CNAME www", "www CNAME host", "host A 192.0.2.80")),
+    Case("towild", "A", answer=("towild CNAME x.wild", "x.wild A 192.0.2.99"), covered=True),
+    Case("tonothing", "A", "NXDOMAIN", ("tonothing CNAME nothing",), covered=True),
+    Case("x.dname", "A", answer=("dname DNAME sub", "x.dname CNAME x.sub",
+                                 "x.sub A 192.0.2.70")),
+    Case("any.wild", "A", answer=("any.wild A 192.0.2.99",), covered=True),
+    Case("a.b.wild", "A", answer=("a.b.wild A 192.0.2.99",), covered=True),
+    Case("any.wild", "TXT", covered=True),  # wildcard NODATA
+    Case("nothere", "A", "NXDOMAIN", covered=True),
+    Case("a.b.nothere", "A", "NXDOMAIN", covered=True),
+    Case("host", "MX"),  # NODATA
+    Case("real.wild", "A"),  # NODATA at a name the wildcard does not cover
+    Case("b", "A"),  # empty non-terminals
+    Case("a.b", "TXT"),
+    Case("host", "DS"),  # DS NODATA where there is no delegation
+    Case("secure", "DS", answer=None),  # the signed delegation's DS, from the parent
+    Case("www.secure", "A", answer=("www.secure A 192.0.2.210",)),
+    Case("insecure", "DS", covered=True),  # the proof that there is no DS
+    Case("www.insecure", "A", answer=("www.insecure A 192.0.2.211",), covered=True,
+         unsigned=True),
+]
+
+
+@dataclass
+class Setup:
+    """The two servers (one signs with NSEC and serves the pre-signed zones too, one signs
+    with NSEC3), Unbound, and the DS records Unbound trusts, by zone."""
+
+    servers: dict[str, ServerProcess]  # by the denial the server signs with
+    resolver: Resolver
+    anchors: dict[str, list[str]]
+    root: Path
+
+    def server(self, origin: str) -> ServerProcess:
+        return self.servers[_server_denial(origin)]
+
+
+def _needed() -> None:
+    reasons = [why for why in (unbound.missing(), dnssec.missing()) if why is not None]
+    for name in ("dnssec-verify", "ldns-verify-zone"):
+        if programs.find(name) is None:
+            reasons.append(f"{name} is needed here (Debian packages bind9-utils, ldnsutils)")
+    programs.needed(reasons)
+
+
+def _ds_rdatas(workdir: Path, origin: str) -> list[str]:
+    """The DS rdatas dnssec-signzone wrote for the zone's KSK (dsset-ORIGIN)."""
+    rdatas = []
+    for line in (workdir / f"dsset-{origin}").read_text().splitlines():
+        fields = line.split()  # owner [TTL] IN DS key-tag algorithm digest-type digest...
+        text = " ".join(fields[fields.index("DS") + 1:])
+        rdatas.append(dns.rdata.from_text("IN", "DS", text).to_text())
+    return rdatas
+
+
+def _served_ds(srv: ServerProcess, origin: str) -> list[str]:
+    """The DS records `dnsbackend ds` prints for a zone the server signs."""
+    printed = subprocess.run([sys.executable, "-m", "dnsbackend", "ds", origin, "--data",
+                              str(srv.data)], capture_output=True, text=True, check=True)
+    return printed.stdout.splitlines()
+
+
+def tamper(path: Path, origin: str, owner: str, covered: str) -> None:
+    """Flip one bit in the signature of the RRSIG over `owner`'s `covered` RRset."""
+    zone = dns.zone.from_file(str(path), origin=origin, relativize=False)
+    node = zone.find_node(f"{owner}.{origin}")
+    rrsigs = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                dns.rdatatype.from_text(covered))
+    (old,) = list(rrsigs)
+    signature = bytearray(old.signature)
+    signature[len(signature) // 2] ^= 0x01
+    rrsigs.remove(old)
+    rrsigs.add(old.replace(signature=bytes(signature)))
+    zone.to_file(str(path), relativize=False)
+
+
+def _child_files(root: Path, zones: Path, origin: str) -> list[str]:
+    """Write the signed and the unsigned child of `origin`; the signed one's DS rdatas."""
+    child = "secure." + origin
+    signed = dnssec.sign(CHILD.format(ns="192.0.2.200", www="192.0.2.210"), child,
+                         root / "sign" / child)
+    (zones / f"{child}zone").write_text(signed.read_text())
+    (zones / f"insecure.{origin}zone").write_text(
+        CHILD.format(ns="192.0.2.201", www="192.0.2.211"))
+    return _ds_rdatas(signed.parent, child)
+
+
+def _settings(path: Path, denial: str, signed: list[str]) -> Path:
+    tables = "".join(f'[zone."{origin}"]\nsign = true\n' for origin in signed)
+    path.write_text(f'[transfer]\nallow = [{{ address = "127.0.0.0/8" }}]\n'
+                    f'[dnssec]\ndenial = "{denial}"\n{tables}')
+    return path
+
+
+def _write_zones(root: Path, zones: dict[str, Path]) -> dict[str, list[str]]:
+    """Every zone file, in the zones directory of the server that serves it (the one signing
+    with NSEC3, or the other); the DS records of those dnssec-signzone signed, by zone."""
+    anchors: dict[str, list[str]] = {}
+    for zone in BATTERY:
+        text = zone_text(_child_files(root, zones[dnssec.NSEC], zone.origin))
+        home = zones[_server_denial(zone.origin)]
+        if zone.signer == SERVER:
+            (home / f"{zone.origin}zone").write_text(text)
+            continue
+        signed = dnssec.sign(text, zone.origin, root / "sign" / zone.origin, zone.denial)
+        (home / f"{zone.origin}zone").write_text(signed.read_text())
+        anchors[zone.origin] = [f"{zone.origin} DS {ds}"
+                                for ds in _ds_rdatas(signed.parent, zone.origin)]
+    signed = dnssec.sign(zone_text([]), TAMPERED, root / "sign" / TAMPERED)
+    tamper(signed, TAMPERED, "host", "A")
+    (zones[dnssec.NSEC] / f"{TAMPERED}zone").write_text(signed.read_text())
+    anchors[TAMPERED] = [f"{TAMPERED} DS {ds}" for ds in _ds_rdatas(signed.parent, TAMPERED)]
+    for denial, origin in LIVE.items():
+        (zones[denial] / f"{origin}zone").write_text(zone_text([]))
+    return anchors
+
+
+def _server_denial(origin: str) -> str:
+    """Which server serves the zone: the one that signs with NSEC3 serves the zones it signs
+    so, the other every other zone."""
+    return dnssec.NSEC3 if origin in (BATTERY[4].origin, LIVE[dnssec.NSEC3]) else dnssec.NSEC
+
+
+def _stubs(srv: ServerProcess, zones: Path, anchors: dict[str, list[str]]) -> list[Stub]:
+    """Once each of the server's zones is served, what Unbound is told of it (the DS of
+    those the server signs added to `anchors`)."""
+    stubs = []
+    for path in sorted(zones.glob("*.zone")):
+        origin = path.name.removesuffix("zone")
+        srv.wait_served(origin)
+        if origin.startswith(("secure.", "insecure.")):
+            stubs.append(Stub(origin, srv.port))  # trusted through its parent's DS, or not
+            continue
+        if origin not in anchors:  # signed by the server: the DS it prints
+            anchors[origin] = _served_ds(srv, origin)
+        stubs.append(Stub(origin, srv.port, anchors[origin]))
+    return stubs
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    _needed()
+    root = tmp_path_factory.mktemp("unbound")
+    zones = {denial: root / f"zones-{denial}" for denial in (dnssec.NSEC, dnssec.NSEC3)}
+    for path in zones.values():
+        path.mkdir()
+    anchors = _write_zones(root, zones)
+    servers: dict[str, ServerProcess] = {}
+    resolver = None
+    try:
+        for denial, path in zones.items():
+            own = [z.origin for z in BATTERY if z.signer == SERVER and z.denial == denial]
+            config = _settings(root / f"{denial}.toml", denial, [*own, LIVE[denial]])
+            servers[denial] = ServerProcess(path, root / f"db-{denial}", config=config)
+        stubs = [stub for denial, srv in servers.items()
+                 for stub in _stubs(srv, zones[denial], anchors)]
+        resolver = Unbound().start(root / "unbound", stubs)
+        yield Setup(servers, resolver, anchors, root)
+    finally:
+        if resolver is not None:
+            resolver.stop()
+        for srv in servers.values():
+            srv.stop()
+
+
+def _absolute(name: str, origin: str) -> str:
+    return f"{name}.{origin}" if name else origin
+
+
+def _records(answer: dns.message.Message, origin: str) -> set[str]:
+    """The answer section as "owner TYPE rdata" with owners relative to `origin`, RRSIGs
+    left out."""
+    apex = dns.name.from_text(origin)
+    return {f"{rrset.name.relativize(apex)} {dns.rdatatype.to_text(rrset.rdtype)} "
+            f"{rdata.to_text(origin=apex, relativize=True)}"
+            for rrset in answer.answer if rrset.rdtype != dns.rdatatype.RRSIG
+            for rdata in rrset}
+
+
+def _verdict(setup: Setup, origin: str, case: Case, secure: bool) -> str | None:
+    """What is wrong with Unbound's answer to the case, or None."""
+    name = _absolute(case.name, origin)
+    setup.resolver.flush(origin)
+    answer = setup.resolver.ask(name, case.rdtype)
+    said = []
+    rcode = dns.rcode.to_text(answer.rcode())
+    if rcode != case.rcode:
+        said.append(f"rcode {rcode}, not {case.rcode}")
+    if bool(answer.flags & dns.flags.AD) != secure:
+        said.append("AD " + ("missing" if secure else "set for an insecure answer"))
+    records = _records(answer, origin)
+    if case.answer is None:
+        if not any(r.rdtype == dns.rdatatype.from_text(case.rdtype) for r in answer.answer):
+            said.append(f"no {case.rdtype} in the answer")
+    elif records != set(case.answer):
+        said.append(f"answer {sorted(records)}, not {sorted(case.answer)}")
+    if not said:
+        return None
+    ede = "; ".join(f"EDE {o.code}: {o.text}" for o in answer.options
+                    if isinstance(o, dns.edns.EDEOption))
+    return f"{name} {case.rdtype}: {', '.join(said)} {ede}"
+
+
+def _hashed(origin: str, name: str) -> str:
+    """The NSEC3 owner name of `name` (SHA-1, 0 iterations, no salt: both signers' choice)."""
+    return f"{dns.dnssec.nsec3_hash(_absolute(name, origin), None, 0, 1).lower()}.{origin}"
+
+
+@pytest.mark.parametrize("zone", BATTERY, ids=[z.origin.rstrip(".") for z in BATTERY])
+def test_every_answer_validates_through_unbound(setup: Setup, zone: Signed) -> None:
+    optout = zone.denial == dnssec.NSEC3_OPTOUT
+    cases = list(CASES)
+    if zone.denial != dnssec.NSEC:  # an NSEC3 owner name is no name of the zone
+        cases.append(Case(_hashed(zone.origin, "host").removesuffix("." + zone.origin), "A",
+                          "NXDOMAIN", covered=True))
+    wrong = [said for case in cases
+             if (said := _verdict(setup, zone.origin, case,
+                                  secure=not case.unsigned and not (optout and case.covered)))]
+    assert not wrong, "\n".join(wrong) + "\nUnbound's log:\n" + setup.resolver.log_tail(40)
+
+
+def test_a_tampered_signature_gives_servfail_for_that_rrset_only(setup: Setup) -> None:
+    """One bit of host A's RRSIG is flipped: host A and the CNAME that leads to it are bogus,
+    SERVFAIL (and Unbound's log says validation failed there); the rest still validates."""
+    for name in ("host", "www"):
+        setup.resolver.flush(TAMPERED)
+        answer = setup.resolver.ask(f"{name}.{TAMPERED}", "A")
+        assert answer.rcode() == dns.rcode.SERVFAIL, f"{name}: {answer}"
+    assert f"validation failure <host.{TAMPERED} A IN>" in setup.resolver.log_tail(200)
+    good = [Case("host", "TXT", answer=('host TXT "host"',)),
+            Case("", "MX", answer=("@ MX 10 mail",)), Case("nothere", "A", "NXDOMAIN"),
+            Case("x.dname", "A", answer=("dname DNAME sub", "x.dname CNAME x.sub",
+                                         "x.sub A 192.0.2.70"))]
+    wrong = [said for case in good if (said := _verdict(setup, TAMPERED, case, secure=True))]
+    assert not wrong, "\n".join(wrong) + "\nUnbound's log:\n" + setup.resolver.log_tail(40)
+
+
+def _verify_axfr(setup: Setup, origin: str, name: str) -> str:
+    """The zone's AXFR, checked by dnssec-verify and by ldns-verify-zone (trusting the DS
+    `dnsbackend ds` printed); its text."""
+    text = axfr_text(setup.server(origin).port, origin)
+    path = setup.root / name
+    path.write_text(text)
+    anchors = setup.root / f"{origin}ds"
+    anchors.write_text("\n".join(setup.anchors[origin]) + "\n")
+    for done in (dnssec_verify(path, origin), ldns_verify_zone(path, anchors)):
+        assert done.returncode == 0, f"{done.args}: {done.stdout}{done.stderr}"
+    return text
+
+
+@pytest.mark.parametrize("origin", [z.origin for z in BATTERY if z.signer == SERVER])
+def test_the_axfr_of_a_zone_the_server_signs_verifies(setup: Setup, origin: str) -> None:
+    text = _verify_axfr(setup, origin, f"{origin}axfr")
+    denial = next(z.denial for z in BATTERY if z.origin == origin)
+    assert (" NSEC3 " in text) == (denial == dnssec.NSEC3) and " RRSIG " in text
+
+
+def _rrsig_ttl(answer: dns.message.Message, rdtype: str) -> int:
+    """The original TTL the answer's RRSIG over `rdtype` was made for."""
+    for rrset in answer.answer:
+        for rdata in rrset:
+            if isinstance(rdata, dns.rdtypes.ANY.RRSIG.RRSIG) and \
+                    rdata.type_covered == dns.rdatatype.from_text(rdtype):
+                return int(rdata.original_ttl)
+    raise AssertionError(f"no RRSIG over {rdtype}: {answer}")
+
+
+@pytest.mark.parametrize("denial", [dnssec.NSEC, dnssec.NSEC3])
+def test_live_edits_of_a_signed_zone_validate_right_after_each(setup: Setup,
+                                                               denial: str) -> None:
+    """Added, removed (the wildcard then answers for it), a TTL raised: once the server
+    serves the new serial, Unbound (its cache of the zone flushed) validates the new data,
+    and the AXFR verifies."""
+    origin = LIVE[denial]
+    srv = setup.server(origin)
+    path = srv.zones / f"{origin}zone"
+    added = "new A 192.0.2.77\n"
+    edits = [
+        (zone_text([], 2, added), [Case("new", "A", answer=("new A 192.0.2.77",))]),
+        (zone_text([], 3, added).replace('real.wild TXT "real"\n', ""),
+         [Case("real.wild", "A", answer=("real.wild A 192.0.2.99",)),
+          Case("real.wild", "TXT")]),  # wildcard NODATA now
+        (zone_text([], 4, added).replace("host A", "host 7200 A"),
+         [Case("host", "A", answer=("host A 192.0.2.80",))]),
+    ]
+    for serial, (text, cases) in enumerate(edits, start=2):
+        write_atomically(str(path), text)
+        srv.wait_until(origin, "SOA", lambda r, s=serial: bool(r.answer)  # type: ignore[misc]
+                       and r.answer[0][0].serial == s)
+        _verify_axfr(setup, origin, f"{origin}{serial}")
+        checks = [*cases, Case("nothere", "A", "NXDOMAIN")]
+        wrong = [said for case in checks if (said := _verdict(setup, origin, case, secure=True))]
+        assert not wrong, f"serial {serial}:\n" + "\n".join(wrong)
+    setup.resolver.flush(origin)
+    answer = setup.resolver.ask(f"host.{origin}", "A")
+    assert _rrsig_ttl(answer, "A") == 7200, "signed again for its new TTL"
+    ttl = answer.get_rrset(answer.answer, dns.name.from_text(f"host.{origin}"),
+                           dns.rdataclass.IN, dns.rdatatype.A)
+    assert ttl is not None and ttl.ttl > 3600, "a validator keeps the TTL the RRSIG was made for"
