@@ -102,8 +102,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .daemon import Launch, StartError, run
-
     overrides = {
         "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
         "workers": args.workers, "log_level": args.log_level,
@@ -122,6 +120,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"dnsbackend: setting 'log_file': cannot open {settings.log_file}: "
               f"{exc.strerror}", file=sys.stderr)
         return 2
+    from .update.process import start_writer_server
+
+    start_writer_server()  # its imports run while ours do (the writers are forked from it)
+    from .daemon import Launch, StartError, run
+
     try:
         import uvloop
 

@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +54,12 @@ from .transfer.tsig import TsigKey
 from .update import jobs
 from .update.outcome import Action, Outcome, report
 from .update.policy import ZonePolicy
-from .update.process import die_with_parent, init_writer_process
+from .update.process import (
+    die_with_parent,
+    group_signals_ignored,
+    init_writer_process,
+    writer_context,
+)
 from .update.watch import SettingsWatcher, ZoneWatcher
 from .zone.files import origin_key
 
@@ -84,9 +88,9 @@ class Launch:
 
 
 def writer_pool(processes: int) -> ProcessPoolExecutor:
-    """Writer processes, started clean (no inherited LMDB handles or event loop)."""
-    return ProcessPoolExecutor(max_workers=processes,
-                               mp_context=multiprocessing.get_context("spawn"),
+    """Writer processes, started clean (no inherited LMDB handles or event loop), forked
+    from the fork server (update.process.writer_context)."""
+    return ProcessPoolExecutor(max_workers=processes, mp_context=writer_context(),
                                initializer=init_writer_process)
 
 
@@ -390,20 +394,6 @@ class Daemon:
             before = set(notify_targets(old, origin))
             self._notify(origin, [t for t in notify_targets(self.settings, origin)
                                   if t not in before])
-
-
-@contextlib.contextmanager
-def group_signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGHUP ignored while child processes start: they keep that through exec,
-    so a Ctrl-C or hangup sent to the whole process group is for this process alone (it
-    stops them in order, and they take their settings from the store), even for a child
-    still starting up."""
-    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 class StartError(Exception):

@@ -89,6 +89,25 @@ def test_a_stop_signal_stops_every_process_cleanly(tmp_path: Path, server_factor
     assert pids_alive(tree) == []
 
 
+def test_a_killed_server_leaves_no_process_behind(tmp_path: Path,
+                                                  server_factory: StartServer) -> None:
+    """SIGKILL (the OOM killer, a crash): the writers, forked from multiprocessing's fork
+    server, and that server go too (a writer that outlived its server would be a leak)."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "one.test.zone").write_text(ZONE)
+    srv = server_factory(zones)
+    srv.wait_served("one.test.")
+    tree = process_tree(srv.proc.pid)
+    assert len(tree) >= 4  # the server, its three writers (and their helpers)
+    srv.proc.kill()
+    srv.proc.wait(30)
+    deadline = time.monotonic() + 10
+    while pids_alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids_alive(tree) == []
+
+
 def test_sighup_reads_every_zone_file_and_the_settings_now(tmp_path: Path,
                                                            server_factory: StartServer) -> None:
     zones = tmp_path / "zones"
