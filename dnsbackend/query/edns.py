@@ -6,35 +6,25 @@ import struct
 from typing import Final
 
 from ..store.format import ServedSettings
-from ..wire.codes import OPT
-from ..wire.message import FormatError, read_name
+from ..wire.codes import (
+    COOKIE,
+    EDE_NOT_AUTHORITATIVE,
+    EDE_NOT_READY,
+    EDE_NOT_SUPPORTED,
+    EDE_PROHIBITED,
+    NSID,
+    OPT,
+)
+from ..wire.message import FormatError, ede_option, read_name
+from ..wire.message import edns_option as option
 from .cookies import cookie_answer
-
-NSID: Final = 3  # RFC 5001
-COOKIE: Final = 10  # RFC 7873
-EDE: Final = 15  # RFC 8914, Extended DNS Errors
-
-# Extended DNS Error info codes (RFC 8914 section 4) we send.
-EDE_NOT_READY: Final = 14
-EDE_PROHIBITED: Final = 18
-EDE_NOT_AUTHORITATIVE: Final = 20
-EDE_NOT_SUPPORTED: Final = 21
 
 _TWO_TWO: Final = struct.Struct("!HH")
 _RR_FIXED: Final = struct.Struct("!HHIH")
 
 
-def option(code: int, data: bytes) -> bytes:
-    """One option as it goes into an OPT record's rdata."""
-    return _TWO_TWO.pack(code, len(data)) + data
-
-
 def nsid_option(nsid: bytes) -> bytes:
     return option(NSID, nsid)
-
-
-def ede_option(info_code: int) -> bytes:
-    return option(EDE, struct.pack("!H", info_code))
 
 
 # The EDE options we send, made once.

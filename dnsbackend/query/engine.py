@@ -40,7 +40,7 @@ from ..wire.codes import (
     SRV,
     TC,
 )
-from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields
+from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields, with_options
 from . import edns
 from .edns import Client
 from .encode import _TXN, Prepared, encode, encode_anchored
@@ -157,7 +157,8 @@ def _refuse(query: Query, msg: bytes, opcode: int, payload: int, snapshot: Snaps
         return _error(query, msg, REFUSED, payload, extra)
     if qtype in (MAILA, MAILB):
         return _error(query, msg, NOTIMP, payload, extra)
-    return _error(query, msg, REFUSED, payload, extra)  # AXFR, IXFR
+    # AXFR, IXFR over UDP: EDE Prohibited, as BIND answers it.
+    return _error(query, msg, REFUSED, payload, extra + edns.PROHIBITED)
 
 
 def _chaos(query: Query, msg: bytes, payload: int, snapshot: Snapshot, extra: bytes) -> bytes:
@@ -295,7 +296,7 @@ def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns_: bool, 
     question = msg[12:question_end]
     opt = opt_record(payload, do) if edns_ else b""
     if extra:
-        opt = _with_options(opt, extra)
+        opt = with_options(opt, extra)
     pflags, tail, an, ns, ar, required_len, required_ar, optional, _, partial = prepared
     flags = QR | pflags | (qflags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
@@ -331,11 +332,6 @@ def _header_only(msg: bytes, rcode: int) -> bytes:
     return ident + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
 
 
-def _with_options(opt: bytes, options: bytes) -> bytes:
-    """An OPT record without options given `options` (its RDATA)."""
-    return opt[:-2] + _TWO.pack(len(options)) + options
-
-
 def _error(query: Query, msg: bytes, rcode: int, payload: int | None = None,
            extra: bytes = b"") -> bytes:
     """An error response echoing the question (and OPT, with `extra`'s options and the
@@ -345,6 +341,6 @@ def _error(query: Query, msg: bytes, rcode: int, payload: int | None = None,
     if query.edns and payload is not None:
         opt = opt_record(payload, query.do, rcode >> 4)
         if extra:
-            opt = _with_options(opt, extra)
+            opt = with_options(opt, extra)
     return (_HEADER.pack(query.id, flags, 1, 0, 0, 1 if opt else 0)
             + msg[12 : query.question_end] + opt)

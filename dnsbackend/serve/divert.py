@@ -59,7 +59,7 @@ class Diverted:
             level = logging.DEBUG if out.kind.startswith("refused") else logging.INFO
             log.log(level, "%s", out.describe(0.0))  # UDP: a refusal may come from anyone
             return next(out.messages)
-        check = check_request(msg, snapshot.served.keys, self.clock())
+        check = check_request(msg, snapshot.served.keys, self.clock(), payload)
         if check.reply is not None:  # BADKEY, BADSIG (unsigned), BADTIME (signed), FORMERR
             return check.reply
         if check.signer is None:  # not signed after all: an unusual shape of query

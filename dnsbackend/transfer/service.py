@@ -14,8 +14,28 @@ import dns.message
 import dns.rdatatype
 
 from ..store.snapshot import Reader
-from ..wire.codes import AXFR, CLASS_IN, IXFR, OPCODE_MASK, QR, RD, REFUSED, TC
-from ..wire.message import FormatError, opt_record, parse_fields, question_type
+from ..wire.codes import (
+    AXFR,
+    CLASS_IN,
+    EDE_NOT_AUTHORITATIVE,
+    EDE_NOT_READY,
+    EDE_PROHIBITED,
+    IXFR,
+    OPCODE_MASK,
+    QR,
+    RD,
+    REFUSED,
+    SERVFAIL,
+    TC,
+)
+from ..wire.message import (
+    FormatError,
+    ede_option,
+    opt_record,
+    parse_fields,
+    question_type,
+    with_options,
+)
 from .acl import Entry, allowed, keys_for
 from .stream import Packer, messages
 from .tsig import Check, Signer, check_request
@@ -23,6 +43,12 @@ from .xfr import Transfer, plan
 
 _HEADER = struct.Struct("!HHHHHH")
 DO = 0x8000  # EDNS flags: DNSSEC OK
+NOTAUTH = 9
+# Extended DNS Errors (RFC 8914) of a refusal: the ACL says no (BIND and NSD send it);
+# a zone not served here; the store of a first start holds no zone yet.
+_PROHIBITED = ede_option(EDE_PROHIBITED)
+_NOT_AUTHORITATIVE = ede_option(EDE_NOT_AUTHORITATIVE)
+_NOT_READY = ede_option(EDE_NOT_READY)
 
 
 def is_transfer(msg: bytes) -> bool:
@@ -99,7 +125,7 @@ class TransferService:
         checks as start(): one message, the IXFR itself if it fits the client's UDP size
         (its EDNS payload up to ours, `payload`; 512 without EDNS), else our SOA alone with
         TC set, which sends the client to TCP. A current client gets our SOA alone."""
-        granted = self._grant(msg, client)
+        granted = self._grant(msg, client, payload)
         if isinstance(granted, Outgoing):
             return granted
         out, request, planned, transfer, signer = granted
@@ -132,12 +158,13 @@ class TransferService:
         out.messages = iter([answer if signer is None else signer.sign(answer, self.clock())])
         return out
 
-    def _grant(self, msg: bytes, client: str) -> Outgoing | tuple[
+    def _grant(self, msg: bytes, client: str, payload: int | None = None) -> Outgoing | tuple[
             Outgoing, dns.message.Message, Generator[Transfer, None, None], Transfer,
             Signer | None]:
         """A refusal (or TSIG error) as the whole answer, or what a granted request is
         answered from: its log record, the parsed request, the plan (close it to let go of
-        the version), the transfer, and the signer of the answer if it was signed."""
+        the version), the transfer, and the signer of the answer if it was signed. An
+        error's OPT record advertises `payload` (None: the served settings' UDP size)."""
         try:
             request = dns.message.from_wire(msg, ignore_trailing=False, keyring=False)
         except Exception:  # noqa: BLE001 - bad input from the network is normal: refuse it
@@ -147,38 +174,47 @@ class TransferService:
         assert name is not None
         lower = name.lower()
         snapshot = self.reader.snapshot()
+        size = snapshot.udp_payload if payload is None else payload
         zone_text = question.name.to_text()
-        check = check_request(msg, snapshot.served.keys, self.clock())
+        check = check_request(msg, snapshot.served.keys, self.clock(), size)
         if check.reply is not None:
             return Outgoing(zone_text, client, "refused (" + check.describe() + ")",
                             messages=iter([check.reply]))
         zone = snapshot.zones.get(lower)
+        if zone is None:  # NOTAUTH, as BIND, Knot and NSD answer it
+            if snapshot.ready:
+                return self._refused(msg, zone_text, client, "not a zone served here", check,
+                                     _opt(request, size, _NOT_AUTHORITATIVE), NOTAUTH)
+            return self._refused(msg, zone_text, client, "the zones are still being read",
+                                 check, _opt(request, size, _NOT_READY), SERVFAIL)
         acl = snapshot.served.may_transfer(lower)
-        if zone is None or not allowed(client, acl, check.key):
-            why = _why_refused(zone is None, client, acl, check)
-            return self._refused(msg, zone_text, client, why, check)
+        if not allowed(client, acl, check.key):
+            return self._refused(msg, zone_text, client, _why_refused(client, acl, check),
+                                 check, _opt(request, size, _PROHIBITED))
         ixfr_from = _ixfr_from(request)
         if ixfr_from == -1:
-            return self._refused(msg, zone_text, client, "IXFR without an SOA", check)
+            return self._refused(msg, zone_text, client, "IXFR without an SOA", check,
+                                 _opt(request, size, b""))
         planned = plan(self.reader.store, zone.meta.zone_id, zone.version, ixfr_from)
         transfer = next(planned, None)
         if transfer is None:  # the version was freed in between: take the new one
             self.reader.refresh()
-            return self._grant(msg, client)
+            return self._grant(msg, client, payload)
         out = Outgoing(zone_text, client, transfer.kind, transfer.serial, transfer.from_serial,
                        key=check.key_name)
         return out, request, planned, transfer, check.signer
 
     def _refused(self, msg: bytes, zone: str, client: str, why: str = "",
-                 check: Check | None = None) -> Outgoing:
-        """REFUSED, signed when the request was signed with a key we verified."""
+                 check: Check | None = None, opt: bytes = b"", rcode: int = REFUSED) -> Outgoing:
+        """REFUSED (or `rcode`) with the OPT record `opt`, signed when the request was
+        signed with a key we verified (the TSIG RR after the OPT: the last record)."""
         try:
             question_end = parse_fields(msg)[5]
         except FormatError:
             question_end = 12
-        flags = QR | (((msg[2] << 8) | msg[3]) & (OPCODE_MASK | RD)) | REFUSED
-        reply = msg[:2] + _HEADER.pack(0, flags, 1 if question_end > 12 else 0, 0, 0, 0)[2:] \
-            + msg[12:question_end]
+        flags = QR | (((msg[2] << 8) | msg[3]) & (OPCODE_MASK | RD)) | rcode
+        reply = msg[:2] + _HEADER.pack(0, flags, 1 if question_end > 12 else 0, 0, 0,
+                                       1 if opt else 0)[2:] + msg[12:question_end] + opt
         signer: Signer | None = None if check is None else check.signer
         if signer is not None:
             reply = signer.sign(reply, self.clock())
@@ -195,11 +231,16 @@ def _ixfr_from(request: dns.message.Message) -> int | None:
     return int(soas[0][0].serial) if soas else -1
 
 
-def _why_refused(unknown_zone: bool, client: str, acl: tuple[Entry, ...],
-                 check: Check) -> str:
-    """What the log line says of a refusal (key names, never secrets)."""
-    if unknown_zone:
-        return "not a zone served here"
+def _opt(request: dns.message.Message, payload: int, options: bytes) -> bytes:
+    """The OPT record of a refusal: none unless the request had one (RFC 6891 section 7);
+    our payload size, the request's DO bit, and `options` (an Extended DNS Error)."""
+    if request.edns < 0:
+        return b""
+    return with_options(opt_record(payload, bool(request.ednsflags & DO)), options)
+
+
+def _why_refused(client: str, acl: tuple[Entry, ...], check: Check) -> str:
+    """What the log line says of an ACL's refusal (key names, never secrets)."""
     keys = keys_for(client, acl)
     if keys is None:
         return "address not allowed"

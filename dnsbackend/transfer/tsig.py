@@ -23,8 +23,9 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
-from ..wire.codes import FORMERR, OPCODE_MASK, QR, RD
-from ..wire.message import FormatError, read_name
+from ..store.format import DEFAULT_UDP_PAYLOAD
+from ..wire.codes import FORMERR, OPCODE_MASK, OPT, QR, RD
+from ..wire.message import FormatError, opt_record, read_name
 
 # BIND's names for the algorithms (what the settings say) and their names on the wire.
 ALGORITHMS: dict[str, dns.name.Name] = {
@@ -85,13 +86,15 @@ def key_from(keys: Keys, name: bytes) -> TsigKey | None:
 
 @dataclass
 class Found:
-    """A message's TSIG RR: where it starts, its owner, its rdata, and where the question
-    ends."""
+    """A message's TSIG RR: where it starts, its owner, its rdata, where the question ends,
+    and whether the message has an OPT record, with the DNSSEC OK bit or without."""
 
     start: int
     owner: dns.name.Name
     rdata: dns.rdtypes.ANY.TSIG.TSIG
     question_end: int
+    edns: bool = False
+    do: bool = False
 
 
 def _skip_question(wire: bytes) -> int:
@@ -123,20 +126,24 @@ def find_tsig(wire: bytes) -> Found | None:
     question_end = pos = _skip_question(wire)
     _, _, _, an, ns, ar = _HEADER.unpack_from(wire)
     total = an + ns + ar
+    opt_ttl = -1
     for index in range(total):
         start = pos
         pos = read_name(wire, pos)[1]
         if pos + 10 > len(wire):
             raise FormatError("RR runs past the message")
-        rtype, _, _, size = _RR_FIXED.unpack_from(wire, pos)
+        rtype, _, ttl, size = _RR_FIXED.unpack_from(wire, pos)
         pos += 10 + size
         if pos > len(wire):
             raise FormatError("RR runs past the message")
+        if rtype == OPT and index >= an + ns:
+            opt_ttl = ttl
         if rtype != TSIG:
             continue
         if index != total - 1 or index < an + ns or pos != len(wire):
             raise FormatError("a TSIG RR that is not the last of the message")
-        return Found(start, *_tsig_at(wire, start, pos - size, size), question_end)
+        return Found(start, *_tsig_at(wire, start, pos - size, size), question_end,
+                     opt_ttl >= 0, opt_ttl >= 0 and bool(opt_ttl & 0x8000))
     if pos != len(wire):
         raise FormatError("trailing bytes")
     return None
@@ -218,11 +225,20 @@ class Check:
         return f"TSIG {ERRORS.get(self.error, str(self.error))}{named}"
 
 
-def _reply_header(wire: bytes, question_end: int, rcode: int) -> bytes:
-    """An answer without records to the request: its ID, opcode, RD and question."""
+def _reply_header(wire: bytes, question_end: int, rcode: int, opt: bytes = b"") -> bytes:
+    """An answer without records to the request: its ID, opcode, RD and question; and the
+    OPT record `opt`, if given."""
     ident, flags, qd = struct.unpack_from("!HHH", wire)
     flags = QR | (flags & (OPCODE_MASK | RD)) | rcode
-    return _HEADER.pack(ident, flags, qd, 0, 0, 0) + wire[12:question_end]
+    return _HEADER.pack(ident, flags, qd, 0, 0, 1 if opt else 0) + wire[12:question_end] + opt
+
+
+def _error_reply(wire: bytes, found: Found, rcode: int, payload: int) -> bytes:
+    """An answer without records to a request with a TSIG RR, with an OPT record (our
+    payload size, the request's DO bit) when the request had one, as BIND, Knot and NSD
+    answer: the TSIG RR added after it stays the last record (RFC 8945 section 5.3)."""
+    opt = opt_record(payload, found.do) if found.edns else b""
+    return _reply_header(wire, found.question_end, rcode, opt)
 
 
 def formerr_reply(wire: bytes) -> bytes:
@@ -233,18 +249,20 @@ def formerr_reply(wire: bytes) -> bytes:
         return _reply_header(wire[:4] + bytes(8), 12, FORMERR)
 
 
-def _unsigned_error(wire: bytes, found: Found, error: int, now: float) -> Check:
+def _unsigned_error(wire: bytes, found: Found, error: int, now: float, payload: int) -> Check:
     """BADKEY or BADSIG: NOTAUTH with an unsigned TSIG RR carrying the error (RFC 8945
     section 5.3.2)."""
     rd = found.rdata
     tsig = _tsig_rdata(rd.algorithm, int(now), rd.fudge, rd.original_id, error)
-    reply = _append(_reply_header(wire, found.question_end, NOTAUTH), found.owner, tsig)
+    reply = _append(_error_reply(wire, found, NOTAUTH, payload), found.owner, tsig)
     return Check(error=error, reply=reply, key_name=found.owner.to_text())
 
 
-def check_request(wire: bytes, keys: Keys, now: float) -> Check:
+def check_request(wire: bytes, keys: Keys, now: float,
+                  payload: int = DEFAULT_UDP_PAYLOAD) -> Check:
     """Verify a request's TSIG (RFC 8945 section 5.2: the key, then the MAC, then the
-    time) against the configured keys, at time `now`."""
+    time) against the configured keys, at time `now`. An error's answer carries an OPT
+    record advertising `payload` if the request had one."""
     try:
         found = find_tsig(wire)
     except FormatError:
@@ -254,27 +272,28 @@ def check_request(wire: bytes, keys: Keys, now: float) -> Check:
     rd = found.rdata
     key = key_from(keys, found.owner.to_wire() or b"")
     if key is None or ALGORITHMS[key.algorithm] != rd.algorithm:
-        return _unsigned_error(wire, found, BADKEY, now)
+        return _unsigned_error(wire, found, BADKEY, now, payload)
     full = dns.tsig.mac_sizes[ALGORITHMS[key.algorithm]]
     size = len(rd.mac)
     if size > full or size < max(10, full // 2):  # section 5.2.2.1
-        return Check(error=FORMERR, reply=formerr_reply(wire), key_name=found.owner.to_text())
+        return Check(error=FORMERR, reply=_error_reply(wire, found, FORMERR, payload),
+                     key_name=found.owner.to_text())
     expected, _ = dns.tsig.sign(_without_tsig(wire, found), key.for_dnspython(found.owner),
                                 rd, rd.time_signed)
     if not hmac.compare_digest(bytes(expected.mac)[:size], bytes(rd.mac)):
-        return _unsigned_error(wire, found, BADSIG, now)
+        return _unsigned_error(wire, found, BADSIG, now, payload)
     signer = Signer(key, bytes(rd.mac), found.owner)
     check = Check(key.name, signer, key_name=found.owner.to_text(),
                   unsigned=_without_tsig(wire, found))
     if size < full:  # a truncated MAC, which our policy does not take: signed BADTRUNC
         check.error = BADTRUNC
-        check.reply = signer.sign(_reply_header(wire, found.question_end, NOTAUTH), now,
+        check.reply = signer.sign(_error_reply(wire, found, NOTAUTH, payload), now,
                                   error=BADTRUNC)
     elif abs(rd.time_signed - int(now)) > rd.fudge:
         # Signed, with the request's Time Signed (so that its sender can check the MAC)
         # and our time in Other Data (section 5.2.3), as BIND does.
         check.error = BADTIME
-        check.reply = signer.sign(_reply_header(wire, found.question_end, NOTAUTH), now,
+        check.reply = signer.sign(_error_reply(wire, found, NOTAUTH, payload), now,
                                   error=BADTIME, other=int(now).to_bytes(6, "big"),
                                   time_signed=rd.time_signed, fudge=rd.fudge)
     return check

@@ -51,3 +51,13 @@ TC: Final = 0x0200
 RD: Final = 0x0100
 CD: Final = 0x0010
 OPCODE_MASK: Final = 0x7800
+
+# EDNS option codes (RFC 6891), and the Extended DNS Error info codes (RFC 8914 section 4)
+# we send.
+NSID: Final = 3  # RFC 5001
+COOKIE: Final = 10  # RFC 7873
+EDE: Final = 15  # RFC 8914
+EDE_NOT_READY: Final = 14
+EDE_PROHIBITED: Final = 18
+EDE_NOT_AUTHORITATIVE: Final = 20
+EDE_NOT_SUPPORTED: Final = 21

@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from .codes import OPT
+from .codes import EDE, OPT
 
 _HEADER: Final = struct.Struct("!HHHHHH")
 _RR_FIXED: Final = struct.Struct("!HHIH")
@@ -215,3 +215,18 @@ def opt_record(payload: int, do: bool, ext_rcode: int = 0) -> bytes:
     """An OPT pseudo-record advertising our payload size."""
     ttl = (ext_rcode << 24) | (0x8000 if do else 0)
     return b"\x00" + _RR_FIXED.pack(OPT, payload, ttl, 0)
+
+
+def edns_option(code: int, data: bytes) -> bytes:
+    """One option as it goes into an OPT record's rdata."""
+    return _TWO_TWO.pack(code, len(data)) + data
+
+
+def ede_option(info_code: int) -> bytes:
+    """An Extended DNS Error option (RFC 8914) without extra text."""
+    return edns_option(EDE, _TWO.pack(info_code))
+
+
+def with_options(opt: bytes, options: bytes) -> bytes:
+    """An OPT record without options (opt_record()) given `options` (its RDATA)."""
+    return opt[:-2] + _TWO.pack(len(options)) + options

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.edns
+import dns.flags
 import dns.message
 import dns.name
 import dns.opcode
@@ -238,6 +240,45 @@ def test_nobody_may_transfer_by_default_even_with_a_key(tmp_path: Path,
     r = dns.query.tcp(dns.message.make_query(ORIGIN, "AXFR"), "127.0.0.1", port=srv.port,
                       timeout=10)
     assert r.rcode() == dns.rcode.REFUSED and not r.answer
+
+
+def test_errors_and_refusals_keep_the_requests_edns_as_bind_and_nsd_answer(
+        tmp_path: Path, server_factory: StartServer) -> None:
+    """A request with an OPT record gets one back: TSIG errors before their TSIG RR (dig
+    shows it), a transfer the ACL refuses with EDE 18 Prohibited (TCP and UDP), a zone not
+    served NOTAUTH with EDE 20 Not Authoritative."""
+    dig = tool("dig")
+    config = key_table("xfr") + \
+        '[transfer]\nallow = [{ address = "192.0.2.0/24", key = "xfr" }]\n'
+    srv, _, _ = start(tmp_path, server_factory, config, padding=10)
+    for spec, error in ((f"hmac-sha256:other:{SECRET}", "BADKEY"),
+                        (f"hmac-sha256:xfr:{OTHER}", "BADSIG")):
+        for transport in ("+notcp", "+tcp"):
+            text = subprocess.run([dig, "@127.0.0.1", "-p", str(srv.port), "-y", spec,
+                                   transport, f"www.{ORIGIN}", "A"], capture_output=True,
+                                  text=True, timeout=30).stdout
+            assert "status: NOTAUTH" in text and error in text, text
+            assert "OPT PSEUDOSECTION" in text and "udp: 1232" in text, text
+
+    def ede(r: dns.message.Message) -> list[int]:
+        return [o.code for o in r.options if isinstance(o, dns.edns.EDEOption)]
+
+    for name, rcode, codes in ((ORIGIN, dns.rcode.REFUSED, [18]),
+                               ("nothere.test.", dns.rcode.NOTAUTH, [20])):
+        for signed in (False, True):
+            q = dns.message.make_query(name, "AXFR", use_edns=0, want_dnssec=True)
+            if signed:
+                q.use_tsig(ring(), keyname="xfr.")
+            r = dns.query.tcp(q, "127.0.0.1", port=srv.port, timeout=10)  # checks the TSIG
+            assert r.rcode() == rcode and ede(r) == codes and r.had_tsig == signed
+            assert r.ednsflags & dns.flags.DO and r.payload == 1232
+    for rdtype in ("AXFR", "IXFR"):  # over UDP: AXFR never, IXFR by the ACL
+        q = dns.message.make_query(ORIGIN, rdtype, use_edns=0)
+        if rdtype == "IXFR":
+            q.authority.append(dns.rrset.from_text(ORIGIN, 0, "IN", "SOA", ". . 1 1 1 1 1"))
+        r = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=10)
+        assert r.rcode() == dns.rcode.REFUSED and ede(r) == [18], rdtype
+    srv.wait_logged("transfer of nothere.test. to 127.0.0.1: refused (not a zone served here)")
 
 
 def _has_ipv6_loopback() -> bool:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.edns
+import dns.flags
 import dns.message
 import dns.name
 import dns.opcode
@@ -28,6 +30,8 @@ import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dnsbackend.settings import (
     Settings,
@@ -289,6 +293,65 @@ def test_unsigned_is_unsigned() -> None:
     assert check.reply is None and check.key is None and check.signer is None
 
 
+def _expected_error(key_name: str, secret: str, cut: bool, skew: int) -> int:
+    """The TSIG error RFC 8945 section 5.2 gives a request: the key, the MAC, its length,
+    the time, in that order."""
+    if key_name != "xfr.":
+        return BADKEY
+    if secret != SECRET:
+        return BADSIG
+    if cut:
+        return BADTRUNC
+    return BADTIME if abs(skew) > 300 else 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(edns=st.booleans(), do=st.booleans(), their_payload=st.integers(512, 4096),
+       ours=st.integers(512, 4096), qtype=st.sampled_from(["A", "SOA", "AXFR", "IXFR"]),
+       key_name=st.sampled_from(["xfr.", "other."]),
+       secret=st.sampled_from([SECRET, OTHER_SECRET]), cut=st.booleans(),
+       skew=st.sampled_from([0, 299, -301, 4000]))
+def test_an_error_answer_has_an_opt_if_the_request_had_one_and_the_tsig_rr_last(
+        edns: bool, do: bool, their_payload: int, ours: int, qtype: str, key_name: str,
+        secret: str, cut: bool, skew: int) -> None:
+    """As BIND, Knot and NSD answer BADKEY, BADSIG, BADTIME and BADTRUNC: an OPT record
+    (our payload size, the request's DO bit) when the request had one, the TSIG RR after
+    it; the signed errors' MAC over the answer with its OPT."""
+    q = dns.message.make_query(ORIGIN, qtype, use_edns=0 if edns else False,
+                               payload=their_payload, want_dnssec=do and edns)
+    key = dns.tsig.Key(key_name, secret, dns.tsig.HMAC_SHA256)
+    wire = signed_at(q, key, int(NOW) + skew)
+    body, rdata = unsigned_part(wire)
+    if cut:  # half of SHA-256's MAC: a length RFC 8945 allows, our policy does not take
+        out = io.BytesIO()
+        dns.rrset.from_rdata(key.name, 0, rdata.replace(mac=rdata.mac[:16])).to_wire(out)
+        wire = wire[:len(body)] + out.getvalue()
+    check = check_request(wire, keys(), NOW, ours)
+    error = _expected_error(key_name, secret, cut, skew)
+    assert check.error == error
+    if not error:
+        assert check.reply is None
+        return
+    m, reply_tsig = _reply(check.reply)  # dnspython: a TSIG RR not last would not parse
+    assert m.rcode() == NOTAUTH and reply_tsig.error == error and m.question == q.question
+    assert m.id == q.id and not m.answer and not m.authority
+    assert m.edns == (0 if edns else -1)
+    if edns:
+        assert m.payload == ours and not m.options
+        assert bool(m.ednsflags & dns.flags.DO) == do
+    if error in (BADTIME, BADTRUNC):  # signed: the MAC covers the OPT record too
+        reply_body, _ = unsigned_part(check.reply or b"")
+        opt = dns.message.make_query(ORIGIN, "A", use_edns=0, payload=ours,
+                                     want_dnssec=do).to_wire()[-11:]  # as dnspython writes it
+        assert reply_body.endswith(opt) == edns
+        request_mac = unsigned_part(wire)[1].mac
+        assert reply_tsig.mac == rfc_mac("hmac-sha256", base64.b64decode(SECRET), reply_body,
+                                         KEY_WIRE, reply_tsig.time_signed, reply_tsig.fudge,
+                                         error, reply_tsig.other, request_mac)
+    else:
+        assert reply_tsig.mac == b""
+
+
 # -- ACL entries with keys -----------------------------------------------------------------
 
 def test_acl_entries_with_and_without_keys() -> None:
@@ -403,14 +466,68 @@ def test_a_signed_ixfr_and_a_signed_refusal(served: tuple[Path, list[_Server]]) 
     soas = [rrset for m in msgs for rrset in m.answer if rrset.rdtype == dns.rdatatype.SOA]
     assert len(soas) == 4 and all(m.had_tsig for m in msgs)
     # Unsigned where the entry wants the key: REFUSED. Signed with the key for a zone we do
-    # not serve: REFUSED, signed.
+    # not serve: NOTAUTH (as BIND, Knot and NSD answer it), signed.
     q = dns.message.make_query(ORIGIN, "AXFR")
     r = dns.query.tcp(q, "127.0.0.1", port=server.port, timeout=10)
     assert r.rcode() == dns.rcode.REFUSED and not r.had_tsig
     q = dns.message.make_query("other.test.", "AXFR")
     q.use_tsig(ring(), keyname="xfr.")
     r = dns.query.tcp(q, "127.0.0.1", port=server.port, timeout=10)
-    assert r.rcode() == dns.rcode.REFUSED and r.had_tsig
+    assert r.rcode() == dns.rcode.NOTAUTH and r.had_tsig
+
+
+def _ede_codes(response: dns.message.Message) -> list[int]:
+    return [o.code for o in response.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def _transfer_query(name: str, rdtype: str, edns: bool, signed: bool) -> dns.message.Message:
+    q = dns.message.make_query(name, rdtype, use_edns=0 if edns else False, payload=4096,
+                               want_dnssec=edns)
+    if rdtype == "IXFR":
+        q.authority.append(dns.rrset.from_text(name, 0, "IN", "SOA", ". . 1 1 1 1 1"))
+    if signed:
+        q.use_tsig(ring(), keyname="xfr.")
+    return q
+
+
+@pytest.mark.parametrize("rdtype", ["AXFR", "IXFR"])
+def test_a_refused_transfer_says_why_in_an_extended_error(
+        served: tuple[Path, list[_Server]], rdtype: str) -> None:
+    """As BIND and NSD: the ACL's refusal is REFUSED with EDE 18 Prohibited; a zone not
+    served, NOTAUTH (EDE 20 Not Authoritative). The OPT record only when the request had one
+    (with our payload size and its DO bit), before the TSIG RR of a signed request."""
+    tmp_path, servers = served
+    _served(tmp_path, _config("hmac-sha256", '{ address = "192.0.2.0/24", key = "xfr" }'),
+            padding=10)
+    server = _start(tmp_path, servers)
+    cases = [(ORIGIN, dns.rcode.REFUSED, [18]), ("other.test.", dns.rcode.NOTAUTH, [20])]
+    for name, rcode, codes in cases:
+        for edns in (False, True):
+            for signed in (False, True):
+                q = _transfer_query(name, rdtype, edns, signed)
+                # dnspython checks the signature of a signed answer, and that it is last.
+                r = dns.query.tcp(q, "127.0.0.1", port=server.port, timeout=10)
+                assert r.rcode() == rcode and r.had_tsig == signed and not r.answer
+                assert r.edns == (0 if edns else -1), (name, edns, signed)
+                if edns:
+                    assert _ede_codes(r) == codes and r.payload == 1232
+                    assert r.ednsflags & dns.flags.DO
+
+
+def test_a_transfer_before_the_first_zones_are_read_is_not_ready(tmp_path: Path) -> None:
+    """A first start's empty store: SERVFAIL with EDE 14 Not Ready (the secondary tries
+    again), as an ordinary query of a name is answered then."""
+    store = open_shared(str(tmp_path / "db"))
+    try:
+        service = TransferService(Reader(store))
+        for edns in (False, True):
+            wire = _transfer_query(ORIGIN, "AXFR", edns, False).to_wire()
+            [reply] = list(service.start(wire, "127.0.0.1").messages)
+            r = dns.message.from_wire(reply)
+            assert r.rcode() == dns.rcode.SERVFAIL and not r.answer
+            assert _ede_codes(r) == ([14] if edns else [])
+    finally:
+        store.close()
 
 
 def test_an_entry_without_a_key_takes_signed_and_unsigned(
