@@ -170,6 +170,8 @@ class Daemon:
             for _ in range(3):
                 await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
             await self.sync(self.policy, served_settings(self.settings), startup=True)
+            tasks.append(loop.create_task(
+                self.zones.warm(jobs.worth_warming(list(self.store.entries().values())))))
             tasks.append(loop.create_task(self._on_hangup(hangup, stop)))
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))

@@ -35,7 +35,7 @@ from ..zone.files import Stamp, digest_files, file_stamp, include_root, origin_k
 from ..zone.incremental import Memo, Rebuilt, full_build, rebuild
 from ..zone.records import ZoneFileError
 from . import catalogzone, signing
-from .outcome import Action, Outcome
+from .outcome import Action, Outcome, Read
 from .policy import SERIAL_STRICT, WantedZone, ZonePolicy
 from .process import release_memory
 
@@ -193,7 +193,14 @@ def _put(txn: Transaction, policy: ZonePolicy, origin_lower: bytes, entry: ZoneE
     if decided.signing is not None:
         signing.written(txn.store.path, origin_lower, version, contents, decided.signing)
     return Outcome(wanted.origin, Action.LOADED, wanted.file, meta.serial, meta.records,
-                   built.seconds, version=version, warnings=warnings)
+                   built.seconds, version=version, warnings=warnings, read=_how_read(parsed))
+
+
+def _how_read(parsed: Parsed) -> Read:
+    rebuilt = parsed.rebuilt
+    if rebuilt is not None and rebuilt.base:
+        return Read(rebuilt.lines)
+    return Read(0, full=True)
 
 
 def _new_diff(txn: Transaction, entry: ZoneEntry, contents: ZoneContents,
@@ -297,7 +304,24 @@ def with_diff(store: Store, origin_lower: bytes, parsed: Parsed) -> Parsed:
 # changed (zone.incremental) and diffed in memory, not against a read of the whole zone.
 # The zone watcher sends a zone's jobs to the writer that did its last one when it is free.
 RECENT_RECORDS = 2_000_000  # kept at most (a record is some 200 bytes here)
+WARM_RECORDS = 10_000  # zones from this size on are read at start to keep their memo
 _recent: dict[tuple[str, int], Memo] = {}
+
+
+def worth_warming(entries: list[ZoneEntry]) -> list[tuple[str, str]]:
+    """The zones to read at start so that their next edit finds a memo (load_zone_job,
+    warm): (origin, file) of those served from a file with WARM_RECORDS or more, the
+    largest first, as many as a writer keeps; a smaller zone parses fast enough."""
+    chosen: list[tuple[str, str]] = []
+    total = 0
+    for entry in sorted(entries, key=lambda e: e.records, reverse=True):
+        if entry.records < WARM_RECORDS:
+            break
+        if entry.version and entry.status == STATUS_OK and entry.file and \
+                total + entry.records <= RECENT_RECORDS:
+            chosen.append((entry.origin, entry.file))
+            total += entry.records
+    return chosen
 
 
 def _remember(store: Store, entry: ZoneEntry | None, contents: ZoneContents,
@@ -312,6 +336,32 @@ def _remember(store: Store, entry: ZoneEntry | None, contents: ZoneContents,
                         rebuilt.text if rebuilt is not None else None)
     while sum(r.records for r in _recent.values()) > RECENT_RECORDS:
         del _recent[next(iter(_recent))]  # the oldest first
+
+
+def _adopt(store: Store, entry: ZoneEntry, parsed: Parsed) -> None:
+    """A full read of the text the served version was made from (the same digest), kept as
+    the memo of that version if the version holds exactly what was read, but for the SOA
+    serial, which the serial policy may have set: checked owner by owner against the
+    store (the parser may have changed since the version was written). A signed version
+    holds more than the text (its signatures): no memo; its next edit is read in full."""
+    rebuilt, built = parsed.rebuilt, parsed.built
+    if rebuilt is None or rebuilt.base or rebuilt.text is None or built is None or \
+            built.contents.meta.records != entry.records:
+        return
+    nodes = built.contents.nodes
+    apex = built.contents.meta.origin.lower()
+    ttl, (soa,) = nodes[apex][SOA]
+    served_apex = {**nodes[apex], SOA: (ttl, (with_serial(soa, entry.serial),))}
+    owners = 0
+    with store.zones_env.begin() as rtxn:
+        for owner, node in read_version(rtxn, entry.zone_id, entry.version):
+            if node != (served_apex if owner == apex else nodes.get(owner)):
+                return
+            owners += 1
+    if owners != len(nodes):
+        return
+    nodes[apex] = served_apex
+    _remember(store, entry, built.contents, rebuilt)
 
 
 def _recalled(store: Store, entry: ZoneEntry | None, path: str) -> Memo | None:
@@ -360,9 +410,11 @@ def _stored_policy(txn: Transaction, fallback: ZonePolicy) -> ZonePolicy:
         return fallback
 
 
-def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tuple[
-        list[Outcome], Stamp | None]:
-    """The zone watcher's job: a zone file was created or changed (or an include of it)."""
+def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str,
+                  warm: bool = False) -> tuple[list[Outcome], Stamp | None]:
+    """The zone watcher's job: a zone file was created or changed (or an include of it).
+    `warm` (at start): a file unchanged since the served version is read too, so that this
+    writer keeps the memo the zone's next edit is read against (_adopt)."""
     store = open_shared(data_dir)
     origin_lower = _origin_lower(origin)
     wanted = WantedZone(origin, ZonePolicy(zones_dir).zone_file(path))
@@ -370,14 +422,17 @@ def load_zone_job(data_dir: str, zones_dir: str, origin: str, path: str) -> tupl
         return remove_if_gone(store, origin_lower, wanted), None
     entry = store.entries().get(origin_lower)
     memo = _recalled(store, entry, wanted.file)  # (then the read below says if it is the same)
-    if memo is None and _served(entry, wanted):
+    if memo is None and _served(entry, wanted) and not warm:
         stamp = file_stamp(path)
         if entry is not None and entry.hash == digest_files([path, *entry.includes]):
             return [Outcome(origin, Action.KEPT, path, entry.serial)], stamp
     signing.begin_job()
     parsed = with_diff(store, origin_lower, parse_zone(wanted, zones_dir, memo, remember=True))
-    if memo is not None and parsed.built is not None and _served(entry, wanted) and \
-            entry is not None and entry.hash == parsed.built.digest:
+    if parsed.built is not None and _served(entry, wanted) and entry is not None and \
+            entry.hash == parsed.built.digest:
+        if memo is None:  # read in full: what the served version was made from
+            _adopt(store, entry, parsed)
+            release_memory(entry.records)
         return [Outcome(origin, Action.KEPT, path, entry.serial)], parsed.stamp
     written = None
     try:

@@ -24,6 +24,19 @@ class Action(enum.Enum):
     SUPERSEDED = "superseded"  # a read of a newer file was applied first: this one is dropped
 
 
+@dataclass(frozen=True)
+class Read:
+    """How a zone file was read: in full, or only where it changed (zone.incremental)."""
+
+    lines: int  # read again where the file changed; 0 with `full`
+    full: bool = False
+
+    def __str__(self) -> str:
+        if self.full:
+            return "file read in full"
+        return f"{self.lines:,} line{'' if self.lines == 1 else 's'} re-read"
+
+
 @dataclass
 class Outcome:
     """The outcome of one write job for one zone."""
@@ -37,14 +50,16 @@ class Outcome:
     error: str = ""
     version: int = 0
     warnings: list[str] = field(default_factory=list)
+    read: Read | None = None  # how the zone file was read, when it was (LOADED)
 
 
 def log_outcome(outcome: Outcome) -> None:
     """One line per event an operator cares about."""
     action = outcome.action
     if action is Action.LOADED:
-        log.info("zone %s loaded: serial %d, %d records, %.3fs (version %d)", outcome.origin,
-                 outcome.serial, outcome.records, outcome.seconds, outcome.version)
+        read = "" if outcome.read is None else f", {outcome.read}"
+        log.info("zone %s loaded: serial %d, %d records, %.3fs (version %d)%s", outcome.origin,
+                 outcome.serial, outcome.records, outcome.seconds, outcome.version, read)
     elif action is Action.FAILED:
         keep = (f"; still serving serial {outcome.serial}" if outcome.version
                 else "; not served")

@@ -54,6 +54,7 @@ class ZoneWatcher:
         self.debounce_ms = debounce_ms
         self.running: dict[str, asyncio.Task[None]] = {}  # by zone file path
         self.again: set[str] = set()
+        self.warming: set[str] = set()  # zone files whose next job is a warm one (warm())
         self.restart = asyncio.Event()
         self.jobs_done = 0  # progress counter, for watchdogs
         self.said: set[tuple[str, str]] = set()  # problems logged (and not solved since)
@@ -157,6 +158,18 @@ class ZoneWatcher:
                         found.update(zones)
         return found
 
+    async def warm(self, zones: list[tuple[str, str]]) -> None:
+        """At start, one zone at a time: each zone's file read by the writer that will take
+        its next edit, so that this edit is read only where it changed (jobs.load_zone_job,
+        warm). One at a time, so that the other writer stays free for the edits of small
+        zones; an edit that comes meanwhile waits for its zone's read, then uses it."""
+        for origin, path in zones:
+            self.warming.add(path)
+            self.schedule(origin, path)
+            task = self.running.get(path)
+            if task is not None:
+                await task
+
     def schedule(self, origin: str, path: str) -> None:
         if path in self.running:
             self.again.add(path)
@@ -171,10 +184,12 @@ class ZoneWatcher:
                 await self._until_closed(origin, path)
                 writer = self._pick_writer(path)
                 self.busy[writer] += 1
+                warm = path in self.warming
+                self.warming.discard(path)
                 try:
                     outcomes, stamp = await loop.run_in_executor(
                         self.pools[writer], jobs.load_zone_job, self.data_dir,
-                        self.policy.zones_dir, origin, path)
+                        self.policy.zones_dir, origin, path, warm)
                 except Exception as exc:  # the writer process died: say so, keep watching
                     log.error("zone %s: update failed: %s", origin, exc)
                     return

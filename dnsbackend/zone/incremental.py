@@ -105,6 +105,7 @@ class Rebuilt:
     changes: Changes = field(default_factory=dict)
     before: dict[bytes, Node] = field(default_factory=dict)
     undo: Callable[[], None] | None = None  # puts the memo's nodes back as they were
+    lines: int = 0  # of the new text, read again (with `base`; a full parse read them all)
 
 
 # -- the full parse, keeping what the next edit needs ----------------------------------
@@ -443,7 +444,15 @@ class _Merge:
                       time.perf_counter() - self.started, shown)
         undo = self._apply(changes) if changes else None  # last: nothing may fail after it
         return Rebuilt(built, state if changes else None, self.memo.version, changes, before,
-                       undo)
+                       undo, self._lines_read())
+
+    def _lines_read(self) -> int:
+        """Lines of the new text the windows read (one running to the end: to its end)."""
+        windows = self.reread.windows
+        last = 0
+        if any(w.end == 0 for w in windows):
+            last = self.text.count("\n") + (not self.text.endswith("\n"))
+        return sum((w.new_end or last + 1) - w.new_start for w in windows)
 
     def _repeated(self, old_names: set[bytes], new_names: set[bytes]) -> dict[bytes, int]:
         """The owners read in several batches after the edit; _Doubt if an owner read again

@@ -4,6 +4,7 @@ and names its line, and the fix is served."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -96,3 +97,42 @@ def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: 
         a.startswith("13.") for a in _addresses(r)))
     assert _loaded(srv, 5) == (2026112606, written + 1)
     assert "Traceback" not in srv.output()
+
+
+def test_the_first_edit_after_a_restart_is_read_where_it_changed(
+        server_factory: StartServer, tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    path = zones / f"{ORIGIN}zone"
+    written = generate(str(path), ORIGIN, RECORDS)
+    text = path.read_text()
+    lines = text.split("\n")
+    middle = max(i for i in range(len(lines) // 2)
+                 if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    host = lines[middle].split("\t")[0]
+    first = server_factory(zones)
+    assert _loaded(first, 1) == (2026112601, written)
+    old = lines[middle].split("\t")[3]
+    before = _addresses(first.query(f"{host}.{ORIGIN}", "A"))
+    assert old in before
+    first.stop()
+
+    again = server_factory(zones, extra=["--log-level", "debug"])
+    again.wait_logged(f"zone {ORIGIN} serving serial 2026112601 from the store (file "
+                      "unchanged)", timeout=60)
+    # Then the file is read by the writer that takes the next edit (an edit made before
+    # it is read would be read in full, as what the store serves is not what it reads).
+    again.wait_logged(f"zone {ORIGIN}: {os.path.realpath(path)} update kept", timeout=60)
+    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
+    write_atomically(str(path), text)
+    again.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("11.") for a in _addresses(r)), timeout=120)
+    assert _loaded(again, 1) == (2026112602, written)
+    [read] = re.findall(rf"zone {re.escape(ORIGIN)} loaded: serial 2026112602, .*\), (.*)",
+                        again.output())
+    reread = re.fullmatch(r"([\d,]+) lines? re-read", read)
+    assert reread is not None, read  # not "file read in full"
+    assert int(reread[1].replace(",", "")) < 200  # the SOA's and the host's stretches
+    assert _addresses(again.query(f"{host}.{ORIGIN}", "A")) == \
+        before - {old} | {old.replace("10.", "11.", 1)}
+    assert "Traceback" not in again.output()

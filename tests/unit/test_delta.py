@@ -3,6 +3,7 @@ store loaded from scratch with the same file, and the journal's changesets repla
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 from pathlib import Path
@@ -76,6 +77,15 @@ class Files:
 
     def store(self) -> Store:
         return open_shared(str(self.data))
+
+    def restart_warm(self) -> None:
+        """A writer started afresh, given the memo of the served version by a warm job."""
+        jobs._recent.clear()
+        path = str(self.path.resolve())
+        outcomes, _ = jobs.load_zone_job(str(self.data), os.path.dirname(path), ORIGIN, path,
+                                         warm=True)
+        assert outcomes[0].action is Action.KEPT
+        assert jobs._recalled(self.store(), self.store().entries()[APEX], path) is not None
 
 
 def big_zone(names: int) -> str:
@@ -219,22 +229,24 @@ def answers(store: Store) -> list[bytes | None]:
     return out
 
 
-@pytest.mark.parametrize("diffed_against", ["memory", "store"])
+@pytest.mark.parametrize("diffed_against", ["memory", "store", "memory after a restart"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(edit, min_size=1, max_size=8))
 def test_every_version_answers_as_from_scratch_and_the_journal_replays(
         diffed_against: str, edits: list[tuple[str, str, str, int, int]]) -> None:
-    """The same edits, diffed against the nodes the writer kept or against the store."""
+    """The same edits, diffed against the nodes the writer kept or against the store, or
+    with the writer restarted before each edit and given the memo by a warm job."""
     if diffed_against == "store":
         jobs.RECENT_RECORDS = 0  # keep nothing: every diff reads the served version
     try:
-        _every_version_as_from_scratch(edits)
+        _every_version_as_from_scratch(edits, diffed_against == "memory after a restart")
     finally:
         jobs.RECENT_RECORDS = RECENT_RECORDS
         jobs._recent.clear()
 
 
-def _every_version_as_from_scratch(edits: list[tuple[str, str, str, int, int]]) -> None:
+def _every_version_as_from_scratch(edits: list[tuple[str, str, str, int, int]],
+                                   restarts: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         zone: Zone = {"www": [("A", 300, "192.0.2.1")]}
@@ -244,6 +256,8 @@ def _every_version_as_from_scratch(edits: list[tuple[str, str, str, int, int]]) 
         for step, op in enumerate(edits, start=2):
             apply_edit(zone, op)
             text = render(zone, step)
+            if restarts:
+                files.restart_warm()
             files.load(text)
             scratch = Files(root / f"scratch{step}")
             scratch.load(text)
