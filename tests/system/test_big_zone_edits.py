@@ -43,15 +43,25 @@ def _loaded(srv: ServerProcess, count: int) -> tuple[int, int]:
     return int(serial), int(records)
 
 
-def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: Path) -> None:
+def _big_zone(tmp_path: Path) -> tuple[Path, Path, int]:
+    """The zones directory, the zone file of RECORDS records, and the records written."""
     zones = tmp_path / "zones"
     zones.mkdir()
     path = zones / f"{ORIGIN}zone"
-    written = generate(str(path), ORIGIN, RECORDS)
+    return zones, path, generate(str(path), ORIGIN, RECORDS)
+
+
+def _host_line(lines: list[str], fraction: float) -> int:
+    """The index of the last `host IN A 10.x.y.z` line in the first `fraction` of lines."""
+    return max(i for i in range(int(len(lines) * fraction))
+               if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+
+
+def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: Path) -> None:
+    zones, path, written = _big_zone(tmp_path)
     text = path.read_text()
     lines = text.split("\n")
-    deep = max(i for i in range(len(lines) * 8 // 10)
-               if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    deep = _host_line(lines, 0.8)
     host = lines[deep].split("\t")[0]
     srv = server_factory(zones)
     srv.wait_until(ORIGIN, "SOA", lambda r: r.rcode() == dns.rcode.NOERROR and bool(r.answer),
@@ -78,8 +88,7 @@ def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: 
 
     # A bad line at nine tenths of the file: rejected at its line, the last version serves.
     lines = text.split("\n")
-    bad = max(i for i in range(len(lines) * 9 // 10)
-              if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    bad = _host_line(lines, 0.9)
     good = lines[bad]
     lines[bad] = good + ".1"
     write_atomically(str(path), _serial("\n".join(lines), 2026112605))
@@ -101,14 +110,10 @@ def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: 
 
 def test_the_first_edit_after_a_restart_is_read_where_it_changed(
         server_factory: StartServer, tmp_path: Path) -> None:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    path = zones / f"{ORIGIN}zone"
-    written = generate(str(path), ORIGIN, RECORDS)
+    zones, path, written = _big_zone(tmp_path)
     text = path.read_text()
     lines = text.split("\n")
-    middle = max(i for i in range(len(lines) // 2)
-                 if re.fullmatch(r"[a-z]+\d+\tIN\tA\t10\.[0-9.]+", lines[i]))
+    middle = _host_line(lines, 0.5)
     host = lines[middle].split("\t")[0]
     first = server_factory(zones)
     assert _loaded(first, 1) == (2026112601, written)
