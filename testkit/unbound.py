@@ -51,8 +51,9 @@ def missing() -> str | None:
     return None
 
 
-def configuration(workdir: Path, port: int, stubs: Sequence[Stub]) -> str:
-    """unbound.conf for a resolver on 127.0.0.1@port asking only the stub zones."""
+def configuration(workdir: Path, port: int, stubs: Sequence[Stub], udp_size: int) -> str:
+    """unbound.conf for a resolver on 127.0.0.1@port asking only the stub zones, with EDNS
+    payload `udp_size` (larger answers come truncated, and it asks again over TCP)."""
     w = workdir
     anchors = "".join(f'  trust-anchor: "{line}"\n' for stub in stubs for line in stub.anchors)
     # Unbound answers names under some top-level domains itself (test., invalid., onion.:
@@ -65,6 +66,7 @@ def configuration(workdir: Path, port: int, stubs: Sequence[Stub]) -> str:
   interface: 127.0.0.1@{port}
   port: {port}
   do-ip6: no
+  edns-buffer-size: {udp_size}
   num-threads: 1
   so-reuseport: no
   chroot: ""
@@ -130,13 +132,14 @@ class Unbound:
     """How to configure, check and start unbound in the foreground (`-d`)."""
 
     def start(self, workdir: Path, stubs: Sequence[Stub], *, port: int | None = None,
-              timeout: float = 30.0) -> Resolver:
+              udp_size: int = 1232, timeout: float = 30.0) -> Resolver:
         """Write the configuration, check it with unbound-checkconf, start it and wait until
-        it answers (RuntimeError with its output if it does not)."""
+        it answers (RuntimeError with its output if it does not); `udp_size`: the EDNS
+        payload it asks with (1232, its default)."""
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port() if port is None else port
         conf = workdir / "unbound.conf"
-        conf.write_text(configuration(workdir, port, stubs))
+        conf.write_text(configuration(workdir, port, stubs, udp_size))
         checked = subprocess.run([programs.require("unbound-checkconf"), str(conf)],
                                  capture_output=True, text=True, check=False)
         if checked.returncode != 0:
