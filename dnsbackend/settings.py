@@ -26,7 +26,8 @@ from .zone.files import origin_key
 DEFAULT_CONFIG = "dnsbackend.toml"
 
 # Settings that only take effect when the server starts (the rest change live).
-RESTART_ONLY = ("listen", "port", "workers", "data", "metrics", "query_log")
+RESTART_ONLY = ("listen", "port", "workers", "data", "metrics", "query_log",
+                "tcp_idle_timeout", "tcp_max_connections", "debounce_ms")
 
 
 class SettingsError(Exception):
