@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.metrics import scrape, scrape_until, total
 from testkit.ports import free_port
 from testkit.procs import process_tree
 from testkit.server import ServerProcess, StartServer
@@ -175,36 +174,6 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path: Path, server_facto
 # --- metrics -------------------------------------------------------------------------------
 
 BIG = "big TXT " + " ".join(['"' + "x" * 200 + '"'] * 3) + "\n"  # > 512 bytes: TC over UDP
-
-
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """The endpoint's samples, by sample name, parsed with prometheus-client's parser."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
-          **labels: str) -> float:
-    """A sample's value summed over the labels not given (the workers, mostly)."""
-    return sum(value for got, value in samples.get(name, [])
-               if all(got.get(k) == v for k, v in labels.items()))
-
-
-def scrape_until(port: int, name: str, value: float, **labels: str
-                 ) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Scrape until a sample reaches `value` (counts are folded in once a second)."""
-    deadline = time.monotonic() + 30
-    while True:
-        samples = scrape(port)
-        if total(samples, name, **labels) >= value:
-            return samples
-        assert time.monotonic() < deadline, (name, labels, samples.get(name))
-        time.sleep(0.1)
 
 
 class NotifyListener:
@@ -419,6 +388,26 @@ def test_the_query_log_has_a_line_per_query(tmp_path: Path, server_factory: Star
 
 
 LINE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
+
+
+def test_the_query_log_to_stdout(tmp_path: Path, server_factory: StartServer) -> None:
+    """`query_log = "-"`: the lines go to standard output, beside (not into) the log."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "one.test.zone").write_text(ZONE)
+    config = tmp_path / "dnsbackend.toml"
+    config.write_text('query_log = "-"\n')
+    srv = server_factory(zones, config=config)
+    srv.wait_served("one.test.")
+    size = len(srv.query("www.one.test.", "A").to_wire())
+    tail = f" udp www.one.test. A NOERROR {size} one.test. 0"
+    deadline = time.monotonic() + 30
+    while not [line for line in srv.output().splitlines() if line.endswith(tail)]:
+        assert time.monotonic() < deadline, srv.output()
+        time.sleep(0.05)
+    [line] = [line for line in srv.output().splitlines() if line.endswith(tail)]
+    when, client = line.split(" ")[:2]
+    assert LINE_TIME.match(when) and client.startswith("127.0.0.1#")
 
 
 def test_a_query_log_that_cannot_be_opened_is_named(tmp_path: Path) -> None:

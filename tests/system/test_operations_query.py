@@ -20,7 +20,9 @@ import dns.rcode
 import pytest
 
 from testkit import programs
+from testkit.metrics import scrape, scrape_until, total
 from testkit.peers import Nsd, PeerProcess, Zone
+from testkit.ports import free_port
 from testkit.server import ServerProcess, StartServer, serve_one_zone
 from testkit.zones import EXAMPLE_ZONE
 
@@ -133,8 +135,11 @@ def test_answers_are_nsds(server_factory: StartServer, tmp_path: Path,
     srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, ours)
     nsd = nsd_pair[theirs]
     nsid: list[dns.edns.Option] = [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")]
+    # An NSID option carrying data (RFC 5001 says a query's is empty): answered as NSD does.
+    with_data: list[dns.edns.Option] = [dns.edns.GenericOption(dns.edns.OptionType.NSID,
+                                                               b"data")]
     for name, rdtype, rdclass in QUESTIONS:
-        for edns, options in ((-1, None), (0, None), (0, nsid)):
+        for edns, options in ((-1, None), (0, None), (0, nsid), (0, with_data)):
             mine = _ask(srv.port, name, rdtype, rdclass, edns, options)
             peer = _ask(nsd.port, name, rdtype, rdclass, edns, options)
             assert _shape(mine) == _shape(peer), (name, rdtype, rdclass, edns, options)
@@ -162,7 +167,9 @@ def _collect(sock: socket.socket, until_quiet: float = 1.0, at_most: float = 5.0
 
 def test_a_flood_is_rate_limited_with_the_slip_pattern(server_factory: StartServer,
                                                        tmp_path: Path) -> None:
-    settings = f"[rrl]\nresponses_per_second = {RATE}\nslip = 2\nwindow = 15\n"
+    metrics_port = free_port()
+    settings = (f'metrics = "127.0.0.1:{metrics_port}"\n'
+                f"[rrl]\nresponses_per_second = {RATE}\nslip = 2\nwindow = 15\n")
     srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE, settings)
     query = dns.message.make_query("www.example.com", "A")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood, \
@@ -187,6 +194,14 @@ def test_a_flood_is_rate_limited_with_the_slip_pattern(server_factory: StartServ
         assert got[i].flags & dns.flags.TC and not got[i].answer
     assert sorted(others) == list(range(RATE))  # the other client: every answer
     assert all(m.answer and not m.flags & dns.flags.TC for m in others.values())
+    # The metrics count what the flooding client saw held back: truncated, or never sent.
+    slipped = len([i for i in limited if i in got])
+    name = "dnsbackend_responses_rate_limited_total"
+    samples = scrape_until(metrics_port, name, slipped, action="slipped")
+    samples = scrape_until(metrics_port, name, FLOOD - len(got), action="dropped")
+    assert total(samples, name, action="slipped") == slipped
+    assert total(samples, name, action="dropped") == FLOOD - len(got)
+    assert total(scrape(metrics_port), name) == len(limited)
     for _ in range(RATE * 2):  # TCP is never limited
         assert dns.query.tcp(query, "127.0.0.1", port=srv.port, timeout=5).answer
 
