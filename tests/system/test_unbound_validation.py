@@ -11,6 +11,7 @@ and the child for its names, validating the child from the parent's answer."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -484,25 +485,38 @@ def _rrsig_ttl(answer: dns.message.Message, rdtype: str) -> int:
     raise AssertionError(f"no RRSIG over {rdtype}: {answer}")
 
 
+# Edits of a signed zone, each on the text the one before left: (old, new) replacements
+# (old "": appended), and what a validator must then make of some questions.
+EDITS: list[tuple[list[tuple[str, str]], list[Case]]] = [
+    ([("", "new A 192.0.2.77\n")], [Case("new", "A", answer=("new A 192.0.2.77",))]),
+    ([('real.wild TXT "real"\n', "")],  # the wildcard answers for it now
+     [Case("real.wild", "A", answer=("real.wild A 192.0.2.99",)), Case("real.wild", "TXT")]),
+    ([("host A", "host 7200 A")], [Case("host", "A", answer=("host A 192.0.2.80",))]),
+    ([("*.wild A 192.0.2.99\n", "")],
+     [Case("any.wild", "A", "NXDOMAIN"), Case("towild", "A", "NXDOMAIN",
+                                              answer=("towild CNAME x.wild",))]),
+    ([("", "newsub NS ns.newsub\nns.newsub A 192.0.2.202\nc.a.b A 192.0.2.12\n")],
+     [Case("newsub", "DS"), Case("c.a.b", "A", answer=("c.a.b A 192.0.2.12",)),
+      Case("a.b", "A")]),
+]
+
+
 @pytest.mark.parametrize("denial", [dnssec.NSEC, dnssec.NSEC3])
 def test_live_edits_of_a_signed_zone_validate_right_after_each(setup: Setup,
                                                                denial: str) -> None:
-    """Added, removed (the wildcard then answers for it), a TTL raised: once the server
-    serves the new serial, Unbound (its cache of the zone flushed) validates the new data,
-    and the AXFR verifies."""
+    """Added, removed (the wildcard then answers for it), a TTL raised, the wildcard
+    removed, a delegation and a name below empty non-terminals added: once the server serves
+    each new serial, Unbound (its cache of the zone flushed) validates the new data, and the
+    AXFR verifies."""
     origin = LIVE[denial]
     srv = setup.server(origin)
     path = srv.zones / f"{origin}zone"
-    added = "new A 192.0.2.77\n"
-    edits = [
-        (zone_text([], 2, added), [Case("new", "A", answer=("new A 192.0.2.77",))]),
-        (zone_text([], 3, added).replace('real.wild TXT "real"\n', ""),
-         [Case("real.wild", "A", answer=("real.wild A 192.0.2.99",)),
-          Case("real.wild", "TXT")]),  # wildcard NODATA now
-        (zone_text([], 4, added).replace("host A", "host 7200 A"),
-         [Case("host", "A", answer=("host A 192.0.2.80",))]),
-    ]
-    for serial, (text, cases) in enumerate(edits, start=2):
+    text = zone_text([])
+    for serial, (replacements, cases) in enumerate(EDITS, start=2):
+        text = re.sub(r"hostmaster \d+ ", f"hostmaster {serial} ", text, count=1)
+        for old, new in replacements:
+            assert not old or old in text
+            text = text.replace(old, new) if old else text + new
         write_atomically(str(path), text)
         srv.wait_until(origin, "SOA", lambda r, s=serial: bool(r.answer)  # type: ignore[misc]
                        and r.answer[0][0].serial == s)
