@@ -1,6 +1,7 @@
 """Unbound, a validating resolver trusting only our zones' DS, resolves a battery of questions
 through our server: zones signed by dnssec-signzone (NSEC, NSEC3, NSEC3 opt-out) and by the
-server itself (sign = true, NSEC and NSEC3), each with a signed and an unsigned child zone.
+server itself (sign = true: NSEC with ECDSA P-256, NSEC3 with Ed25519), each with a signed
+and an unsigned child zone.
 Every answer must validate (AD) but where RFC 4035 and 5155 say it is insecure; a tampered
 signature must give SERVFAIL; live edits of signed zones validate right after each; the AXFR
 of every zone the server signs passes dnssec-verify and ldns-verify-zone.
@@ -133,8 +134,8 @@ CASES = [
 
 @dataclass
 class Setup:
-    """The two servers (one signs with NSEC and serves the pre-signed zones too, one signs
-    with NSEC3), Unbound, and the DS records Unbound trusts, by zone."""
+    """The two servers (one signs with NSEC and ECDSA P-256 and serves the pre-signed zones
+    too, one signs with NSEC3 and Ed25519), Unbound, and the DS records it trusts, by zone."""
 
     servers: dict[str, ServerProcess]  # by the denial the server signs with
     resolver: Resolver
@@ -198,10 +199,15 @@ def _child_files(root: Path, zones: Path, origin: str) -> list[str]:
     return _ds_rdatas(signed.parent, child)
 
 
+# The algorithm each server signs with: both the server can (RFC 8624 recommends both)
+ALGORITHMS = {dnssec.NSEC: ("ecdsap256sha256", 13), dnssec.NSEC3: ("ed25519", 15)}
+
+
 def _settings(path: Path, denial: str, signed: list[str]) -> Path:
     tables = "".join(f'[zone."{origin}"]\nsign = true\n' for origin in signed)
     path.write_text(f'[transfer]\nallow = [{{ address = "127.0.0.0/8" }}]\n'
-                    f'[dnssec]\ndenial = "{denial}"\n{tables}')
+                    f'[dnssec]\ndenial = "{denial}"\nalgorithm = "{ALGORITHMS[denial][0]}"\n'
+                    f'{tables}')
     return path
 
 
@@ -473,6 +479,7 @@ def _verify_axfr(setup: Setup, origin: str, name: str) -> str:
 def test_the_axfr_of_a_zone_the_server_signs_verifies(setup: Setup, zone: Signed) -> None:
     text = _verify_axfr(setup, zone.origin, f"{zone.origin}axfr")
     assert (" NSEC3 " in text) == (zone.denial == dnssec.NSEC3) and " RRSIG " in text
+    assert f" DNSKEY 257 3 {ALGORITHMS[zone.denial][1]} " in text
 
 
 def _rrsig_ttl(answer: dns.message.Message, rdtype: str) -> int:
