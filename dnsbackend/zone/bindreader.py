@@ -46,7 +46,7 @@ class _CollectTransaction(dns.transaction.Transaction):
 
     def __init__(self, manager: _CollectManager) -> None:
         super().__init__(manager, replacement=True, read_only=False)
-        self.builder = ZoneBuilder(manager.origin)
+        self.builder = ZoneBuilder(manager.origin, manager.every_record)
         self.reader: _Reader | None = None
 
     def _get_rdataset(self, name: Any, rdtype: Any, covers: Any) -> Any:
@@ -60,7 +60,8 @@ class _CollectTransaction(dns.transaction.Transaction):
         owner = name.to_wire()
         for rdata in rdataset:
             ttl = self.builder.add(owner, int(rdata.rdtype), int(rdata.covers()), rdataset.ttl,
-                                   rdata.to_wire(), rdata.to_digestable(), self.reader.where)
+                                   rdata.to_wire(), rdata.to_digestable(),
+                                   self.reader.where_code)
             if ttl != rdataset.ttl:  # BIND carries the TTL it kept on to later records
                 self.reader.last_ttl = ttl
                 self.reader.last_ttl_known = True
@@ -91,8 +92,9 @@ class _CollectTransaction(dns.transaction.Transaction):
 
 
 class _CollectManager(dns.transaction.TransactionManager):
-    def __init__(self, origin: dns.name.Name) -> None:
+    def __init__(self, origin: dns.name.Name, every_record: bool) -> None:
         self.origin = origin
+        self.every_record = every_record
 
     def reader(self) -> Any:  # pragma: no cover - never read back
         raise NotImplementedError
@@ -232,6 +234,7 @@ class _Reader(dns.zonefile.Reader):
     reading on after an error (the way BIND does) so that every error is reported."""
 
     where = ""  # "file:line" of the record being read
+    where_code = 0  # the same as the builder's `where` (ZoneBuilder.file_code() + line)
     _skipped: dns.name.Name | None = None  # the out-of-zone owner last warned about
     _tok_seen: dns.tokenizer.Tokenizer | None = None  # the file the last record came from
 
@@ -344,8 +347,16 @@ class _Reader(dns.zonefile.Reader):
             self.errors.add(message)
         return io.StringIO(text)
 
+    def _note_where(self) -> None:
+        """Where the record being read starts."""
+        filename, line = self.tok.where()
+        self.where = f"{filename}:{line}"
+        txn = self.txn
+        assert isinstance(txn, _CollectTransaction)
+        self.where_code = txn.builder.file_code(filename) + line
+
     def _rr_line(self) -> None:
-        self.where = "{}:{}".format(*self.tok.where())
+        self._note_where()
         if self.tok is not self._tok_seen:  # into or out of an $INCLUDEd file: a new batch
             self._tok_seen = self.tok
             txn = self.txn
@@ -359,7 +370,7 @@ class _Reader(dns.zonefile.Reader):
             self.default_ttl_from_soa = False
 
     def _generate_line(self) -> None:
-        self.where = "{}:{}".format(*self.tok.where())
+        self._note_where()
         txn = self.txn
         assert isinstance(txn, _CollectTransaction)
         txn.builder.break_batch()
@@ -464,11 +475,11 @@ def _reason_near(exc: Exception, text: str, last: dns.tokenizer.Token | None,
 
 def parse_text_dnspython(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None,
-    notes: _FileNotes | None = None,
+    notes: _FileNotes | None = None, every_record: bool = True,
 ) -> ParsedZone:
     """Parse zone file text with dnspython's reader; raises ZoneFileError naming file and line
-    for every error found (up to MAX_ERRORS)."""
-    manager = _CollectManager(origin)
+    for every error found (up to MAX_ERRORS). every_record: see ZoneBuilder."""
+    manager = _CollectManager(origin, every_record)
     txn = manager.writer(True)
     tok = _Tokenizer(text, filename)
     reader = _Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
@@ -478,9 +489,10 @@ def parse_text_dnspython(
     builder = txn.builder
     records: list[Record] = []
     nodes = None
+    count = None
     try:
         reader.read()
-        records, nodes = builder.finish()
+        records, nodes, count = builder.finish()
     except TooManyErrors:
         errors.messages[-1] += " (too many errors: stopped reading)"
     except ZoneFileError as exc:  # RRsets too big for any message
@@ -493,20 +505,21 @@ def parse_text_dnspython(
         # is read again.
         exc.includes = list(reader.included)
         raise
-    return ParsedZone(origin, records, reader.included, builder.warnings, nodes)
+    return ParsedZone(origin, records, reader.included, builder.warnings, nodes, count)
 
 
 def parse_text(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None,
-    notes: _FileNotes | None = None,
+    notes: _FileNotes | None = None, every_record: bool = True,
 ) -> ParsedZone:
-    """Parse zone file text: the fast reader when it understands the whole file, else dnspython."""
+    """Parse zone file text: the fast reader when it understands the whole file, else dnspython
+    (every_record: see ZoneBuilder)."""
     with paused_gc():
         if notes is None or not notes.errors:
-            parsed = parse_fast(text, origin, filename)
+            parsed = parse_fast(text, origin, filename, every_record)
             if parsed is not None:
                 return parsed
-        return parse_text_dnspython(text, origin, filename, zones_root, notes)
+        return parse_text_dnspython(text, origin, filename, zones_root, notes, every_record)
 
 
 def _tidy(message: str) -> str:
@@ -617,9 +630,11 @@ def written_origin(path: str) -> str | None:
 
 
 def read_zone_file(
-    path: str, origin: dns.name.Name | None = None, zones_root: str | None = None
+    path: str, origin: dns.name.Name | None = None, zones_root: str | None = None,
+    every_record: bool = True,
 ) -> ParsedZone:
-    """Read one zone file from disk; its origin defaults to the file name."""
+    """Read one zone file from disk; its origin defaults to the file name (every_record:
+    see ZoneBuilder)."""
     if origin is None:
         origin = origin_for_file(path)
     try:
@@ -629,4 +644,4 @@ def read_zone_file(
     text, notes = decode_zone_bytes(raw, path)
     del raw  # not held through the parse of a large file
     root = zones_root if zones_root is not None else os.path.dirname(os.path.abspath(path))
-    return parse_text(text, origin, path, root, notes)
+    return parse_text(text, origin, path, root, notes, every_record)

@@ -13,6 +13,7 @@ import dns.rdatatype
 
 from ..store.format import Node
 from ..wire.codes import AAAA, CNAME, MX, NS, SOA, SRV, A
+from .nodes import zone_nodes
 from .records import Errors, ParsedZone, Record, paused_gc
 
 _TARGET_AT = {NS: 0, MX: 2, SRV: 6}  # where the name a record points to starts in its rdata
@@ -171,6 +172,8 @@ def target_warnings(zone: ParsedZone, nodes: dict[bytes, Node] | None = None) ->
     pointing below a delegation, glue ("REQUIRED GLUE" below its own, "SIBLING GLUE" below
     another). Names outside the zone are not looked up; nor (except a delegation's glue) are
     names below a delegation, nor records at or below one."""
+    if nodes is None and zone.count is not None and zone.count != len(zone.records):
+        nodes = zone_nodes(zone).nodes  # its records are not all listed (every_record)
     with paused_gc():
         return _target_warnings(zone, nodes)
 

@@ -200,8 +200,8 @@ class _FastReader:
     def read(self, text: str) -> ParsedZone:
         _refuse_unplain(text)
         self.read_lines(_split_lines(text), 0, None, _NEVER)
-        records, nodes = self.builder.finish()
-        return ParsedZone(self.zone_origin, records, [], self.builder.warnings, nodes)
+        records, nodes, count = self.builder.finish()
+        return ParsedZone(self.zone_origin, records, [], self.builder.warnings, nodes, count)
 
     def state(self) -> ReaderState:
         return ReaderState(self.origin, self.default_ttl, self.default_ttl_known,
@@ -232,7 +232,7 @@ class _FastReader:
         self.marker = marker
         self.next_mark = next_mark
         builder = self.builder  # called directly, not through bound methods: compiled,
-        filename = self.filename
+        base = builder.file_code(self.filename)  # + the line: the `where` of a record
         owner = self.origin_wire  # dnspython's last_name starts at the origin
         owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
         owner_ok = True
@@ -265,7 +265,7 @@ class _FastReader:
             wire, canonical, covers = self._encode(rtype, tokens[pos:])
             if ttl is None:
                 ttl = self._soa_minimum_ttl(rtype)
-            got = builder.add(owner, rtype, covers, ttl, wire, canonical, f"{filename}:{start}")
+            got = builder.add(owner, rtype, covers, ttl, wire, canonical, base + start)
             if got != ttl:
                 self.last_ttl = got
                 self.last_ttl_known = True
@@ -551,10 +551,12 @@ def read_lines(lines: Iterator[str], origin: dns.name.Name, filename: str,
         return line
 
 
-def parse_fast(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | None:
-    """The zone in `text` read without dnspython's reader, or None to read it with dnspython."""
+def parse_fast(text: str, origin: dns.name.Name, filename: str,
+               every_record: bool = True) -> ParsedZone | None:
+    """The zone in `text` read without dnspython's reader, or None to read it with dnspython
+    (every_record: see ZoneBuilder)."""
     try:
-        return _FastReader(origin, filename).read(text)
+        return _FastReader(origin, filename, ZoneBuilder(origin, every_record)).read(text)
     except _Unsupported:
         return None
     except Exception:  # noqa: BLE001 - any surprise: dnspython's reader decides

@@ -112,7 +112,8 @@ class Rebuilt:
 
 
 class _Recorder:
-    """A read_zone_file for build_zone that also keeps the text and the reader's marks."""
+    """A read_zone_file for build_zone that also keeps the text and the reader's marks (and
+    lists only the records the checks read, as build_zone's own)."""
 
     def __init__(self) -> None:
         self.kept: tuple[str, list[int], list[ReaderState], dict[bytes, int], int] | None = None
@@ -121,11 +122,11 @@ class _Recorder:
         try:
             raw = read_regular(path)
         except OSError:
-            return read_zone_file(path, origin, zones_root)  # which says why
+            return read_zone_file(path, origin, zones_root, every_record=False)  # says why
         text, notes = decode_zone_bytes(raw, path)
         del raw
         if notes.errors or notes.undecodable or not plain(text) or _DOUBTFUL.search(text):
-            return parse_text(text, origin, path, zones_root, notes)
+            return parse_text(text, origin, path, zones_root, notes, every_record=False)
         marks, states = [1], [initial_state(origin)]
 
         def mark(line: int, state: ReaderState) -> int:
@@ -133,16 +134,17 @@ class _Recorder:
             states.append(state)
             return line + MARK_EVERY
 
-        builder = ZoneBuilder(origin)
+        builder = ZoneBuilder(origin, every_record=False)
         with paused_gc():
             try:
                 read_lines(_lines(text, 0, checked=True), origin, path, builder, 1, states[0],
                            mark, MARK_EVERY)
-                records, nodes = builder.finish()
+                records, nodes, count = builder.finish()
             except Exception:  # noqa: BLE001 - as parse_text: dnspython's reader decides
-                return parse_text_dnspython(text, origin, path, zones_root, notes)
+                return parse_text_dnspython(text, origin, path, zones_root, notes,
+                                            every_record=False)
         self.kept = (text, marks, states, builder.repeated, len(builder.warnings))
-        return ParsedZone(origin, records, [], builder.warnings, nodes)
+        return ParsedZone(origin, records, [], builder.warnings, nodes, count)
 
 
 def full_build(path: str, origin: dns.name.Name, zones_root: str) -> Rebuilt:

@@ -24,7 +24,8 @@ def _nodes(zone: ParsedZone) -> ZoneContents:
         nodes, soa_ttl, soa_rdata = _grouped(zone.records, apex_lower)
     _add_empty_non_terminals(nodes, len(apex_lower))
     serial, minimum = soa_fields(soa_rdata)
-    meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, len(zone.records))
+    count = len(zone.records) if zone.count is None else zone.count
+    meta = ZoneMeta(apex, serial, soa_ttl, min(soa_ttl, minimum), soa_rdata, count)
     return ZoneContents(meta, nodes)
 
 

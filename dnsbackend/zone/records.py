@@ -6,13 +6,13 @@ import contextlib
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import dns.name
 import dns.rdatatype
 
 from ..store.format import Node
-from ..wire.codes import CNAME, DNAME, KEY, NS, NSEC, NSEC3, RRSIG, SOA
+from ..wire.codes import CNAME, DNAME, KEY, MX, NS, NSEC, NSEC3, RRSIG, SOA, SRV
 from ..wire.compress import Compressor
 
 
@@ -78,12 +78,24 @@ class ParsedZone:
     """Everything read from one zone file (and the files it includes)."""
 
     origin: dns.name.Name  # the zone's apex
-    records: list[Record]  # grouped by owner, then RRset, in order of first appearance
+    # grouped by owner, then RRset, in order of first appearance: every record, or (read
+    # with every_record=False) only those of CHECKED_TYPES, when `nodes` hold them all
+    records: list[Record]
     includes: list[str] = field(default_factory=list)  # absolute paths of $INCLUDEd files
     warnings: list[str] = field(default_factory=list)  # `file:line: message` lines
     # The same records as stored nodes by lower-case owner, when the reader's builder made
     # them in the same pass (ZoneBuilder.finish); zone.nodes adds the empty non-terminals.
     nodes: dict[bytes, Node] | None = None
+    count: int | None = None  # how many records in all, when `records` are not all of them
+
+
+# The types whose records a reader lists when not asked for every record: the ones the
+# checks read (zone.checks: the apex SOA and NS, the targets of NS, MX and SRV records).
+CHECKED_TYPES = frozenset({SOA, NS, MX, SRV})
+# A record's `where` in the builder is a number: its file's (ZoneBuilder.file_code) plus
+# its line, made "file:line" text only for the records listed and for messages.
+LINE_BITS = 32
+_LINE_MASK = (1 << LINE_BITS) - 1
 
 
 MAX_TTL = 2**31 - 1  # RFC 2181 8; BIND loads a larger TTL as 0, with a warning
@@ -110,10 +122,10 @@ class _RRsetDraft:
 
     __slots__ = ("ttl", "batch", "where", "first_canonical", "first", "more")
 
-    def __init__(self, ttl: int, batch: int, where: str, canonical: bytes, rdata: bytes) -> None:
+    def __init__(self, ttl: int, batch: int, where: int, canonical: bytes, rdata: bytes) -> None:
         self.ttl = ttl
         self.batch = batch  # the batch its TTL was last set in
-        self.where = where  # "file:line" of its first record
+        self.where = where  # file and line of its first record (ZoneBuilder.where_text)
         self.first_canonical = canonical
         self.first = rdata
         self.more: dict[bytes, bytes] | None = None  # canonical rdata -> rdata, the later ones
@@ -166,10 +178,14 @@ class ZoneBuilder:
     same RRset replaces its TTL.
     """
 
-    def __init__(self, origin: dns.name.Name) -> None:
+    def __init__(self, origin: dns.name.Name, every_record: bool = True) -> None:
         apex = origin.to_wire()
         assert apex is not None
         self.apex_lower = apex.lower()
+        # whether finish() lists every record, or only those of CHECKED_TYPES (a third of
+        # a big zone's parse and of its memory is a Record for each)
+        self.every_record = every_record
+        self.files: list[str] = []  # by file_code() >> LINE_BITS
         self.names: dict[bytes, _NameDraft] = {}  # by lower-case owner
         self.warnings: list[str] = []
         self.batch = 0
@@ -180,13 +196,24 @@ class ZoneBuilder:
         self._type_keys: dict[int, RRsetKey] = {}  # the same by type, for covers 0
         self._clamped: set[int] = set()  # TTLs over MAX_TTL already warned about
 
+    def file_code(self, filename: str) -> int:
+        """What to add a line number of `filename` to, for the `where` of add()."""
+        if filename not in self.files:
+            self.files.append(filename)
+        return self.files.index(filename) << LINE_BITS
+
+    def where_text(self, where: int) -> str:
+        """A `where` of add() as `file:line`."""
+        return f"{self.files[where >> LINE_BITS]}:{where & _LINE_MASK}"
+
     def break_batch(self) -> None:
         """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
         self.batch_owner = None
 
     def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
-            canonical: bytes, where: str) -> int:
-        """Add one record; returns the TTL it was given (BIND's loader may override it)."""
+            canonical: bytes, where: int) -> int:
+        """Add one record, read at `where` (file_code() + line); returns the TTL it was
+        given (BIND's loader may override it)."""
         ttl = ttl if ttl <= MAX_TTL else self._clamp(ttl, where)
         lower = owner.lower()
         name = self.names.get(lower)
@@ -206,7 +233,8 @@ class ZoneBuilder:
             return ttl
         if rrset.batch == self.batch:
             if ttl != rrset.ttl:
-                self.warnings.append(f"{where}: TTL set to prior TTL ({rrset.ttl})")
+                self.warnings.append(f"{self.where_text(where)}: TTL set to prior TTL "
+                                     f"({rrset.ttl})")
                 ttl = rrset.ttl
         else:
             rrset.ttl = ttl
@@ -215,7 +243,8 @@ class ZoneBuilder:
             rrset.first = rdata
             return ttl
         if rtype in SINGLETON_TYPES:
-            raise ZoneFileError(f"{where}: {_text(owner)}: multiple RRs of singleton type")
+            raise ZoneFileError(
+                f"{self.where_text(where)}: {_text(owner)}: multiple RRs of singleton type")
         more = rrset.more
         if more is None:
             rrset.more = {canonical: rdata}
@@ -237,22 +266,24 @@ class ZoneBuilder:
             self._type_keys[rtype] = key
         return key
 
-    def _clamp(self, ttl: int, where: str) -> int:
+    def _clamp(self, ttl: int, where: int) -> int:
         """RFC 2181 8: a TTL with the top bit set is treated as zero, as BIND loads it."""
         if ttl not in self._clamped:  # said once (a $TTL would repeat it on every line)
             self._clamped.add(ttl)
-            self.warnings.append(f"{where}: TTL {ttl} > MAXTTL, setting TTL to 0")
+            self.warnings.append(f"{self.where_text(where)}: TTL {ttl} > MAXTTL, setting TTL to 0")
         return 0
 
-    def _check_place(self, owner: bytes, lower: bytes, rtype: int, where: str) -> None:
+    def _check_place(self, owner: bytes, lower: bytes, rtype: int, where: int) -> None:
         """Refused as BIND refuses them: an SOA off the apex, NS records at a wildcard."""
         if rtype == SOA and lower != self.apex_lower:
-            raise ZoneFileError(f"{where}: SOA record not at top of zone ({_text(owner)})")
+            raise ZoneFileError(f"{self.where_text(where)}: SOA record not at top of zone "
+                                f"({_text(owner)})")
         if rtype == NS and owner[:2] == b"\x01*":
-            raise ZoneFileError(f"{where}: {_text(owner)}: invalid NS owner name (wildcard)")
+            raise ZoneFileError(f"{self.where_text(where)}: {_text(owner)}: invalid NS owner "
+                                "name (wildcard)")
 
     def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
-                        covers: int, where: str) -> None:
+                        covers: int, where: int) -> None:
         """A type new at a name: an SOA off the apex, NS at a wildcard, or CNAME beside other
         data, is refused."""
         if rtype in _PLACED:
@@ -262,54 +293,65 @@ class ZoneBuilder:
             for other_type, other_covers in name.types():
                 other = _node_kind(other_type, other_covers)
                 if other and other != kind:
-                    raise ZoneFileError(f"{where}: {_text(owner)}: CNAME and other data")
+                    raise ZoneFileError(
+                        f"{self.where_text(where)}: {_text(owner)}: CNAME and other data")
 
     def records(self) -> list[Record]:
-        """Every record (see finish)."""
+        """The records finish() lists."""
         return self.finish()[0]
 
-    def finish(self) -> tuple[list[Record], dict[bytes, Node]]:
-        """Every record, grouped by owner and RRset in order of first appearance, and the
-        same records as nodes by lower-case owner (an RRSIG entry holds the signatures of
-        every type, in that order, with the TTL of the first); empties the builder as it
-        goes so that a large zone is not held twice. Raises ZoneFileError for the RRsets no
-        DNS message can hold (see too_big)."""
+    def finish(self) -> tuple[list[Record], dict[bytes, Node], int]:
+        """The records, grouped by owner and RRset in order of first appearance (every one,
+        or those of CHECKED_TYPES: see every_record); the same records as nodes by
+        lower-case owner (an RRSIG entry holds the signatures of every type, in that order,
+        with the TTL of the first); and how many records there are. The nodes take the
+        drafts' places in the builder's own table as it goes (no second table of names,
+        and no large zone held twice), which leaves the builder empty. Raises
+        ZoneFileError for the RRsets no DNS message can hold (see too_big)."""
         out: list[Record] = []
-        nodes: dict[bytes, Node] = {}
         append = out.append
         make = Record._make
+        every = self.every_record
+        where_text = self.where_text
         names = self.names
-        big: list[tuple[int, int]] = []  # RRsets that may not fit in a message: (start, end)
-        for lower in list(names):
-            name = names.pop(lower)
+        table: dict[bytes, Any] = names  # each draft replaced by its node, in place
+        count = 0
+        big: list[tuple[bytes, int, int, tuple[bytes, ...], int]] = []  # may not fit a message
+        for lower, name in names.items():
             owner = name.owner
             only = name.only
             if only is not None and only.more is None:  # one RRset of one record: most names
                 assert name.only_key is not None
-                rtype, first = name.only_key[0], only.first
-                append(make((owner, rtype, only.ttl, first, only.where)))
-                nodes[lower] = {rtype: (only.ttl, (first,))}
+                rtype, first, ttl = name.only_key[0], only.first, only.ttl
+                count += 1
+                if every or rtype in CHECKED_TYPES:
+                    append(make((owner, rtype, ttl, first, where_text(only.where))))
+                table[lower] = {rtype: (ttl, (first,))}
                 if len(first) + len(owner) + 10 > _ROOM - len(owner):
-                    big.append((len(out) - 1, len(out)))
+                    big.append((owner, rtype, ttl, (first,), only.where))
                 continue
             node: Node = {}
             for (rtype, _), rrset in name.items():
-                ttl, where = rrset.ttl, rrset.where
+                ttl = rrset.ttl
                 more = rrset.more
                 rdatas = (rrset.first,) if more is None else (rrset.first, *more.values())
-                start = len(out)
-                for rdata in rdatas:
-                    append(make((owner, rtype, ttl, rdata, where)))
+                count += len(rdatas)
+                if every or rtype in CHECKED_TYPES:
+                    where = where_text(rrset.where)
+                    for rdata in rdatas:
+                        append(make((owner, rtype, ttl, rdata, where)))
                 if sum(map(len, rdatas)) + len(rdatas) * (len(owner) + 10) > \
                         _ROOM - len(owner):
-                    big.append((start, len(out)))
+                    big.append((owner, rtype, ttl, rdatas, rrset.where))
                 entry = node.get(rtype)
                 node[rtype] = (ttl, rdatas) if entry is None else (entry[0], entry[1] + rdatas)
-            nodes[lower] = node
-        problems = [problem for start, end in big if (problem := too_big(out[start:end]))]
+            table[lower] = node
+        self.names = {}
+        problems = [problem for owner, rtype, ttl, rdatas, where in big
+                    if (problem := too_big(owner, rtype, ttl, rdatas, where_text(where)))]
         if problems:
             raise ZoneFileError(*problems)
-        return out, nodes
+        return out, table, count
 
 
 MAX_MESSAGE = 65535  # bytes in a DNS message (over TCP; UDP is smaller still)
@@ -320,27 +362,28 @@ MAX_RDATA = 65535  # bytes of data in one record (RDLENGTH is 16 bits)
 _ROOM = MAX_MESSAGE - 12 - 4
 
 
-def too_big(rrset: list[Record]) -> str | None:
-    """Why an RRset (its records, in order) can be put in no DNS message, or None if it can.
+def too_big(owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...], where: str
+            ) -> str | None:
+    """Why an RRset (its data, in order; read at `where`) can be put in no DNS message, or
+    None if it can.
 
     The size is exact for the best case: a query for the RRset's own name answered with the
     RRset alone, every name compressed as the server compresses them, no OPT record. An RRset
     that does not fit even so cannot be served whole by any server; BIND refuses to load one
     a little smaller ("ran out of space"), NSD loads it.
     """
-    owner, rtype, ttl, _, where = rrset[0]
     what = f"{_text(owner)}/{dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rtype))}"
-    biggest = max(len(rec.rdata) for rec in rrset)
+    biggest = max(map(len, rdatas))
     if biggest > MAX_RDATA:
         return (f"{where}: {what}: a record of {biggest} bytes of data, more than the "
                 f"{MAX_RDATA} one record can hold (ran out of space)")
     answer = Compressor(owner)
-    for rec in rrset:
-        answer.rr(owner, rtype, ttl, rec.rdata)
+    for rdata in rdatas:
+        answer.rr(owner, rtype, ttl, rdata)
     needed = answer.base + len(answer.buf)
     if needed <= MAX_MESSAGE:
         return None
-    need = f"{len(rrset)} records need" if len(rrset) > 1 else "its one record needs"
+    need = f"{len(rdatas)} records need" if len(rdatas) > 1 else "its one record needs"
     return (f"{where}: {what}: {need} a {needed}-byte answer, more than the {MAX_MESSAGE} "
             "bytes of a DNS message (ran out of space)")
 

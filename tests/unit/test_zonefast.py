@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dnsbackend.zone.bindreader import parse_text, parse_text_dnspython
 from dnsbackend.zone.fastreader import parse_fast
-from dnsbackend.zone.records import ParsedZone, ZoneFileError
+from dnsbackend.zone.records import CHECKED_TYPES, ParsedZone, ZoneFileError
 from testkit.zones import EXAMPLE_ZONE, generate
 
 from ..conftest import DATA
@@ -84,6 +84,32 @@ def test_generated_zones_are_read_fast_and_the_same(origin: str, records: int, s
     assert fast is not None
     assert len(fast.records) == records
     assert_same(fast, reference(text, name, str(path)))
+
+
+def assert_lean_is_the_same(text: str, origin: dns.name.Name, filename: str) -> None:
+    """Both readers, asked to list only the records the checks read (as the writer asks),
+    give those records of the full list, and the same nodes, count and warnings."""
+    for name, full, lean in [
+        ("fast", parse_fast(text, origin, filename),
+         parse_fast(text, origin, filename, every_record=False)),
+        ("dnspython", parse_text_dnspython(text, origin, filename),
+         parse_text_dnspython(text, origin, filename, every_record=False)),
+    ]:
+        assert full is not None and lean is not None, name
+        assert lean.records == [r for r in full.records if r.rtype in CHECKED_TYPES], name
+        assert lean.nodes == full.nodes, name
+        assert (lean.count, full.count) == (len(full.records), len(full.records)), name
+        assert lean.warnings == full.warnings, name
+
+
+def test_listing_only_the_checked_records_changes_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "example.org.zone"
+    generate(str(path), "example.org.", 5000, 4)
+    assert_lean_is_the_same(path.read_text(), dns.name.from_text("example.org."), str(path))
+    assert_lean_is_the_same(EXAMPLE_ZONE.read_text(), ORIGIN, str(EXAMPLE_ZONE))
+    for path in sorted((DATA / "ferret" / "ZoneFiles").glob("*.txt"))[::30]:
+        text = path.read_text()
+        assert_lean_is_the_same(text, _origin_of(text), str(path))
 
 
 # Texts the fast reader leaves to dnspython; the dispatcher must then give dnspython's result.
