@@ -13,6 +13,7 @@ and the child for its names, validating the child from the parent's answer."""
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from testkit import dnssec, programs, unbound
 from testkit.server import ServerProcess
 from testkit.signing import axfr_text, dnssec_verify, ldns_verify_zone
 from testkit.unbound import Resolver, Stub, Unbound
-from testkit.zones import write_atomically
+from testkit.zones import generate, write_atomically
 
 from .test_dnssec_differential import SOURCES
 
@@ -59,14 +60,28 @@ BATTERY = [Signed("ps-nsec.test.", SIGNED, dnssec.NSEC),
            Signed("ps-optout.test.", SIGNED, dnssec.NSEC3_OPTOUT),
            Signed("auto-nsec.test.", SERVER, dnssec.NSEC),
            Signed("auto-nsec3.test.", SERVER, dnssec.NSEC3)]
-# The differential test's zones (RFC 4035's example, a zone of every case), each under an
-# origin of its own, signed both ways with NSEC and NSEC3: every name of theirs asked.
-SWEPT = {Signed(f"{tag}-{denial}.{name}.test.", signer, denial): (origin, text, extra)
-         for name, (origin, text, extra) in zip(("rfc4035", "cases"), SOURCES, strict=True)
-         for tag, signer, denial in (("ps", SIGNED, dnssec.NSEC), ("ps", SIGNED, dnssec.NSEC3),
-                                     ("ps", SIGNED, dnssec.NSEC3_OPTOUT),
-                                     ("auto", SERVER, dnssec.NSEC),
-                                     ("auto", SERVER, dnssec.NSEC3))}
+def _generated(origin: str, records: int) -> str:
+    """A realistic zone's text (testkit.zones.generate: hosts, aliases, mail, SRV, signed
+    delegations, wildcards, TTLs in units), the same for the same arguments."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "zone"
+        generate(str(path), origin, records)
+        return path.read_text()
+
+
+# The differential test's zones (RFC 4035's example, a zone of every case) and a generated
+# one, each under an origin of its own, signed by dnssec-signzone (NSEC, NSEC3, NSEC3
+# opt-out) and by the server (NSEC, NSEC3): every name of theirs asked (the generated one,
+# the largest, only as opt-out and as the server signs it, to keep the time small).
+_BOTH = [(SIGNED, dnssec.NSEC), (SIGNED, dnssec.NSEC3), (SIGNED, dnssec.NSEC3_OPTOUT),
+         (SERVER, dnssec.NSEC), (SERVER, dnssec.NSEC3)]
+SWEPT = {Signed(f"{'ps' if signer == SIGNED else 'auto'}-{denial}.{name}.test.", signer,
+                denial): (origin, text, extra)
+         for name, (origin, text, extra), variants in zip(
+             ("rfc4035", "cases", "generated"),
+             [*SOURCES, ("generated.test.", _generated("generated.test.", 100), [])],
+             [_BOTH, _BOTH, _BOTH[2:]], strict=True)
+         for signer, denial in variants}
 TAMPERED = "tampered.test."
 LIVE = {dnssec.NSEC: "live-nsec.test.", dnssec.NSEC3: "live-nsec3.test."}
 
@@ -375,26 +390,40 @@ def test_a_tampered_signature_gives_servfail_for_that_rrset_only(setup: Setup) -
     assert not wrong, "\n".join(wrong) + "\nUnbound's log:\n" + setup.resolver.log_tail(40)
 
 
-SWEPT_TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "DS", "DNSKEY", "CNAME", "DNAME"]
+SWEPT_TYPES = ["A", "AAAA", "MX", "TXT", "DS", "CNAME", "DNAME"]
+APEX_TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "DNSKEY", "CNAME", "DNAME"]  # DS: above
 
 
-def _resolvable(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
-    """Whether Unbound can resolve the name from our server alone: not below a delegation
-    (whose servers are not there), nor led out of the zone by a CNAME or DNAME."""
+def _resolvable(zone: dns.zone.Zone, name: dns.name.Name, links: int = 0) -> bool:
+    """Whether Unbound can resolve the name from our server alone: in the zone, not below a
+    delegation (whose servers are not there), and where a CNAME or DNAME leads the same,
+    not to a delegation either."""
     apex = zone.origin
     assert apex is not None
+    if links > 8 or not name.is_subdomain(apex):
+        return False
     for owner, node in zone.nodes.items():
-        cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if owner in (apex, name) or not name.is_subdomain(owner):
+            continue
+        if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None:
+            return False
         dname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.DNAME)
-        if (owner != apex and name.is_subdomain(owner) and name != owner
-                and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None):
-            return False
-        if cname is not None and name == owner and not cname[0].target.is_subdomain(apex):
-            return False
-        if (dname is not None and name.is_subdomain(owner) and name != owner
-                and not dname[0].target.is_subdomain(apex)):
-            return False
-    return True
+        if dname is not None:
+            target = name.relativize(owner).derelativize(dname[0].target)
+            return _resolvable(zone, target, links + 1) and not _delegation(zone, target)
+    found = zone.get_node(name)
+    cname = None if found is None else found.get_rdataset(dns.rdataclass.IN,
+                                                           dns.rdatatype.CNAME)
+    if cname is None:
+        return True
+    target = cname[0].target
+    return _resolvable(zone, target, links + 1) and not _delegation(zone, target)
+
+
+def _delegation(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    node = zone.get_node(name)
+    return (name != zone.origin and node is not None
+            and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None)
 
 
 def _below_dname(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
@@ -405,8 +434,9 @@ def _below_dname(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
 
 def _sweep(zone: Signed) -> list[tuple[str, str]]:
     """Every question of the zone that Unbound can resolve from our server: each name
-    (owners, the differential test's other names, NSEC3 owner names) with every type; at a
-    delegation only its DS, at the apex no DS (that is the trust anchor's)."""
+    (owners, the differential test's other names, NSEC3 owner names) with the types, and
+    a name below it; at a delegation only its DS, at the apex no DS (that is the trust
+    anchor's) but the apex's types."""
     source, text, extra = SWEPT[zone]
     parsed = dns.zone.from_text(text.replace(source, zone.origin), origin=zone.origin,
                                 relativize=False)
@@ -420,15 +450,16 @@ def _sweep(zone: Signed) -> list[tuple[str, str]]:
     for name in sorted(names):
         if not _resolvable(parsed, name):
             continue
-        node = parsed.get_node(name)
-        delegation = (name != apex and node is not None
-                      and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None)
-        types = ["DS"] if delegation else [t for t in SWEPT_TYPES if name != apex or t != "DS"]
+        types = (["DS"] if _delegation(parsed, name) else
+                 APEX_TYPES if name == apex else SWEPT_TYPES)
         if _below_dname(parsed, name):
             # Unbound 1.17 answers SERVFAIL to these, from NSD and Knot as from us: it takes
             # the synthesized CNAME that is the answer for a zone cut ("DS got DNAME answer")
             types = [t for t in types if t not in ("CNAME", "DNAME")]
         questions += [(name.to_text(), rdtype) for rdtype in types]
+        below = dns.name.from_text("nx", name)  # a name below each name
+        if not _delegation(parsed, name) and not name.is_wild() and _resolvable(parsed, below):
+            questions.append((below.to_text(), "A"))
     return questions
 
 
