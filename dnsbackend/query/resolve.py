@@ -19,6 +19,7 @@ from ..wire.codes import (
     CNAME,
     DNAME,
     DS,
+    KEY,
     MX,
     NOERROR,
     NS,
@@ -26,6 +27,7 @@ from ..wire.codes import (
     NSEC3,
     NXDOMAIN,
     RRSIG,
+    SERVFAIL,
     SOA,
     SRV,
     YXDOMAIN,
@@ -35,6 +37,10 @@ from ..wire.message import label_starts
 from . import denial
 
 MAX_CHAIN: Final = 16  # CNAME/DNAME hops followed before giving up (loops end earlier)
+# Types that may live beside a CNAME (RFC 4035 section 2.5: RRSIG and NSEC; RFC 2535's
+# SIG, KEY and NXT): asked at a CNAME owner, the owner answers them, or NODATA, and the
+# CNAME is not followed (as BIND's dns_rdatatype_atcname and Knot do).
+_AT_CNAME: Final = frozenset([24, KEY, 30, RRSIG, NSEC])
 
 
 class RRset(NamedTuple):
@@ -176,7 +182,7 @@ def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
         return None
     data = node.get(qtype)
     if data is None:
-        cname = node.get(CNAME)
+        cname = None if qtype in _AT_CNAME else node.get(CNAME)
         if cname is not None:  # a CNAME owner's NSEC and RRSIG are its own (RFC 4035)
             result.answer.append(_rrset(owner, CNAME, node, signed))
             return cname[1][0]
@@ -201,7 +207,8 @@ def _not_found(zone: ZoneView, name: bytes, lower: bytes, starts: list[int], enc
         target = _from_node(zone, name, wildcard, qtype, tcp, result, source)
         if result.dnssec and zone.signed:  # no closer name exists
             no_data = len(result.answer) == answered
-            _proof(zone, result, denial.wildcard(zone, lower, source[2:], no_data))
+            if not _proof(zone, result, denial.wildcard(zone, lower, source[2:], no_data)):
+                return None
         return target
     _negative(zone, result, NXDOMAIN)
     if result.dnssec and zone.signed:
@@ -310,13 +317,26 @@ def _sigs(node: Node, rtype: int) -> tuple[bytes, ...]:
     return tuple(rdata for rdata in found[1] if rdata[:2] == covered)
 
 
-def _proof(zone: ZoneView, result: Result, owners: list[bytes]) -> None:
-    """The NSEC or NSEC3 records of a proof, signed, in authority (each once per answer)."""
+def _proof(zone: ZoneView, result: Result, owners: list[bytes | None]) -> bool:
+    """The NSEC or NSEC3 records of a proof, signed, in authority (each once per answer).
+    False when the proof is impossible (an NSEC3 hash collision, query.denial): the answer
+    is then SERVFAIL, with nothing in it but the question (RFC 5155 section 7.2.9)."""
+    if result.rcode == SERVFAIL:  # a proof before it failed already
+        return False
+    if None in owners:
+        result.rcode = SERVFAIL
+        result.answer.clear()
+        result.authority.clear()
+        result.required.clear()
+        result.optional.clear()
+        return False
     rtype = NSEC3 if zone.nsec3 else NSEC
     for owner in owners:
+        assert owner is not None
         node = zone.nsec3_node(owner) if zone.nsec3 else zone.node(owner)
         if node is None or rtype not in node:
             continue
         rrset = _rrset(owner, rtype, node, True)
         if rrset not in result.authority:
             result.authority.append(rrset)
+    return True

@@ -318,6 +318,15 @@ def test_cname_query_for_cname_type_is_not_followed(snap: Snapshot) -> None:
     assert texts(r.answer) == {"www.example.com. 3600 IN CNAME host.example.com."}
 
 
+@pytest.mark.parametrize("rdtype", ["NSEC", "RRSIG", "KEY"])
+def test_types_that_live_beside_a_cname_are_not_followed(snap: Snapshot, rdtype: str) -> None:
+    # RFC 4035 section 2.5: a CNAME owner has NSEC and RRSIG of its own; asked for them
+    # (or RFC 2535's KEY), it answers them or NODATA, as BIND and Knot do.
+    r = ask(snap, "chain1.example.com", rdtype)
+    assert rcode(r) == "NOERROR" and r.answer == []
+    assert types_of(r.authority) == [("example.com.", "SOA")]
+
+
 @pytest.mark.parametrize("name", ["loop1.example.com", "self.example.com"])
 def test_cname_loop_ends(snap: Snapshot, name: str) -> None:
     r = ask(snap, name, "A")
