@@ -15,6 +15,11 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
+import dns.dnssec
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
+
 from testkit import programs
 
 NSEC: Final = "nsec"
@@ -48,6 +53,29 @@ def sign(text: str, origin: str, workdir: Path, denial: str = NSEC,
                     "-s", "now-3600", "-e", "now+2592000", *denial_args, "-f", str(signed),
                     str(plain)], check=True, capture_output=True, cwd=workdir)
     return signed
+
+
+def with_collisions(signed: str, origin: str, names: list[str]) -> str:
+    """A zone signed with NSEC3 (0 iterations, no salt), plus an NSEC3 record (and an RRSIG,
+    copied from another) at the hash of each of `names`, names the zone does not have: to
+    the server those hashes collide with names of the zone (RFC 5155 section 7.2.9), as
+    if another name hashed to each."""
+    zone = dns.zone.from_text(signed, origin=origin, relativize=False)
+    for owner, node in zone.nodes.items():
+        nsec3 = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3)
+        if nsec3:
+            sig = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                    dns.rdatatype.NSEC3)
+            assert sig is not None, f"{owner} has no RRSIG for its NSEC3"
+            break
+    else:
+        raise ValueError("the zone has no NSEC3 record")
+    lines = []
+    for name in names:
+        hashed = f"{dns.dnssec.nsec3_hash(name, None, 0, 1).lower()}.{origin}"
+        lines.append(f"{hashed} {nsec3.ttl} IN NSEC3 {nsec3[0].to_text()}\n")
+        lines.append(f"{hashed} {nsec3.ttl} IN RRSIG {sig[0].to_text()}\n")
+    return signed + "".join(lines)
 
 
 # RFC 4035 Appendix A, without its signatures, NSEC records and keys (the signer makes
@@ -117,4 +145,6 @@ ns1.secure A  192.0.2.200
 insecure  NS  ns1.insecure
 ns1.insecure A 192.0.2.201
 ttl 60    A   192.0.2.60
-""" + "".join(f'fat TXT "{"padding-" * 4}{i}"\n' for i in range(12))
+""" + "".join(f'fat TXT "{"padding-" * 4}{i}"\n' for i in range(12)) + "".join(
+    # about 1,160 bytes of answer: fits 1232 unsigned, not with its RRSIG (TC)
+    f'big TXT "{"padding-" * 5}{i:02}"\n' for i in range(21))

@@ -3,7 +3,9 @@ RFC 5155 section 7.2).
 
 Each function returns the lower-case owners of the records to add to the authority
 section, found in the zone's chain (ZoneView.covering_nsec, nsec3_match, nsec3_cover):
-the caller adds each with its signatures, once.
+the caller adds each with its signatures, once. None among them: a name the proof needs
+covered has the hash of an NSEC3 owner (a hash collision, RFC 5155 section 7.2.9), so no
+proof can be given: the caller answers SERVFAIL.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ..store.snapshot import ZoneView
 from ..wire.codes import NSEC
 
 
-def nxdomain(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes]:
+def nxdomain(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes | None]:
     """No such name: with NSEC, the record covering it and the one covering the wildcard at
     its closest encloser (one when it covers both); with NSEC3 the closest encloser proof
     and the record covering that wildcard (RFC 5155 section 7.2.2)."""
@@ -23,7 +25,7 @@ def nxdomain(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes]:
     return [zone.covering_nsec(lower), zone.covering_nsec(wildcard)]
 
 
-def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes]:
+def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes | None]:
     """The name exists without the type: its own record (the type absent from the bitmap).
     With NSEC an empty non-terminal has none: the record covering it. With NSEC3 a name
     without one (a delegation in an opt-out span: DS NODATA, RFC 5155 section 7.2.4) gets
@@ -35,7 +37,8 @@ def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes]:
     return [lower] if NSEC in node else [zone.covering_nsec(lower)]
 
 
-def wildcard(zone: ZoneView, lower: bytes, encloser: bytes, no_data: bool) -> list[bytes]:
+def wildcard(zone: ZoneView, lower: bytes, encloser: bytes,
+             no_data: bool) -> list[bytes | None]:
     """An answer synthesized from the wildcard at `encloser`: the proof that no closer name
     exists. NSEC: the record covering the query name. NSEC3: the one covering the next
     closer name, and for a wildcard NODATA the closest encloser's own (RFC 5155 sections
@@ -47,15 +50,15 @@ def wildcard(zone: ZoneView, lower: bytes, encloser: bytes, no_data: bool) -> li
     return [zone.nsec3_cover(_next_closer(lower, encloser))]
 
 
-def _encloser_proof(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes]:
+def _encloser_proof(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes | None]:
     """The closest encloser proof (RFC 5155 section 7.2.1): the record matching the closest
     encloser and the one covering the next closer name."""
-    found = [zone.nsec3_cover(_next_closer(lower, encloser))]
+    found: list[bytes | None] = [zone.nsec3_cover(_next_closer(lower, encloser))]
     match = zone.nsec3_match(encloser)
     return found if match is None else [match, *found]
 
 
-def _provable_encloser_proof(zone: ZoneView, lower: bytes) -> list[bytes]:
+def _provable_encloser_proof(zone: ZoneView, lower: bytes) -> list[bytes | None]:
     """The closest encloser proof for the closest ancestor with a matching record."""
     encloser = lower
     while len(encloser) > len(zone.origin_lower):

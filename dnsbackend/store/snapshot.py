@@ -137,13 +137,18 @@ class ZoneView:
             return self._chain_names[found]
         return None
 
-    def nsec3_cover(self, lower: bytes) -> bytes:
+    def nsec3_cover(self, lower: bytes) -> bytes | None:
         """The owner of the NSEC3 record covering a name's hash (the last covers the
-        hashes after it and before the first)."""
+        hashes after it and before the first); None when the hash is an owner's own, so
+        that no record can cover it (RFC 5155 section 7.2.9: for a name that does not
+        exist, a collision)."""
         if not self._chain_names:
             self._read_chain()
-        found = bisect.bisect_left(self._chain_keys, self.nsec3_label(lower)) - 1
-        return self._chain_names[found]
+        label = self.nsec3_label(lower)
+        found = bisect.bisect_left(self._chain_keys, label)
+        if found < len(self._chain_keys) and self._chain_keys[found] == label:
+            return None
+        return self._chain_names[found - 1]
 
     def _read_chain(self) -> None:
         owners: list[tuple[Any, bytes]] = []

@@ -11,6 +11,7 @@ import dns.dnssec
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdatatype
 import dns.zone
 import pytest
@@ -187,7 +188,7 @@ def test_nsec3_match_and_cover_by_brute_force(
             below = [h for h in chain if h < label]
             expected = below[-1] if below else chain[-1]  # the last covers the wrap
             cover = view.nsec3_cover(_wire(name))
-            assert cover[1:1 + cover[0]] == expected, name
+            assert cover is not None and cover[1:1 + cover[0]] == expected, name
 
 
 def test_nsec3_owner_names_are_not_names(nsec3_signed: tuple[Snapshot, dns.zone.Zone]) -> None:
@@ -198,3 +199,47 @@ def test_nsec3_owner_names_are_not_names(nsec3_signed: tuple[Snapshot, dns.zone.
         for do in (False, True):
             response = dns.message.from_wire(_ask(snapshot, name.to_text(), "NSEC3", do))
             assert response.rcode() == dns.rcode.NXDOMAIN
+
+
+# Names of signed.test. the crafted NSEC3 records collide with: a name that does not exist
+# (its NXDOMAIN needs its hash covered), one under the wildcard (the synthesized answer
+# needs the next closer name's covered), the wildcard an NXDOMAIN below host would need
+# covered.
+_COLLIDING = ["collide.signed.test.", "zz.wild.signed.test.", "*.host.signed.test."]
+
+
+@pytest.fixture(scope="module")
+def collisions(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    root = tmp_path_factory.mktemp("collisions")
+    path = dnssec.sign(dnssec.CASES_ZONE, "signed.test.", root / "sign", dnssec.NSEC3)
+    text = dnssec.with_collisions(path.read_text(), "signed.test.", _COLLIDING)
+    (root / "s").mkdir()
+    _, snapshot = store_with_zones(root / "s", {"signed.test.": text})
+    return snapshot
+
+
+@pytest.mark.parametrize(("name", "rdtype"), [
+    ("collide.signed.test.", "A"), ("a.b.collide.signed.test.", "TXT"),
+    ("zz.wild.signed.test.", "A"), ("zz.wild.signed.test.", "TXT"),
+    ("q.host.signed.test.", "A")])
+def test_nsec3_hash_collision_is_servfail(collisions: Snapshot, name: str,
+                                          rdtype: str) -> None:
+    # RFC 5155 section 7.2.9: the proof would need the name's hash covered, and an NSEC3
+    # record has that very hash. NSD answers SERVFAIL too (Knot also, for the wildcard).
+    response = dns.message.from_wire(_ask(collisions, name, rdtype, True))
+    assert response.rcode() == dns.rcode.SERVFAIL
+    assert response.flags & dns.flags.AA
+    assert response.answer == [] and response.authority == [] and response.additional == []
+    # Without DO no proof is needed: the answer as ever.
+    plain = dns.message.from_wire(_ask(collisions, name, rdtype, False))
+    assert plain.rcode() != dns.rcode.SERVFAIL
+
+
+@pytest.mark.parametrize(("name", "rcode"), [
+    ("nothing.signed.test.", dns.rcode.NXDOMAIN), ("yy.wild.signed.test.", dns.rcode.NOERROR),
+    ("q.mail.signed.test.", dns.rcode.NXDOMAIN), ("host.signed.test.", dns.rcode.NOERROR)])
+def test_names_without_a_collision_are_proved(collisions: Snapshot, name: str,
+                                              rcode: int) -> None:
+    response = dns.message.from_wire(_ask(collisions, name, "A", True))
+    assert response.rcode() == rcode
+    assert response.authority or response.answer
