@@ -304,11 +304,16 @@ def _knot_keys(zones: list[Zone]) -> str:
 
 
 class Bind(Peer):
-    """named in the foreground (`-g`), `-n N` worker threads, no recursion, no NOTIFY."""
+    """named in the foreground (`-g`), `-n N` worker threads, no recursion, no NOTIFY;
+    `options`: more statements of its `options` block (`minimal-responses no-auth;`)."""
 
     name = "BIND"
     program = "named"
     conf_name = "named.conf"
+
+    def __init__(self, options: str = "") -> None:
+        self.options = "".join(f"    {line.strip()}\n"
+                               for line in options.splitlines() if line.strip())
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
         w = workdir
@@ -325,7 +330,7 @@ class Bind(Peer):
     recursion no;
     notify no;
     allow-transfer {{ none; }};
-}};
+{self.options}}};
 controls {{ }};
 {key_blocks}{zone_blocks}"""
         (w / "named.conf").write_text(conf)
