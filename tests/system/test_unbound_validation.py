@@ -3,8 +3,9 @@ through our server: zones signed by dnssec-signzone (NSEC, NSEC3, NSEC3 opt-out)
 server itself (sign = true: NSEC with ECDSA P-256, NSEC3 with Ed25519), each with a signed
 and an unsigned child zone.
 Every answer must validate (AD) but where RFC 4035 and 5155 say it is insecure; a tampered
-signature must give SERVFAIL; live edits of signed zones validate right after each; the AXFR
-of every zone the server signs passes dnssec-verify and ldns-verify-zone.
+signature must give SERVFAIL; live edits of signed zones, and a switch of the settings from
+NSEC to NSEC3 and back, validate right after each; the AXFR of every zone the server signs
+passes dnssec-verify and ldns-verify-zone.
 
 The child zones are served by the same server, a stub of their own for Unbound (a referral's
 glue would send it to port 53): it asks the parent for their DS (or the proof there is none)
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,9 @@ SWEPT = {Signed(f"{'ps' if signer == SIGNED else 'auto'}-{denial}.{name}.test.",
          for signer, denial in variants}
 TAMPERED = "tampered.test."
 LIVE = {dnssec.NSEC: "live-nsec.test.", dnssec.NSEC3: "live-nsec3.test."}
+SWITCHED = "switched.test."  # its server's settings switch from NSEC to NSEC3 and back
+# The servers, by name: the denial each starts signing with
+SERVERS = {"nsec": dnssec.NSEC, "nsec3": dnssec.NSEC3, "switch": dnssec.NSEC}
 
 
 def zone_text(ds: list[str], serial: int = 1, extra: str = "") -> str:
@@ -149,17 +153,18 @@ CASES = [
 
 @dataclass
 class Setup:
-    """The two servers (one signs with NSEC and ECDSA P-256 and serves the pre-signed zones
-    too, one signs with NSEC3 and Ed25519), Unbound, and the DS records it trusts, by zone."""
+    """The servers (one signs with NSEC and ECDSA P-256 and serves the pre-signed zones too,
+    one signs with NSEC3 and Ed25519, one serves SWITCHED), Unbound, and the DS records it
+    trusts, by zone."""
 
-    servers: dict[str, ServerProcess]  # by the denial the server signs with
+    servers: dict[str, ServerProcess]  # by name (SERVERS)
     resolver: Resolver
     small: Resolver  # another, asking with EDNS payload 512: most signed answers truncated
     anchors: dict[str, list[str]]
     root: Path
 
     def server(self, origin: str) -> ServerProcess:
-        return self.servers[_server_denial(origin)]
+        return self.servers[_server_of(origin)]
 
 
 def _needed() -> None:
@@ -218,19 +223,18 @@ def _child_files(root: Path, zones: Path, origin: str) -> list[str]:
 ALGORITHMS = {dnssec.NSEC: ("ecdsap256sha256", 13), dnssec.NSEC3: ("ed25519", 15)}
 
 
-def _settings(path: Path, denial: str, signed: list[str]) -> Path:
+def _settings_text(denial: str, algorithm: str, signed: list[str]) -> str:
+    """A server's settings: AXFR to loopback, signing `signed` so."""
     tables = "".join(f'[zone."{origin}"]\nsign = true\n' for origin in signed)
-    path.write_text(f'[transfer]\nallow = [{{ address = "127.0.0.0/8" }}]\n'
-                    f'[dnssec]\ndenial = "{denial}"\nalgorithm = "{ALGORITHMS[denial][0]}"\n'
-                    f'{tables}')
-    return path
+    return (f'[transfer]\nallow = [{{ address = "127.0.0.0/8" }}]\n'
+            f'[dnssec]\ndenial = "{denial}"\nalgorithm = "{algorithm}"\n{tables}')
 
 
 def _place(root: Path, zones: dict[str, Path], anchors: dict[str, list[str]], zone: Signed,
            text: str) -> None:
     """Write the zone's file where its server reads it: plain if the server signs it, else
     signed by dnssec-signzone (its DS added to `anchors`)."""
-    home = zones[_server_denial(zone.origin)]
+    home = zones[_server_of(zone.origin)]
     if zone.signer == SERVER:
         (home / f"{zone.origin}zone").write_text(text)
         return
@@ -241,8 +245,8 @@ def _place(root: Path, zones: dict[str, Path], anchors: dict[str, list[str]], zo
 
 
 def _write_zones(root: Path, zones: dict[str, Path]) -> dict[str, list[str]]:
-    """Every zone file, in the zones directory of the server that serves it (the one signing
-    with NSEC3, or the other); the DS records of those dnssec-signzone signed, by zone."""
+    """Every zone file, in the zones directory of the server that serves it (_server_of);
+    the DS records of those dnssec-signzone signed, by zone."""
     anchors: dict[str, list[str]] = {}
     for zone in BATTERY:
         _place(root, zones, anchors, zone,
@@ -255,19 +259,23 @@ def _write_zones(root: Path, zones: dict[str, Path]) -> dict[str, list[str]]:
     anchors[TAMPERED] = [f"{TAMPERED} DS {ds}" for ds in _ds_rdatas(signed.parent, TAMPERED)]
     for denial, origin in LIVE.items():
         (zones[denial] / f"{origin}zone").write_text(zone_text([]))
+    (zones["switch"] / f"{SWITCHED}zone").write_text(zone_text([]))
     return anchors
 
 
-def _signed_here(denial: str) -> list[str]:
-    """The zones the server signing with `denial` signs."""
-    return [z.origin for z in [*BATTERY, *SWEPT] if z.signer == SERVER and z.denial == denial
-            ] + [LIVE[denial]]
+def _signed_here(server: str) -> list[str]:
+    """The zones the server (by name) signs."""
+    if server == "switch":
+        return [SWITCHED]
+    return [z.origin for z in [*BATTERY, *SWEPT] if z.signer == SERVER and z.denial == server
+            ] + [LIVE[server]]
 
 
-def _server_denial(origin: str) -> str:
-    """Which server serves the zone: the one that signs with NSEC3 serves the zones it signs
-    so, the other every other zone."""
-    return dnssec.NSEC3 if origin in _signed_here(dnssec.NSEC3) else dnssec.NSEC
+def _server_of(origin: str) -> str:
+    """Which server serves the zone: the NSEC3 one the zones it signs, the switch one
+    SWITCHED, the NSEC one every other zone."""
+    return next((name for name in ("nsec3", "switch") if origin in _signed_here(name)),
+                "nsec")
 
 
 def _stubs(srv: ServerProcess, zones: Path, anchors: dict[str, list[str]]) -> list[Stub]:
@@ -290,18 +298,20 @@ def _stubs(srv: ServerProcess, zones: Path, anchors: dict[str, list[str]]) -> li
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     _needed()
     root = tmp_path_factory.mktemp("unbound")
-    zones = {denial: root / f"zones-{denial}" for denial in (dnssec.NSEC, dnssec.NSEC3)}
+    zones = {name: root / f"zones-{name}" for name in SERVERS}
     for path in zones.values():
         path.mkdir()
     anchors = _write_zones(root, zones)
     servers: dict[str, ServerProcess] = {}
     resolvers: list[Resolver] = []
     try:
-        for denial, path in zones.items():
-            config = _settings(root / f"{denial}.toml", denial, _signed_here(denial))
-            servers[denial] = ServerProcess(path, root / f"db-{denial}", config=config)
-        stubs = [stub for denial, srv in servers.items()
-                 for stub in _stubs(srv, zones[denial], anchors)]
+        for name, path in zones.items():
+            config = root / f"{name}.toml"
+            denial = SERVERS[name]
+            config.write_text(_settings_text(denial, ALGORITHMS[denial][0], _signed_here(name)))
+            servers[name] = ServerProcess(path, root / f"db-{name}", config=config)
+        stubs = [stub for name, srv in servers.items()
+                 for stub in _stubs(srv, zones[name], anchors)]
         for size in (1232, 512):
             resolvers.append(Unbound().start(root / f"unbound-{size}", stubs, udp_size=size))
         yield Setup(servers, resolvers[0], resolvers[1], anchors, root)
@@ -569,3 +579,26 @@ def test_live_edits_of_a_signed_zone_validate_right_after_each(setup: Setup,
     ttl = answer.get_rrset(answer.answer, dns.name.from_text(f"host.{origin}"),
                            dns.rdataclass.IN, dns.rdatatype.A)
     assert ttl is not None and ttl.ttl > 3600, "a validator keeps the TTL the RRSIG was made for"
+
+
+def _answered_if(wanted: bool) -> Callable[[dns.message.Message], bool]:
+    """A wait_until predicate: the question has an answer, or has none."""
+    return lambda response: bool(response.answer) == wanted
+
+
+def test_a_denial_switched_in_the_settings_validates(setup: Setup) -> None:
+    """The settings file says NSEC3, then NSEC again: once the zone is served so, with the
+    other chain gone, every case of the battery validates and the AXFR verifies."""
+    srv = setup.servers["switch"]
+    cases = [c for c in CASES if not c.name.endswith(("secure", "insecure"))]
+    cases += [Case("secure", "DS"), Case("insecure", "DS")]  # no DS here: both unsigned
+    for denial in (dnssec.NSEC3, dnssec.NSEC):
+        write_atomically(str(setup.root / "switch.toml"),
+                         _settings_text(denial, ALGORITHMS[dnssec.NSEC][0], [SWITCHED]))
+        srv.wait_until(SWITCHED, "NSEC3PARAM", _answered_if(denial == dnssec.NSEC3))
+        axfr = _verify_axfr(setup, SWITCHED, f"{SWITCHED}{denial}")
+        assert (" NSEC3 " in axfr, " NSEC " in axfr) == (denial == dnssec.NSEC3,
+                                                        denial == dnssec.NSEC)
+        wrong = [said for case in cases
+                 if (said := _verdict(setup.resolver, SWITCHED, case, secure=True))]
+        assert not wrong, f"{denial}:\n" + "\n".join(wrong)
