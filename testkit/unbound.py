@@ -12,7 +12,9 @@ log, `val-log-level: 2`, and in an Extended DNS Error). A stub without anchors g
 from a parent (a delegation served by the same server, whose DS or proof of no DS says
 whether it is signed). Remote control listens on a Unix socket in the workdir, no
 certificates, for `flush`. Aggressive use of cached NSEC (RFC 8198) is off, so that each
-question is answered from what our server says rather than synthesized from earlier proofs.
+question is answered from what our server says rather than synthesized from earlier proofs;
+the case of query names is randomized (`use-caps-for-id`, "0x20"), so an answer must keep
+the question's case to be taken.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def configuration(workdir: Path, port: int, stubs: Sequence[Stub], udp_size: int
   aggressive-nsec: no
   target-fetch-policy: "0 0 0 0 0"
   trust-anchor-signaling: no
+  use-caps-for-id: yes
 {local}{anchors}remote-control:
   control-enable: yes
   control-interface: "{w}/control.sock"
