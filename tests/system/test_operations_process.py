@@ -21,6 +21,8 @@ import dns.query
 import dns.rcode
 import pytest
 
+from dnsbackend import cli
+from testkit import programs
 from testkit.metrics import scrape, scrape_until, total
 from testkit.ports import free_port
 from testkit.procs import process_tree
@@ -169,6 +171,44 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path: Path, server_facto
     srv.proc.send_signal(signal.SIGTERM)
     assert notify_socket.recv(4096) == b"STOPPING=1"
     assert exit_code(srv) == 0
+
+
+CONTRIB = Path(__file__).resolve().parents[2] / "contrib"
+
+
+def test_the_systemd_unit_and_its_user_pass_systemds_own_checks(tmp_path: Path) -> None:
+    """contrib/dnsbackend.service passes `systemd-analyze verify` (which names any line it
+    cannot parse) with ExecStart pointed at this install, its command line is one `serve`
+    takes, and contrib/dnsbackend.sysusers makes the user and group the unit runs as, with
+    the unit's state directory as home."""
+    analyze, sysusers = programs.find("systemd-analyze"), programs.find("systemd-sysusers")
+    programs.needed([f"{name} is needed here (Debian package systemd)"
+                     for name, found in (("systemd-analyze", analyze),
+                                         ("systemd-sysusers", sysusers)) if found is None])
+    assert analyze is not None and sysusers is not None
+    text = (CONTRIB / "dnsbackend.service").read_text()
+    fields = dict(line.split("=", 1) for line in text.splitlines()
+                  if "=" in line and not line.startswith("#"))
+    program, *args = fields["ExecStart"].split()
+    here = str(Path(sys.executable).with_name("dnsbackend"))
+    unit = tmp_path / "dnsbackend.service"
+    unit.write_text(text.replace(f"ExecStart={program} ", f"ExecStart={here} "))
+    done = subprocess.run([analyze, "verify", "--man=no", str(unit)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    assert fields["Type"] == "notify" and "CAP_NET_BIND_SERVICE" in fields["AmbientCapabilities"]
+    parsed = cli._parser().parse_args(args)  # what `serve` makes of the unit's arguments
+    assert parsed.command == "serve" and parsed.config == "/etc/dnsbackend/dnsbackend.toml"
+    done = subprocess.run([sysusers, "--dry-run", f"--root={tmp_path / 'root'}",
+                           str(CONTRIB / "dnsbackend.sysusers")], capture_output=True,
+                          text=True, timeout=60)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert f"Creating group '{fields['Group']}'" in said, said
+    assert f"Creating user '{fields['User']}'" in said, said
+    (entry,) = [line.split() for line in (CONTRIB / "dnsbackend.sysusers").read_text()
+                .splitlines() if line.startswith("u ")]
+    assert entry[1] == fields["User"] and entry[-1] == f"/var/lib/{fields['StateDirectory']}"
 
 
 # --- metrics -------------------------------------------------------------------------------

@@ -98,6 +98,22 @@ def test_cookies_through_dig_and_kdig(identified: ServerProcess) -> None:
     assert "status: FORMERR" in bad
 
 
+def test_required_cookies_through_dig(server_factory: StartServer, tmp_path: Path) -> None:
+    """require_server_cookie: a UDP query with a client cookie alone gets BADCOOKIE and a
+    server cookie, which dig retries with (its +badcookie); TCP, or no COOKIE option at all,
+    is answered."""
+    srv, _ = serve_one_zone(server_factory, tmp_path, "example.com.", ZONE,
+                            "require_server_cookie = true\n")
+    first = _dig(srv.port, "+cookie", "+nobadcookie", "www.example.com", "A")
+    assert "status: BADCOOKIE" in first and "ANSWER: 0" in first, first
+    (line,) = [x for x in first.splitlines() if x.startswith("; COOKIE:")]
+    assert len(line.split()[2]) == 48  # client and server cookie, to retry with
+    retried = _dig(srv.port, "+cookie", "www.example.com", "A")
+    assert "status: NOERROR" in retried and "(good)" in retried, retried
+    assert "status: NOERROR" in _dig(srv.port, "+tcp", "+cookie", "www.example.com", "A")
+    assert "status: NOERROR" in _dig(srv.port, "+nocookie", "www.example.com", "A")
+
+
 @pytest.mark.parametrize("size", [1, 7, 12, 41])
 def test_malformed_cookie_options_get_formerr(identified: ServerProcess, size: int) -> None:
     response = _ask(identified.port, "www.example.com", "A", "IN",
