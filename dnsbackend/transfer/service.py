@@ -16,10 +16,12 @@ import dns.rdatatype
 from ..store.snapshot import Reader
 from ..wire.codes import (
     AXFR,
+    BADVERS,
     CLASS_IN,
     EDE_NOT_AUTHORITATIVE,
     EDE_NOT_READY,
     EDE_PROHIBITED,
+    FORMERR,
     IXFR,
     OPCODE_MASK,
     QR,
@@ -106,7 +108,9 @@ class TransferService:
         qflags = (msg[2] << 8) | msg[3]
         name = msg[12:question_end - 4]
 
-        packer = Packer(request.id, qflags, msg[12:question_end], name)
+        # The OPT record in every message when the request had one (BIND and Knot).
+        opt = _opt(request, self.reader.snapshot().udp_payload, b"")
+        packer = Packer(request.id, qflags, msg[12:question_end], name, opt=opt)
 
         def stream() -> Iterator[bytes]:
             try:
@@ -180,6 +184,9 @@ class TransferService:
         if check.reply is not None:
             return Outgoing(zone_text, client, "refused (" + check.describe() + ")",
                             messages=iter([check.reply]))
+        if request.edns > 0:  # BADVERS (RFC 6891 section 6.1.3), as BIND, Knot and NSD
+            return self._refused(msg, zone_text, client, f"EDNS version {request.edns}", check,
+                                 _opt(request, size, b"", BADVERS >> 4), BADVERS & 0xF)
         zone = snapshot.zones.get(lower)
         if zone is None:  # NOTAUTH, as BIND, Knot and NSD answer it
             if snapshot.ready:
@@ -192,9 +199,9 @@ class TransferService:
             return self._refused(msg, zone_text, client, _why_refused(client, acl, check),
                                  check, _opt(request, size, _PROHIBITED))
         ixfr_from = _ixfr_from(request)
-        if ixfr_from == -1:
+        if ixfr_from == -1:  # FORMERR, as BIND, Knot and NSD answer it
             return self._refused(msg, zone_text, client, "IXFR without an SOA", check,
-                                 _opt(request, size, b""))
+                                 _opt(request, size, b""), FORMERR)
         planned = plan(self.reader.store, zone.meta.zone_id, zone.version, ixfr_from)
         transfer = next(planned, None)
         if transfer is None:  # the version was freed in between: take the new one
@@ -231,12 +238,14 @@ def _ixfr_from(request: dns.message.Message) -> int | None:
     return int(soas[0][0].serial) if soas else -1
 
 
-def _opt(request: dns.message.Message, payload: int, options: bytes) -> bytes:
-    """The OPT record of a refusal: none unless the request had one (RFC 6891 section 7);
-    our payload size, the request's DO bit, and `options` (an Extended DNS Error)."""
+def _opt(request: dns.message.Message, payload: int, options: bytes,
+         ext_rcode: int = 0) -> bytes:
+    """The OPT record of an answer: none unless the request had one (RFC 6891 section 7);
+    our payload size, the request's DO bit, `options` (an Extended DNS Error), the upper
+    bits of the rcode (BADVERS)."""
     if request.edns < 0:
         return b""
-    return with_options(opt_record(payload, bool(request.ednsflags & DO)), options)
+    return with_options(opt_record(payload, bool(request.ednsflags & DO), ext_rcode), options)
 
 
 def _why_refused(client: str, acl: tuple[Entry, ...], check: Check) -> str:

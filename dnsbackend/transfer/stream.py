@@ -1,5 +1,6 @@
 """Transfer answers as a stream of DNS messages: RRs packed into messages, compressed within
-each, the question in every one (RFC 5936 section 2.2). Compiled (nativebuild.py)."""
+each, the question in every one (RFC 5936 section 2.2), and the OPT record, if the request
+had one, in every one (as BIND and Knot send it). Compiled (nativebuild.py)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ _HEADER: Final = struct.Struct("!HHHHHH")
 
 
 class Packer:
-    """Packs RRs into consecutive answer messages of about `size` bytes of RRs each; the
-    messages filled so far wait in `done` (take them with take()), `records` counts the RRs."""
+    """Packs RRs into consecutive answer messages of about `size` bytes of RRs each, each
+    ending with the OPT record `opt` if one is given; the messages filled so far wait in
+    `done` (take them with take()), `records` counts the RRs."""
 
     def __init__(self, ident: int, qflags: int, question: bytes, qname: bytes,
-                 size: int = MESSAGE_SIZE) -> None:
+                 size: int = MESSAGE_SIZE, opt: bytes = b"") -> None:
         self.ident = ident
         self.flags = QR | AA | (qflags & 0x0100)  # RD copied
         self.question = question
         self.qname = qname
         self.size = size
+        self.opt = opt
         self.writer = Compressor(qname)
         self.count = 0  # RRs in the message being filled
         self.records = 0
@@ -72,8 +75,9 @@ class Packer:
         return self.take()
 
     def _message(self, count: int) -> bytes:
-        return (_HEADER.pack(self.ident, self.flags, 1, count, 0, 0) + self.question
-                + bytes(self.writer.buf))
+        opt = self.opt
+        return (_HEADER.pack(self.ident, self.flags, 1, count, 0, 1 if opt else 0)
+                + self.question + bytes(self.writer.buf) + opt)
 
     def pack(self, rrs: Iterable[RR]) -> Iterator[bytes]:
         """The RRs as messages, each yielded as soon as it is full."""

@@ -514,6 +514,49 @@ def test_a_refused_transfer_says_why_in_an_extended_error(
                     assert r.ednsflags & dns.flags.DO
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_every_message_of_a_transfer_carries_the_requests_edns(tmp_path: Path,
+                                                               signed: bool) -> None:
+    """As BIND and Knot: an OPT record (our payload size, the request's DO bit) in every
+    message of the answer when the request had one, before the TSIG RR of each signed one
+    (dnspython checks each message's signature, chained to the one before)."""
+    _served(tmp_path, _config("hmac-sha256", '{ address = "127.0.0.1" }'), padding=3000)
+    service = TransferService(Reader(open_shared(str(tmp_path / "db"))))
+    for edns in (False, True):
+        q = _transfer_query(ORIGIN, "AXFR", edns, signed)
+        out = list(service.start(q.to_wire(), "127.0.0.1").messages)
+        assert len(out) > 3
+        context = None
+        for wire in out:
+            m = dns.message.from_wire(wire, keyring=q.keyring, request_mac=q.mac, xfr=True,
+                                      origin=dns.name.from_text(ORIGIN), tsig_ctx=context,
+                                      multi=True)
+            context = m.tsig_ctx
+            assert m.had_tsig == signed and m.edns == (0 if edns else -1)
+            if edns:
+                assert m.payload == 1232 and m.ednsflags & dns.flags.DO and not m.options
+
+
+def test_a_bad_transfer_request_is_formerr_or_badvers(served: tuple[Path, list[_Server]]
+                                                     ) -> None:
+    """An IXFR without its SOA is FORMERR, an EDNS version we do not know BADVERS (with an
+    OPT record of version 0), as BIND, Knot and NSD answer them."""
+    tmp_path, servers = served
+    _served(tmp_path, _config("hmac-sha256", '{ address = "127.0.0.1" }'), padding=10)
+    server = _start(tmp_path, servers)
+    for edns in (False, True):
+        no_soa = dns.message.make_query(ORIGIN, "IXFR", use_edns=0 if edns else False)
+        r = dns.query.tcp(no_soa, "127.0.0.1", port=server.port, timeout=10)
+        assert r.rcode() == dns.rcode.FORMERR and r.edns == (0 if edns else -1)
+        assert not r.answer
+    for rdtype in ("AXFR", "IXFR"):
+        q = _transfer_query(ORIGIN, rdtype, True, True)
+        q.use_edns(1)
+        r = dns.query.tcp(q, "127.0.0.1", port=server.port, timeout=10)
+        assert r.rcode() == dns.rcode.BADVERS and r.edns == 0 and not r.answer
+        assert r.had_tsig
+
+
 def test_a_transfer_before_the_first_zones_are_read_is_not_ready(tmp_path: Path) -> None:
     """A first start's empty store: SERVFAIL with EDE 14 Not Ready (the secondary tries
     again), as an ordinary query of a name is answered then."""
