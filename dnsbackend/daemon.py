@@ -17,9 +17,10 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.name
 
@@ -58,12 +59,14 @@ from .update.process import (
     die_with_parent,
     group_signals_ignored,
     init_writer_process,
+    start_writer_server,
     writer_context,
 )
 from .update.watch import SettingsWatcher, ZoneWatcher
 from .zone.files import origin_key
 
 log = logging.getLogger("dnsbackend")
+T = TypeVar("T")
 
 ZONE_WRITERS = 2
 RESIGN_EVERY = 3600.0  # seconds between looks for signatures due for refresh
@@ -87,6 +90,16 @@ class Launch:
         return os.path.abspath(self.config or DEFAULT_CONFIG)
 
 
+async def in_writer(pool: ProcessPoolExecutor, job: Callable[..., T], *args: Any) -> T:
+    """A job in a writer pool, submitted from a thread: the pool starts its process at its
+    first job, and a start waits for the fork server to be ready (its imports, at start:
+    0.5-0.8 s on a busy machine), which must not hold up the event loop and the serving of
+    what the store holds."""
+    loop = asyncio.get_running_loop()
+    future = await loop.run_in_executor(None, pool.submit, job, *args)
+    return await asyncio.wrap_future(future)
+
+
 def writer_pool(processes: int) -> ProcessPoolExecutor:
     """Writer processes, started clean (no inherited LMDB handles or event loop), forked
     from the fork server (update.process.writer_context)."""
@@ -106,6 +119,7 @@ class Daemon:
         self.responder = Responder(self.reader)
         self.served_payload = self.settings.udp_payload  # as last stored by a policy sync
         self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.starting: list[asyncio.Task[None]] = []  # the zone writers' first jobs
         self.worker_started: list[Any] = []  # a multiprocessing Event each, set once serving
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
@@ -233,7 +247,7 @@ class Daemon:
         sdnotify.notify("READY=1")
 
     async def _start_serving(self, loop: asyncio.AbstractEventLoop
-                             ) -> tuple[list[Handle], int, asyncio.Future[tuple[int, bool]]]:
+                             ) -> tuple[list[Handle], int, asyncio.Task[tuple[int, bool]]]:
         """Bind, serve what the store holds and start the serving workers, while the writers
         start and recover: the handles, the port and the recovery job (freed versions, and
         whether an old store was emptied)."""
@@ -241,13 +255,13 @@ class Daemon:
         # Bind before any writer process exists: a bind error then exits at once.
         socks = open_sockets(self.settings.listen, self.settings.port,
                              reuse_port=self.settings.workers > 1)
-        with group_signals_ignored():  # the pools start their processes at the first job
-            # Serve what the store holds at once; the writers start meanwhile.
-            recovering = loop.run_in_executor(self.catalog_pool, jobs.recover_job,
-                                              self.data_dir)
-            # Start the zone writers now, not at the first edit: spawning one takes a while.
-            for pool in self.zone_pools:
-                loop.run_in_executor(pool, jobs.warm_up, self.data_dir)
+        # Serve what the store holds at once; the writers start meanwhile (the zone writers
+        # too, not at the first edit: starting one takes a while).
+        start_writer_server()  # (already running when started by `serve`)
+        recovering = loop.create_task(in_writer(self.catalog_pool, jobs.recover_job,
+                                                self.data_dir))
+        self.starting = [loop.create_task(in_writer(pool, jobs.warm_up, self.data_dir))
+                         for pool in self.zone_pools]
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits,
                                       transfers=TransferService(self.reader))
