@@ -163,12 +163,17 @@ class ZoneWatcher:
         its next edit, so that this edit is read only where it changed (jobs.load_zone_job,
         warm). One at a time, so that the other writer stays free for the edits of small
         zones; an edit that comes meanwhile waits for its zone's read, then uses it."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for origin, path in zones:
             self.warming.add(path)
             self.schedule(origin, path)
             task = self.running.get(path)
             if task is not None:
                 await task
+        if zones:
+            log.info("read %d large zone file%s in the writers for their next edits (%.1fs)",
+                     len(zones), "" if len(zones) == 1 else "s", loop.time() - started)
 
     def schedule(self, origin: str, path: str) -> None:
         if path in self.running:
