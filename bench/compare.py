@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--big", type=int, nargs="?", const=1_000_000, default=0, metavar="RECORDS",
                    help="instead: memory and load time with a zone of RECORDS (1,000,000)")
+    p.add_argument("--chart", metavar="PNG", help="with --big: also draw the load and restart "
+                   "times into this file (e.g. docs/big-zones-load.png)")
     return p
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         outstanding=args.outstanding, spread_records=args.spread_records,
         spread_queries=args.spread_queries, no_latency_run=args.no_latency_run,
         timeout=timeout, profile=args.profile, profile_out=args.profile_out,
-        write=args.write, keep=args.keep, big=args.big)
+        write=args.write, keep=args.keep, big=args.big, chart=args.chart)
     try:
         return big(opts) if opts.big else bench(opts)
     except MissingProgram as exc:

@@ -4,7 +4,7 @@ Run from the repository root:
 
     .venv/bin/python -m bench.edits [--sizes 10,10000,1000000] [--edits 10] [--tree DIR]
                                     [--shapes one,append,scattered] [--label NAME]
-                                    [--json OUT]
+                                    [--json OUT] [--chart PNG]
 
 For each size, a zone of that many records (bench/live.py's LiveZone: below 14 records an
 SOA, an NS, its address and `hN A 10.0.x.y` hosts; from 14 on testkit.zones.generate's
@@ -30,6 +30,9 @@ each edit:
 And per size, the store's size on disk (allocated blocks of zones/data.mdb and
 catalog/data.mdb) before the first counted edit and after the last.
 
+`--chart PNG` also draws edit-to-visible p50 and p99 by zone size, a line per edit shape
+(bench/charts.py), with the issue's goal of 500 ms.
+
 `--tree DIR` runs the server from another checkout (e.g. `git worktree add /tmp/before
 5364468`): `PYTHON -m dnsbackend serve` with PYTHONPATH=DIR, from the work directory, so
 that DIR's package is imported (checked before starting); compiled modules are used if DIR
@@ -51,8 +54,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dnsbackend.update.jobs import WARM_RECORDS
 from testkit import programs
 
+from .charts import Line, line_chart
 from .edits_server import EditServer, Tree, store_bytes
 from .live import scratch
 from .live_measure import percentile
@@ -62,7 +67,9 @@ from .live_zone import GEN_ZONE_MINIMUM, SCATTERED, SHAPES, LiveZone
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_INTERVAL = 0.002  # seconds between probes: leaves the cores to the server
-LOADED = r"zone {} loaded: serial (\d+), (\d+) records, ([0-9.]+)s \(version (\d+)\)"
+WARMED = "for their next edits"  # logged once the writers have read the big zones at start
+LOADED = (r"zone {} loaded: serial (\d+), (\d+) records, ([0-9.]+)s \(version (\d+)\)"
+          r"(?:, ([^\n]*))?")  # and how the file was read (`12 lines re-read`)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the interpreter that runs --tree's server (default: this one)")
     p.add_argument("--label", help="what to call the tree in the report")
     p.add_argument("--json", help="also write the figures as JSON to this file")
+    p.add_argument("--chart", metavar="PNG", help="also draw edit-to-visible by zone size "
+                   "into this file (e.g. docs/big-zones-edits.png)")
     p.add_argument("--timeout", type=float, default=900,
                    help="seconds to wait for a zone to be served or an edit to be visible")
     p.add_argument("--work", default="/tmp/dnsbackend-bench-edits", help="scratch directory")
@@ -93,6 +102,7 @@ class Edit:
     written: int  # bytes the writer processes wrote
     serial: int
     version: int
+    read: str  # how the server says it read the file: `12 lines re-read`, `file read in full`
 
 
 @dataclass
@@ -108,6 +118,8 @@ class SizeRun:
     store_after: int = 0
     missed: int = 0  # edits not visible within the timeout (the run of the size stops)
     glitches: int = 0  # answers showing neither the old nor the new address
+    restart_s: float | None = None  # the server stopped, started again: until served
+    after_restart: Edit | None = None  # the first edit after that restart
 
 
 def describe(zone: LiveZone) -> str:
@@ -117,7 +129,7 @@ def describe(zone: LiveZone) -> str:
 
 
 def loaded_lines(server: EditServer, origin: str) -> list[tuple[str, ...]]:
-    """(serial, records, seconds, version) of each load of `origin` logged so far."""
+    """(serial, records, seconds, version, how read) of each load of `origin` logged so far."""
     return re.findall(LOADED.format(re.escape(origin)), server.output())
 
 
@@ -146,9 +158,9 @@ def one_edit(server: EditServer, zone: LiveZone, watch: Watch, timeout: float) -
                        server.check_alive)
     if seen is None:
         return None
-    serial, _, seconds, version = wait_loaded(server, zone.origin, loads, timeout)
+    serial, _, seconds, version, read = wait_loaded(server, zone.origin, loads, timeout)
     return Edit((seen - renamed) * 1000, float(seconds), server.written_since(before),
-                int(serial), int(version))
+                int(serial), int(version), read or "?")
 
 
 def bench_size(records: int, shape: str, work: Path, edits: int, timeout: float,
@@ -174,8 +186,8 @@ def bench_size(records: int, shape: str, work: Path, edits: int, timeout: float,
                 print(f"  edit {n}: not visible after {timeout}s", flush=True)
                 break
             print(f"  edit {n}{' (warm-up)' if n == 0 else ''}: visible after "
-                  f"{result.visible_ms:.1f} ms, load {result.load_s:.3f}s logged, "
-                  f"{result.written:,} bytes written", flush=True)
+                  f"{result.visible_ms:.1f} ms, load {result.load_s:.3f}s logged "
+                  f"({result.read}), {result.written:,} bytes written", flush=True)
             if n:
                 run.edits.append(result)
             time.sleep(0.05)  # keep edits apart
@@ -183,9 +195,35 @@ def bench_size(records: int, shape: str, work: Path, edits: int, timeout: float,
         run.glitches = watch.glitches
         watch.prober.close()
         server.check_alive()
-        return run
     finally:
         server.stop()
+    if not run.missed:
+        restart(run, zone, zones_dir, data_dir, pinned, tree, timeout)
+    return run
+
+
+def restart(run: SizeRun, zone: LiveZone, zones_dir: Path, data_dir: Path, pinned: bool,
+            tree: Tree | None, timeout: float) -> None:
+    """Start the server again on the same files and store: the seconds until it serves the
+    zone, then (once its writers have read the zone's file for the next edit, when the
+    server says so) the first edit after the restart."""
+    started = time.perf_counter()
+    server = EditServer(zones_dir, data_dir, pinned, tree)
+    try:
+        wait_served(server.port, [zone], timeout, server.check_alive)
+        run.restart_s = time.perf_counter() - started
+        deadline = time.perf_counter() + min(timeout, 120)
+        while zone.records >= WARM_RECORDS and WARMED not in server.output() and \
+                time.perf_counter() < deadline:
+            server.check_alive()
+            time.sleep(0.02)
+        watch = Watch(server.port, f"probe.{zone.origin}", PROBE_INTERVAL)
+        run.after_restart = done = one_edit(server, zone, watch, timeout)
+        watch.prober.close()
+    finally:
+        server.stop()
+    print(f"  restart: served after {run.restart_s:.2f}s; first edit visible after "
+          f"{'-' if done is None else f'{done.visible_ms:.1f} ms ({done.read})'}", flush=True)
 
 
 def size(n: float) -> str:
@@ -200,11 +238,12 @@ def size(n: float) -> str:
 def table(runs: list[SizeRun]) -> list[str]:
     lines = ["| records | edit | look | edits | visible p50 ms | visible p99 ms | load s (logged, "
              "median) | written per edit, median | written, max | store before | store "
-             "growth | missed | glitches |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "growth | missed | glitches | restart s | first edit after it, ms |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in runs:
         visible = [e.visible_ms for e in r.edits]
         written = [float(e.written) for e in r.edits]
+        after = r.after_restart
         lines.append(
             f"| {r.records:,} | {r.shape} | {r.look} | {len(r.edits)} "
             f"| {fmt(percentile(visible, 50))} "
@@ -212,8 +251,25 @@ def table(runs: list[SizeRun]) -> list[str]:
             f"| {fmt(percentile([e.load_s for e in r.edits], 50), 3)} "
             f"| {size(percentile(written, 50)) if written else '-'} "
             f"| {size(max(written)) if written else '-'} | {size(r.store_before)} "
-            f"| {size(r.store_after - r.store_before)} | {r.missed} | {r.glitches} |")
+            f"| {size(r.store_after - r.store_before)} | {r.missed} | {r.glitches} "
+            f"| {'-' if r.restart_s is None else f'{r.restart_s:.2f}'} "
+            f"| {'-' if after is None else f'{after.visible_ms:,.1f} ({after.read})'} |")
     return lines
+
+
+def chart(path: str, runs: list[SizeRun], name: str) -> None:
+    """Edit-to-visible p50 (solid) and p99 (dashed) by zone size, a line per shape."""
+    series = []
+    for shape in dict.fromkeys(r.shape for r in runs):
+        mine = [r for r in runs if r.shape == shape and r.edits]
+        for q, dashed in ((50, False), (99, True)):
+            series.append(Line(f"{shape}, p{q}", [(r.records, percentile(
+                [e.visible_ms for e in r.edits], q)) for r in mine], dashed))
+        series.append(Line(f"{shape}, first edit after a restart", [
+            (r.records, r.after_restart.visible_ms) for r in mine if r.after_restart],
+            dotted=True))
+    line_chart(path, f"Edit to visible by zone size ({name.split(' (')[0]})", "records in the zone",
+          "ms from the rename to the first answer showing it", series, (500, "goal: 500 ms"))
 
 
 def tree_of(args: argparse.Namespace) -> tuple[Tree | None, str]:
@@ -253,6 +309,9 @@ def main() -> int:
           "line (`probe A`) changed; append: a `probe A` line appended (serial unchanged: "
           f"the next one served); scattered: as one, and {SCATTERED} host addresses changed "
           "all over the zone. A warm-up edit before them is not counted.")
+    if args.chart:
+        chart(args.chart, runs, name)
+        print(f"chart written to {args.chart}")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"tree": name, "pinned": pinned, "sizes": [asdict(r) for r in runs]}, indent=1))

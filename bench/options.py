@@ -25,3 +25,4 @@ class Options:
     write: str | None
     keep: bool
     big: int  # records of the --big zone, 0 for the throughput benchmark
+    chart: str | None = None  # --big: draw the load and restart times into this PNG
