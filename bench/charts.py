@@ -24,6 +24,7 @@ class Line:
     points: list[tuple[float, float]]
     dashed: bool = False
     dotted: bool = False
+    series: int = 0  # lines of one series share a colour
 
     @property
     def style(self) -> str:
@@ -68,7 +69,7 @@ def line_chart(path: str | Path, title: str, xlabel: str, ylabel: str, series: l
     for line in series:
         if line.points:
             ax.plot([x for x, _ in line.points], [y for _, y in line.points], marker="o",
-                    linestyle=line.style, label=line.label)
+                    linestyle=line.style, color=f"C{line.series % 10}", label=line.label)
     if goal is not None:
         ax.axhline(goal[0], color="grey", linestyle=":", label=goal[1])
     ax.set_xscale("log")

@@ -260,14 +260,14 @@ def table(runs: list[SizeRun]) -> list[str]:
 def chart(path: str, runs: list[SizeRun], name: str) -> None:
     """Edit-to-visible p50 (solid) and p99 (dashed) by zone size, a line per shape."""
     series = []
-    for shape in dict.fromkeys(r.shape for r in runs):
+    for n, shape in enumerate(dict.fromkeys(r.shape for r in runs)):
         mine = [r for r in runs if r.shape == shape and r.edits]
         for q, dashed in ((50, False), (99, True)):
             series.append(Line(f"{shape}, p{q}", [(r.records, percentile(
-                [e.visible_ms for e in r.edits], q)) for r in mine], dashed))
+                [e.visible_ms for e in r.edits], q)) for r in mine], dashed, series=n))
         series.append(Line(f"{shape}, first edit after a restart", [
             (r.records, r.after_restart.visible_ms) for r in mine if r.after_restart],
-            dotted=True))
+            dotted=True, series=n))
     line_chart(path, f"Edit to visible by zone size ({name.split(' (')[0]})", "records in the zone",
           "ms from the rename to the first answer showing it", series, (500, "goal: 500 ms"))
 
