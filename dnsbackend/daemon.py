@@ -120,6 +120,7 @@ class Daemon:
         self.served_payload = self.settings.udp_payload  # as last stored by a policy sync
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self.starting: list[asyncio.Task[None]] = []  # the zone writers' first jobs
+        self.warming: set[asyncio.Task[None]] = set()  # ZoneWatcher.warm, under way
         self.worker_started: list[Any] = []  # a multiprocessing Event each, set once serving
         self.catalog_pool = writer_pool(1)
         # Two zone writers, so that a small zone's edit never waits behind a large zone's
@@ -184,8 +185,7 @@ class Daemon:
             for _ in range(3):
                 await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
             await self.sync(self.policy, served_settings(self.settings), startup=True)
-            tasks.append(loop.create_task(
-                self.zones.warm(jobs.worth_warming(list(self.store.entries().values())))))
+            self._warm(None)
             tasks.append(loop.create_task(self._on_hangup(hangup, stop)))
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
@@ -284,7 +284,7 @@ class Daemon:
                    handles: list[Handle]) -> None:
         """Stop the watchers, the sockets, the serving workers and the writers; close the store."""
         stop.set()
-        for task in tasks:
+        for task in [*tasks, *self.warming]:
             task.cancel()
         self.notify.stop()
         for handle in handles:
@@ -348,11 +348,25 @@ class Daemon:
             self.outcome_happened(outcome)
         # Only now that the store applies the new policy may zone jobs act on it.
         self.zones.set_policy(policy)
+        if not startup:  # (at start, run() warms every large zone once this is done)
+            self._warm({o.origin for o in outcomes if o.action is Action.LOADED})
         if served.udp_payload != self.served_payload:
             # Said only now: the size reaches the workers through the store.
             self.served_payload = served.udp_payload
             if not startup:
                 log.info("EDNS payload size is now %d", served.udp_payload)
+
+    def _warm(self, origins: set[str] | None) -> None:
+        """Have the zone writers read the large zones among `origins` (None: all) for their
+        next edits (ZoneWatcher.warm): the policy sync parsed them in the catalog writer,
+        or, at start, nobody did."""
+        entries = [e for e in self.store.entries().values()
+                   if origins is None or e.origin in origins]
+        zones = jobs.worth_warming(entries)
+        if zones:
+            task = asyncio.get_running_loop().create_task(self.zones.warm(zones))
+            self.warming.add(task)
+            task.add_done_callback(self.warming.discard)
 
     def reload_settings(self) -> tuple[ZonePolicy, ServedSettings] | None:
         """The settings file changed: apply what can change live, say what cannot."""
