@@ -91,7 +91,8 @@ def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: 
     good = lines[bad]
     lines[bad] = good + ".1"
     write_atomically(str(path), _serial("\n".join(lines), 2026112605))
-    srv.wait_until(ORIGIN, "SOA", lambda r: f"zone {ORIGIN} rejected" in srv.output())
+    srv.wait_until(ORIGIN, "SOA", lambda r: f"zone {ORIGIN} rejected" in srv.output(),
+                   timeout=120)  # read in full by dnspython, which finds the line
     rejected = [line for line in srv.output().splitlines() if "rejected" in line]
     assert f"{path}:{bad + 1}: " in rejected[0], rejected
     assert "still serving serial 2026112604" in rejected[0]
