@@ -49,7 +49,7 @@ SERVER = "sign = true"  # or the server, from the plain file
 
 @dataclass(frozen=True)
 class Signed:
-    """A zone of the battery: its origin, how it is signed, how it denies."""
+    """A signed zone of the tests: its origin, who signs it, how it denies."""
 
     origin: str
     signer: str
@@ -61,6 +61,8 @@ BATTERY = [Signed("ps-nsec.test.", SIGNED, dnssec.NSEC),
            Signed("ps-optout.test.", SIGNED, dnssec.NSEC3_OPTOUT),
            Signed("auto-nsec.test.", SERVER, dnssec.NSEC),
            Signed("auto-nsec3.test.", SERVER, dnssec.NSEC3)]
+
+
 def _generated(origin: str, records: int) -> str:
     """A realistic zone's text (testkit.zones.generate: hosts, aliases, mail, SRV, signed
     delegations, wildcards, TTLs in units), the same for the same arguments."""
@@ -169,9 +171,9 @@ class Setup:
 
 def _needed() -> None:
     reasons = [why for why in (unbound.missing(), dnssec.missing()) if why is not None]
-    for name in ("dnssec-verify", "ldns-verify-zone"):
+    for name, package in (("dnssec-verify", "bind9-utils"), ("ldns-verify-zone", "ldnsutils")):
         if programs.find(name) is None:
-            reasons.append(f"{name} is needed here (Debian packages bind9-utils, ldnsutils)")
+            reasons.append(f"{name} is needed here (Debian package {package})")
     programs.needed(reasons)
 
 
