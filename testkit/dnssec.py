@@ -2,8 +2,9 @@
 
 `sign(text, origin, workdir, denial)` writes the text, makes a KSK and a ZSK (ECDSA P-256:
 the default of BIND's and Knot's policies) and returns the path of the signed file, with
-NSEC, NSEC3 (0 iterations, empty salt, RFC 9276) or NSEC3 with opt-out. Signatures are
-valid from an hour ago for 30 days, so a test run never meets an expired one.
+NSEC, NSEC3 (0 iterations, empty salt, RFC 9276), NSEC3 with opt-out, or NSEC3 with a salt
+and 5 extra iterations (as older zones have). Signatures are valid from an hour ago for 30
+days, so a test run never meets an expired one.
 
 `RFC4035_ZONE`: the example zone of RFC 4035 Appendix A, unsigned (the test re-signs it:
 its printed signatures expired in 2004).
@@ -25,6 +26,10 @@ from testkit import programs
 NSEC: Final = "nsec"
 NSEC3: Final = "nsec3"
 NSEC3_OPTOUT: Final = "nsec3-optout"
+# As zones signed before RFC 9276 often are: a salt and extra iterations
+NSEC3_SALTED: Final = "nsec3-salted"
+SALT: Final = "5CA1AB1E"
+ITERATIONS: Final = 5
 
 
 def missing() -> str | None:
@@ -48,7 +53,8 @@ def sign(text: str, origin: str, workdir: Path, denial: str = NSEC,
                         origin], check=True, capture_output=True)
     signed = workdir / f"{origin}zone"
     denial_args = {NSEC: [], NSEC3: ["-3", "-", "-H", "0"],
-                   NSEC3_OPTOUT: ["-3", "-", "-H", "0", "-A"]}[denial]
+                   NSEC3_OPTOUT: ["-3", "-", "-H", "0", "-A"],
+                   NSEC3_SALTED: ["-3", SALT, "-H", str(ITERATIONS)]}[denial]
     subprocess.run(["dnssec-signzone", "-q", "-S", "-K", str(keys), "-o", origin, "-N", "keep",
                     "-s", "now-3600", "-e", "now+2592000", *denial_args, "-f", str(signed),
                     str(plain)], check=True, capture_output=True, cwd=workdir)

@@ -59,6 +59,7 @@ class Signed:
 BATTERY = [Signed("ps-nsec.test.", SIGNED, dnssec.NSEC),
            Signed("ps-nsec3.test.", SIGNED, dnssec.NSEC3),
            Signed("ps-optout.test.", SIGNED, dnssec.NSEC3_OPTOUT),
+           Signed("ps-salted.test.", SIGNED, dnssec.NSEC3_SALTED),
            Signed("auto-nsec.test.", SERVER, dnssec.NSEC),
            Signed("auto-nsec3.test.", SERVER, dnssec.NSEC3)]
 
@@ -73,17 +74,17 @@ def _generated(origin: str, records: int) -> str:
 
 
 # The differential test's zones (RFC 4035's example, a zone of every case) and a generated
-# one, each under an origin of its own, signed by dnssec-signzone (NSEC, NSEC3, NSEC3
+# one, each under an origin of its own, signed by dnssec-signzone (NSEC, NSEC3, salted,
 # opt-out) and by the server (NSEC, NSEC3): every name of theirs asked (the generated one,
 # the largest, only as opt-out and as the server signs it, to keep the time small).
-_BOTH = [(SIGNED, dnssec.NSEC), (SIGNED, dnssec.NSEC3), (SIGNED, dnssec.NSEC3_OPTOUT),
-         (SERVER, dnssec.NSEC), (SERVER, dnssec.NSEC3)]
+_BOTH = [(SIGNED, dnssec.NSEC), (SIGNED, dnssec.NSEC3), (SIGNED, dnssec.NSEC3_SALTED),
+         (SIGNED, dnssec.NSEC3_OPTOUT), (SERVER, dnssec.NSEC), (SERVER, dnssec.NSEC3)]
 SWEPT = {Signed(f"{'ps' if signer == SIGNED else 'auto'}-{denial}.{name}.test.", signer,
                 denial): (origin, text, extra)
          for name, (origin, text, extra), variants in zip(
              ("rfc4035", "cases", "generated"),
              [*SOURCES, ("generated.test.", _generated("generated.test.", 100), [])],
-             [_BOTH, _BOTH, _BOTH[2:]], strict=True)
+             [_BOTH, _BOTH, _BOTH[3:]], strict=True)
          for signer, denial in variants}
 TAMPERED = "tampered.test."
 LIVE = {dnssec.NSEC: "live-nsec.test.", dnssec.NSEC3: "live-nsec3.test."}
@@ -362,9 +363,13 @@ def _verdict(resolver: Resolver, origin: str, case: Case, secure: bool) -> str |
     return f"{name} {case.rdtype}: {', '.join(said)} {ede}"
 
 
-def _hashed(origin: str, name: str) -> str:
-    """The NSEC3 owner name of `name` (SHA-1, 0 iterations, no salt: both signers' choice)."""
-    return f"{dns.dnssec.nsec3_hash(_absolute(name, origin), None, 0, 1).lower()}.{origin}"
+def _hashed(name: str, origin: str, denial: str) -> str:
+    """The NSEC3 owner name of `name` (absolute) in the zone (SHA-1, 0 iterations and no
+    salt as both signers do by default, or the salted zones' salt and iterations)."""
+    salt, iterations = ((dnssec.SALT, dnssec.ITERATIONS) if denial == dnssec.NSEC3_SALTED
+                        else (None, 0))
+    owner = dns.dnssec.nsec3_hash(name, salt, iterations, 1)
+    return f"{owner.lower()}.{origin}"
 
 
 @pytest.mark.parametrize("payload", [1232, 512])
@@ -377,8 +382,9 @@ def test_every_answer_validates_through_unbound(setup: Setup, zone: Signed,
     optout = zone.denial == dnssec.NSEC3_OPTOUT
     cases = list(CASES)
     if zone.denial != dnssec.NSEC:  # an NSEC3 owner name is no name of the zone
-        cases.append(Case(_hashed(zone.origin, "host").removesuffix("." + zone.origin), "A",
-                          "NXDOMAIN", covered=True))
+        hashed = _hashed(f"host.{zone.origin}", zone.origin, zone.denial)
+        cases.append(Case(hashed.removesuffix("." + zone.origin), "A", "NXDOMAIN",
+                          covered=True))
     wrong = [said for case in cases
              if (said := _verdict(resolver, zone.origin, case,
                                   secure=not case.unsigned and not (optout and case.covered)))]
@@ -456,8 +462,8 @@ def _sweep(zone: Signed) -> list[tuple[str, str]]:
     names = set(parsed.nodes) | {dns.name.from_text(n.removesuffix(source) + zone.origin)
                                  for n in extra}
     if zone.denial != dnssec.NSEC:
-        names |= {dns.name.from_text(f"{dns.dnssec.nsec3_hash(n, None, 0, 1).lower()}."
-                                     f"{zone.origin}") for n in sorted(parsed.nodes)[:3]}
+        names |= {dns.name.from_text(_hashed(n.to_text(), zone.origin, zone.denial))
+                  for n in sorted(parsed.nodes)[:3]}
     questions = []
     for name in sorted(names):
         if not _resolvable(parsed, name):
