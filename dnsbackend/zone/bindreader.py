@@ -26,7 +26,7 @@ import dns.transaction
 import dns.ttl
 import dns.zonefile
 
-from .fastreader import parse_fast
+from .fastreader import Opener, parse_fast
 from .files import origin_for_file, read_regular
 from .records import (
     MAX_ERRORS,
@@ -205,6 +205,43 @@ _TTL_HINT = "(if meant as a TTL: a TTL is a number of seconds, or of units as in
 _TTL_LIKE = re.compile(r"[0-9]+[0-9A-Za-z]*")
 
 
+def include_path(root: str | None, written: str, filename: str) -> str:
+    """The real path of an $INCLUDEd file (`filename`, unescaped from `written`), which must
+    lie in the zones directory `root` (a real path); raises a dns SyntaxError saying why not."""
+    if root is None:
+        raise _Bind("$INCLUDE is not allowed here")
+    path = os.path.realpath(os.path.join(root, filename))
+    if os.path.commonpath([path, root]) != root:
+        raise _Bind(f"$INCLUDE {written}: outside the zones directory")
+    return path
+
+
+def include_text(path: str, written: str) -> tuple[str, _FileNotes]:
+    """An $INCLUDEd file's text and notes (see decode_zone_bytes), never blocking."""
+    try:
+        raw = read_regular(path)
+    except OSError as exc:
+        raise _Bind(f"$INCLUDE {written}: {exc.strerror}") from None
+    return decode_zone_bytes(raw, written)
+
+
+def include_opener(zones_root: str | None) -> Opener | None:
+    """The fast reader's way to open an $INCLUDEd file: None wherever dnspython's reader
+    would report an error."""
+    if zones_root is None:
+        return None
+    root = os.path.realpath(zones_root)
+
+    def opener(written: str) -> tuple[str, str] | None:
+        try:
+            path = include_path(root, written, written)
+            text, notes = include_text(path, written)
+        except (dns.exception.DNSException, ZoneFileError):
+            return None
+        return None if notes.errors else (path, text)
+    return opener
+
+
 def _raised_in(exc: BaseException) -> list[str]:
     """The dnspython modules an exception was raised through, outermost first."""
     return [name for frame, _ in traceback.walk_tb(exc.__traceback__)
@@ -246,6 +283,8 @@ class _Reader(dns.zonefile.Reader):
     def setup(self, zones_root: str | None, notes: dict[str, _FileNotes]) -> None:
         self.zones_root = os.path.realpath(zones_root) if zones_root else None
         self.included: list[str] = []
+        # the real paths of the files being read: this one, those it includes
+        self.reading: list[str] = [os.path.realpath(self._tok().filename)]
         self.notes = notes
         self.errors = Errors()
 
@@ -270,6 +309,7 @@ class _Reader(dns.zonefile.Reader):
                 self.current_file.close()
             if not self.saved_state:
                 return False
+            self.reading.pop()
             (self.tok, self.current_origin, self.last_name, self.current_file, self.last_ttl,
              self.last_ttl_known, self.default_ttl, self.default_ttl_known,
              self.default_ttl_from_soa) = self.saved_state.pop(-1)
@@ -320,6 +360,7 @@ class _Reader(dns.zonefile.Reader):
         elif not token.is_eol_or_eof():
             raise _Bind(f"{self._tok().near()}: bad origin in $INCLUDE")
         stream = self._open_include(written, filename)
+        self.reading.append(self.included[-1])
         self.saved_state.append((
             self.tok, self.current_origin, self.last_name, self.current_file, self.last_ttl,
             self.last_ttl_known, self.default_ttl, self.default_ttl_known,
@@ -330,18 +371,11 @@ class _Reader(dns.zonefile.Reader):
 
     def _open_include(self, written: str, filename: str) -> io.StringIO:
         """An $INCLUDEd file's text, confined to the zones directory."""
-        root = self.zones_root
-        if root is None:
-            raise _Bind("$INCLUDE is not allowed here")
-        path = os.path.realpath(os.path.join(root, filename))
-        if os.path.commonpath([path, root]) != root:
-            raise _Bind(f"$INCLUDE {written}: outside the zones directory")
+        path = include_path(self.zones_root, written, filename)
         self.included.append(path)
-        try:
-            raw = read_regular(path)
-        except OSError as exc:
-            raise _Bind(f"$INCLUDE {written}: {exc.strerror}") from None
-        text, notes = decode_zone_bytes(raw, written)
+        if path in self.reading:
+            raise _Bind(f"$INCLUDE {written}: an include loop (the file is being read already)")
+        text, notes = include_text(path, written)
         self.notes[written] = notes
         for message in notes.errors:
             self.errors.add(message)
@@ -516,7 +550,7 @@ def parse_text(
     (every_record: see ZoneBuilder)."""
     with paused_gc():
         if notes is None or not notes.errors:
-            parsed = parse_fast(text, origin, filename, every_record)
+            parsed = parse_fast(text, origin, filename, every_record, include_opener(zones_root))
             if parsed is not None:
                 return parsed
         return parse_text_dnspython(text, origin, filename, zones_root, notes, every_record)

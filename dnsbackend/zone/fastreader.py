@@ -2,16 +2,21 @@
 
 It reads a file the way `bindreader.parse_text_dnspython` does (same owner, TTL, class and
 type rules, the same ZoneBuilder merging, the same `file:line` for each RRset) but with
-plain string operations instead of dnspython's character-at-a-time tokenizer. Whatever it
-does not fully understand (backslash escapes, `$INCLUDE`, `$GENERATE`, classes other than
-IN, unknown types, carriage returns, non-ASCII text, a parenthesis before an owner name)
-and every error make it give up on the whole file, which is then read by dnspython, so
-error messages always come from one place. Record data of the common types is encoded here;
-other types go to dnspython's own rdata parser one record at a time.
+plain string operations instead of dnspython's character-at-a-time tokenizer, `$INCLUDE`d
+files (with their origin and TTL scoping and batch breaks) and `$GENERATE` lines
+(dnspython's own substitution) included. Backslash escapes are read where they are: a name
+holding one is parsed by dnspython's name parser, a character-string unescaped as dnspython
+does, record data of other types with one given to dnspython's rdata parser. Whatever it
+does not fully understand (classes other than IN, unknown types, carriage returns, control
+characters, a parenthesis before an owner name) and every error make it give up on the
+whole file, which is then read by dnspython, so error messages always come from one place.
+Record data of the common types is encoded here; other types go to dnspython's own rdata
+parser one record at a time.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import struct
@@ -19,10 +24,12 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import dns.exception
+import dns.grange
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+from dns.zonefile import _generate_text
 
 from ..wire.codes import AAAA, CAA, CNAME, DNAME, DS, MX, NS, PTR, SOA, SPF, SRV, TXT, A
 from .records import ParsedZone, ZoneBuilder, out_of_zone_warning
@@ -57,13 +64,16 @@ Marker = Callable[[int, ReaderState], int]
 _NEVER = 1 << 62
 
 
-# The characters this reader handles: printable ASCII but the backslash, tab and newline.
-# Any other (escapes, IDNA, CR, control characters str.split() would treat as spaces)
-# sends the whole file to dnspython.
-_PLAIN = (bytes(range(0x20, 0x7F)) + b"\t\n").replace(b"\\", b"")
-# Tokens of a line holding parentheses or quotes: a quoted string, a parenthesis, a
-# comment, or a run of other characters (dnspython's delimiters are space, tab, ( ) ; ").
-_TOKEN = re.compile(r'[ \t]*(?:("[^"]*")|([()])|(;.*)|([^ \t"();]+))')
+# The characters this reader handles: printable ASCII, tab and newline. Any other (IDNA,
+# CR, control characters str.split() would treat as spaces) sends the whole file to
+# dnspython. _PLAIN leaves out the backslash too: what the incremental reader takes.
+_ESCAPED = bytes(range(0x20, 0x7F)) + b"\t\n"
+_PLAIN = _ESCAPED.replace(b"\\", b"")
+# Tokens of a line holding parentheses, quotes or escapes: a quoted string, a parenthesis,
+# a comment, or a run of other characters (dnspython's delimiters are space, tab, ( ) ; "),
+# a backslash and the character after it standing for themselves in either.
+_TOKEN = re.compile(r'[ \t]*(?:("[^"\\]*(?:\\.[^"\\]*)*")|([()])|(;.*)|'
+                    r'([^ \t"();\\]+(?:\\.[^ \t"();\\]*)*|(?:\\.[^ \t"();\\]*)+))')
 _TTL_UNITS = re.compile(r"(?:[0-9]+[wdhmsWDHMS])+")
 _TTL_UNIT = re.compile(r"([0-9]+)([wdhmsWDHMS])")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -105,10 +115,38 @@ def _uint(text: str, limit: int) -> int:
     return value
 
 
-def _refuse_unplain(text: str) -> None:
-    """Refuse a text with characters other than _PLAIN."""
-    if not text.isascii() or text.encode().translate(None, _PLAIN):
+def _refuse_unplain(text: str, allowed: bytes = _PLAIN) -> None:
+    """Refuse a text with characters other than `allowed`."""
+    if not text.isascii() or text.encode().translate(None, allowed):
         raise _Unsupported
+
+
+def _unescape(text: str) -> bytes:
+    """A character-string's bytes, its escapes (\\DDD, \\X) applied as dnspython's
+    Token.unescape_to_bytes applies them."""
+    if "\\" not in text:
+        return text.encode()
+    out = bytearray()
+    i, end = 0, len(text)
+    while i < end:
+        c = text[i]
+        i += 1
+        if c != "\\":
+            out += c.encode()
+            continue
+        if i >= end:
+            raise _Unsupported
+        c = text[i]
+        i += 1
+        if "0" <= c <= "9":
+            digits = text[i - 1:i + 2]
+            if len(digits) != 3 or not digits.isdigit() or int(digits) > 255:
+                raise _Unsupported
+            out.append(int(digits))
+            i += 2
+        else:
+            out += c.encode()
+    return bytes(out)
 
 
 def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
@@ -124,12 +162,26 @@ def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
         start = end + 1
 
 
+# An $INCLUDEd file's name as written (no escapes) -> (its real path, its text), or None
+# where the dnspython reader would report an error (confinement, reading, decoding).
+Opener = Callable[[str], "tuple[str, str] | None"]
+
+
 class _FastReader:
     """One pass over one file's text; raises _Unsupported to hand the file to dnspython."""
 
     def __init__(self, origin: dns.name.Name, filename: str,
-                 builder: ZoneBuilder | None = None) -> None:
+                 builder: ZoneBuilder | None = None, opener: Opener | None = None) -> None:
         self.filename = filename
+        self.opener = opener
+        self.includes: list[str] = []  # the real paths of the files $INCLUDEd, in order
+        self.reading: list[str] = []  # the real paths of the files being read (once one is)
+        self.escapes = False  # the file being read has a backslash somewhere
+        # Which file the records come from (dnspython breaks a batch on changing files).
+        self.file_id = 0
+        self.files = 0
+        self.last_file = 0  # the file of the last record line
+        self.owners = 0  # owner names written so far: the id of the last one
         self.zone_origin = origin
         self.builder = builder or ZoneBuilder(origin)
         apex = origin.to_wire()
@@ -164,7 +216,9 @@ class _FastReader:
         return pos == end
 
     def name(self, text: str) -> bytes:
-        """dns.name.from_text(text, current origin).to_wire() for names without escapes."""
+        """dns.name.from_text(text, current origin).to_wire()."""
+        if self.escapes and "\\" in text:
+            return self._escaped_name(text)
         if text == "@":
             return self.origin_wire
         if text[-1] == ".":
@@ -189,6 +243,15 @@ class _FastReader:
             raise _Unsupported
         return wire
 
+    def _escaped_name(self, text: str) -> bytes:
+        """A name with escapes, by dnspython's own name parser."""
+        try:
+            wire = dns.name.from_text(text, self.origin).to_wire()
+        except dns.exception.DNSException:
+            raise _Unsupported from None
+        assert wire is not None
+        return wire
+
     def rdata_name(self, text: str) -> bytes:
         wire = self.names.get(text)
         if wire is None:
@@ -198,10 +261,12 @@ class _FastReader:
         return wire
 
     def read(self, text: str) -> ParsedZone:
-        _refuse_unplain(text)
+        _refuse_unplain(text, _ESCAPED)
+        self.escapes = "\\" in text
         self.read_lines(_split_lines(text), 0, None, _NEVER)
         records, nodes, count = self.builder.finish()
-        return ParsedZone(self.zone_origin, records, [], self.builder.warnings, nodes, count)
+        return ParsedZone(self.zone_origin, records, self.includes, self.builder.warnings,
+                          nodes, count)
 
     def state(self) -> ReaderState:
         return ReaderState(self.origin, self.default_ttl, self.default_ttl_known,
@@ -231,15 +296,23 @@ class _FastReader:
         marker stops it."""
         self.marker = marker
         self.next_mark = next_mark
+        # dnspython's last_name starts at the origin
+        self._read_file(lines, index, self.origin_wire, 0, True)
+        return 0
+
+    def _read_file(self, lines: Iterator[str], index: int, owner: bytes, owner_id: int,
+                   owner_ok: bool) -> None:
+        """Read the lines of one file (the zone file or one it includes) numbered from
+        index + 1 on, `owner` (written as name `owner_id`, in the zone or not) the last
+        owner before them."""
         builder = self.builder  # called directly, not through bound methods: compiled,
         base = builder.file_code(self.filename)  # + the line: the `where` of a record
-        owner = self.origin_wire  # dnspython's last_name starts at the origin
-        owner_id = 0  # which written owner name `owner` came from (for out-of-zone warnings)
-        owner_ok = True
+        escapes = self.escapes
+        fresh = True  # no record line read since the start or the last directive
         for line in lines:
             index += 1
             start = index
-            if '"' in line or "(" in line or ")" in line:
+            if '"' in line or "(" in line or ")" in line or (escapes and "\\" in line):
                 tokens, index = self._tokens(lines, index, line)
             else:
                 cut = line.find(";")
@@ -251,13 +324,20 @@ class _FastReader:
             if first != " " and first != "\t":
                 head = tokens[0]
                 if head[0] == "$" or head[0] == '"' or first == "(":
-                    self._directive(tokens)  # or a line this reader does not take
+                    # or a line this reader does not take
+                    owner, owner_id, owner_ok = self._directive(tokens, line, start, owner,
+                                                                owner_id, owner_ok)
+                    fresh = True
                     continue
                 owner = self._owner(head, start, owner)
-                owner_id += 1
+                self.owners += 1
+                owner_id = self.owners
                 owner_ok = (self.origin_in_zone and head[-1] != ".") or \
                     self._in_zone(owner.lower())
                 pos = 1
+            if fresh:
+                fresh = False
+                self._record_file()
             if not owner_ok:
                 self._skip_out_of_zone(owner, owner_id, start)
                 continue
@@ -269,10 +349,14 @@ class _FastReader:
             if got != ttl:
                 self.last_ttl = got
                 self.last_ttl_known = True
-        return 0
 
     def _encode(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
         """A record's data as (wire, canonical form, type covered)."""
+        if self.escapes and rtype != TXT and rtype != SPF and rtype != SOA and \
+                any("\\" in token for token in rdata):
+            # escapes elsewhere than in character-strings and SOA's names (whose MINIMUM
+            # may be the default TTL: read here)
+            return self._by_dnspython(rtype, rdata)
         if rtype == A:  # the commonest types: direct calls once compiled (mypyc)
             wire, canonical = self._a(rdata)
         elif rtype == AAAA:
@@ -349,10 +433,31 @@ class _FastReader:
             line = next_line
             index += 1
 
-    def _directive(self, tokens: list[str]) -> None:
+    def _record_file(self) -> None:
+        """The first record line after the start of a file or a directive: dnspython's
+        reader starts a new batch when it is not from the file of the record line before."""
+        if self.last_file != self.file_id:
+            self.last_file = self.file_id
+            self.builder.break_batch()
+
+    def _directive(self, tokens: list[str], line: str, start: int, owner: bytes,
+                   owner_id: int, owner_ok: bool) -> tuple[bytes, int, bool]:
+        """A $ line (at line `start`, after `owner`, written as owner name `owner_id`, in
+        the zone or not); returns the last owner name after it, as the arguments."""
         if tokens[0][0] != "$":
             raise _Unsupported  # a quote or parenthesis before the owner name
         word = tokens[0].upper()
+        if word == "$INCLUDE":
+            self._include(tokens, owner, owner_id, owner_ok)
+        elif word == "$GENERATE":  # the last name it made
+            owner = self._generate(tokens, line, start)
+            self.owners += 1
+            return owner, self.owners, True
+        else:
+            self._origin_or_ttl(word, tokens)
+        return owner, owner_id, owner_ok
+
+    def _origin_or_ttl(self, word: str, tokens: list[str]) -> None:
         if len(tokens) != 2 or tokens[1][0] == '"':
             raise _Unsupported
         if word == "$TTL":
@@ -366,6 +471,94 @@ class _FastReader:
             self._set_origin(dns.name.from_wire(self.name(tokens[1]), 0)[0])
         else:
             raise _Unsupported
+
+    def _include(self, tokens: list[str], owner: bytes, owner_id: int, owner_ok: bool) -> None:
+        """`$INCLUDE file [origin]`: the file read in the state of this point, under its
+        own origin; after it the state is as before it (dnspython's saved state: origin,
+        TTL rules, the last owner name). Its name as written names its lines."""
+        if self.opener is None or not 2 <= len(tokens) <= 3 or "\\" in tokens[1]:
+            raise _Unsupported
+        written = tokens[1][1:-1] if tokens[1][0] == '"' else tokens[1]
+        origin = self.origin
+        if len(tokens) == 3:
+            if tokens[2][0] == '"':
+                raise _Unsupported
+            origin = dns.name.from_wire(self.name(tokens[2]), 0)[0]
+        opened = self.opener(written)
+        if opened is None:
+            raise _Unsupported
+        path, text = opened
+        self.includes.append(path)
+        if not self.reading:
+            self.reading.append(os.path.realpath(self.filename))  # the zone file
+        if path in self.reading:
+            raise _Unsupported  # an include loop: dnspython's reader reports it
+        _refuse_unplain(text, _ESCAPED)
+        saved = (self.state(), self.filename, self.escapes, self.file_id)
+        self.reading.append(path)
+        self.files += 1
+        self.file_id = self.files
+        self.filename = written
+        self.escapes = "\\" in text
+        self._set_origin(origin)
+        self._read_file(_split_lines(text), 0, owner, owner_id, owner_ok)
+        self.reading.pop()
+        state, self.filename, self.escapes, self.file_id = saved
+        self.set_state(state)
+
+    def _generate(self, tokens: list[str], line: str, start: int) -> bytes:
+        """`$GENERATE range lhs [ttl] [class] type rhs`, read as dnspython reads it (its own
+        range and substitution); returns the last owner name made."""
+        if '"' in line or "(" in line or ")" in line or len(tokens) < 5:
+            raise _Unsupported
+        try:
+            first, last, step = dns.grange.from_text(tokens[1])
+        except Exception:  # noqa: BLE001 - dnspython's reader says what is wrong
+            raise _Unsupported from None
+        lhs = tokens[2]
+        ttl, rtype, rhs = self._generate_head(tokens)
+        where = self.builder.file_code(self.filename) + start
+        builder = self.builder
+        builder.break_batch()
+        owner = b""
+        for i in range(first, last + 1, step):
+            try:
+                name, rdata = _generate_text(lhs, i), _generate_text(rhs, i)
+            except dns.exception.DNSException:
+                raise _Unsupported from None
+            owner = self.name(name)
+            if not self._in_zone(owner.lower()):
+                raise _Unsupported  # dnspython stops the line there
+            wire, canonical, covers = self._encode(rtype, [rdata])
+            got = builder.add(owner, rtype, covers, ttl, wire, canonical, where)
+            if got != ttl:
+                self.last_ttl = got
+                self.last_ttl_known = True
+        builder.break_batch()
+        return owner
+
+    def _generate_head(self, tokens: list[str]) -> tuple[int, int, str]:
+        """The TTL, type and rhs of a $GENERATE line, whose lhs is tokens[2]."""
+        ttl = _ttl(tokens[3])  # dns.ttl.from_text, whatever the token
+        pos = 3
+        if ttl is not None:
+            self.last_ttl = ttl
+            self.last_ttl_known = True
+            pos = 4
+        elif self.last_ttl_known and (not self.default_ttl_known or self.default_ttl_from_soa):
+            ttl = self.last_ttl
+        elif self.default_ttl_known:
+            ttl = self.default_ttl
+        else:
+            raise _Unsupported  # no TTL known
+        word = tokens[pos]
+        if word.upper() == "IN":
+            pos += 1
+            word = tokens[pos] if pos < len(tokens) else ""
+        rtype = TYPES.get(word) or TYPES.get(word.upper())
+        if rtype is None or rtype == SOA or pos + 2 != len(tokens):
+            raise _Unsupported  # one rhs token after the type, as dnspython reads it
+        return ttl, rtype, tokens[pos + 1]
 
     # The rdata encoders of _ENCODERS: the rdata tokens in, the wire form and the canonical
     # form (names in lower case) out.
@@ -421,10 +614,10 @@ class _FastReader:
         """TXT, SPF."""
         parts = []
         for token in rdata:
-            value = token[1:-1] if token[0] == '"' else token
+            value = _unescape(token[1:-1] if token[0] == '"' else token)
             if len(value) > 255:
                 raise _Unsupported
-            parts.append(_LENGTH[len(value)] + value.encode())
+            parts.append(_LENGTH[len(value)] + value)
         wire = b"".join(parts)
         return wire, wire
 
@@ -552,11 +745,12 @@ def read_lines(lines: Iterator[str], origin: dns.name.Name, filename: str,
 
 
 def parse_fast(text: str, origin: dns.name.Name, filename: str,
-               every_record: bool = True) -> ParsedZone | None:
+               every_record: bool = True, opener: Opener | None = None) -> ParsedZone | None:
     """The zone in `text` read without dnspython's reader, or None to read it with dnspython
-    (every_record: see ZoneBuilder)."""
+    (every_record: see ZoneBuilder); `opener` gives the files it $INCLUDEs (none: an
+    $INCLUDE is left to dnspython)."""
     try:
-        return _FastReader(origin, filename, ZoneBuilder(origin, every_record)).read(text)
+        return _FastReader(origin, filename, ZoneBuilder(origin, every_record), opener).read(text)
     except _Unsupported:
         return None
     except Exception:  # noqa: BLE001 - any surprise: dnspython's reader decides

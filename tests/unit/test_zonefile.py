@@ -371,3 +371,17 @@ def test_include_ends_a_batch_and_soa_minimum_is_the_default_like_bind(tmp_path:
     want = expected("w 100 A 192.0.2.2\nw 100 A 192.0.2.3\nv 600 A 192.0.2.4\n"
                     "v 600 A 192.0.2.5\nb 5 A 192.0.2.6\nns1 5 A 192.0.2.1\ng 5 A 192.0.2.1")
     assert want <= ours(parsed)
+
+
+def test_an_include_loop_is_refused_at_its_line_and_never_hangs(tmp_path: Path) -> None:
+    """BIND reads on until it runs out of file descriptors ("too many open files"), NSD stops
+    at a depth of 10: a file that includes itself, directly or not, is refused here."""
+    zones, path = write_zone(tmp_path, BASE + "a A 192.0.2.1\n$INCLUDE example.com.zone\n")
+    with pytest.raises(ZoneFileError, match=rf"^{path}:6: \$INCLUDE example.com.zone: an "
+                                            r"include loop \(the file is being read already\)$"):
+        read_zone_file(str(path), dns.name.from_text(ORIGIN), str(zones))
+    path.write_text(BASE + "$INCLUDE one.inc\n")
+    (zones / "one.inc").write_text("x A 192.0.2.2\n$INCLUDE two.inc sub\n")
+    (zones / "two.inc").write_text("y A 192.0.2.3\n$INCLUDE one.inc\n")
+    with pytest.raises(ZoneFileError, match=r"^two.inc:2: \$INCLUDE one.inc: an include loop"):
+        read_zone_file(str(path), dns.name.from_text(ORIGIN), str(zones))
