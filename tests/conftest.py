@@ -11,12 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from testkit.server import ServerProcess, StartServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SYSTEM = Path(__file__).resolve().parent / "system"
+
+# No time limit per example: a test checks behaviour, not speed, and hypothesis' default
+# deadline (200 ms) fails examples that were only slow because the machine was busy.
+settings.register_profile("dnsbackend", deadline=None)
+settings.load_profile("dnsbackend")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
