@@ -190,6 +190,7 @@ class ZoneBuilder:
         self.warnings: list[str] = []
         self.batch = 0
         self.batch_owner: bytes | None = None
+        self.batch_name: _NameDraft | None = None  # batch_owner's draft, once found or made
         # lower-case owners whose records came in more than one batch: how many batches
         self.repeated: dict[bytes, int] = {}
         self._keys: dict[RRsetKey, RRsetKey] = {}  # one key object per type
@@ -209,26 +210,22 @@ class ZoneBuilder:
     def break_batch(self) -> None:
         """The next record starts a new batch whatever its owner ($INCLUDE, skipped names)."""
         self.batch_owner = None
+        self.batch_name = None
 
     def add(self, owner: bytes, rtype: int, covers: int, ttl: int, rdata: bytes,
             canonical: bytes, where: int) -> int:
         """Add one record, read at `where` (file_code() + line); returns the TTL it was
         given (BIND's loader may override it)."""
         ttl = ttl if ttl <= MAX_TTL else self._clamp(ttl, where)
-        lower = owner.lower()
-        name = self.names.get(lower)
-        if owner != self.batch_owner:
-            self._new_batch(owner, lower, name)
         key = (covers == 0 and self._type_keys.get(rtype)) or self._key(rtype, covers)
-        if name is None:
-            if rtype in _PLACED:
-                self._check_place(owner, lower, rtype, where)
-            self.names[lower] = _NameDraft(
-                owner, key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
-            return ttl
+        name = self.batch_name
+        if name is None or owner != self.batch_owner:  # else the batch's name: no look-up
+            name = self._look_up(owner, rtype, key, ttl, canonical, rdata, where)
+            if name is None:
+                return ttl  # a new name, made with this record
         rrset = name.get(key)
         if rrset is None:
-            self._check_new_type(name, owner, lower, rtype, covers, where)
+            self._check_new_type(name, owner, rtype, covers, where)
             name.put(key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
             return ttl
         if rrset.batch == self.batch:
@@ -252,9 +249,27 @@ class ZoneBuilder:
             more[canonical] = rdata
         return ttl
 
+    def _look_up(self, owner: bytes, rtype: int, key: RRsetKey, ttl: int, canonical: bytes,
+                 rdata: bytes, where: int) -> _NameDraft | None:
+        """The draft of a record's owner, as the batch's; None if there was none: one made
+        of this record."""
+        lower = owner.lower()
+        name = self.names.get(lower)
+        if owner != self.batch_owner:
+            self._new_batch(owner, lower, name)
+        if name is None:
+            if rtype in _PLACED:
+                self._check_place(owner, lower, rtype, where)
+            self.batch_name = self.names[lower] = _NameDraft(
+                owner, key, _RRsetDraft(ttl, self.batch, where, canonical, rdata))
+            return None
+        self.batch_name = name
+        return name
+
     def _new_batch(self, owner: bytes, lower: bytes, name: _NameDraft | None) -> None:
         self.batch += 1
         self.batch_owner = owner
+        self.batch_name = None  # set once its draft is found or made
         if name is not None:  # a name read before: in one batch more
             self.repeated[lower] = self.repeated.get(lower, 1) + 1
 
@@ -282,12 +297,12 @@ class ZoneBuilder:
             raise ZoneFileError(f"{self.where_text(where)}: {_text(owner)}: invalid NS owner "
                                 "name (wildcard)")
 
-    def _check_new_type(self, name: _NameDraft, owner: bytes, lower: bytes, rtype: int,
-                        covers: int, where: int) -> None:
+    def _check_new_type(self, name: _NameDraft, owner: bytes, rtype: int, covers: int,
+                        where: int) -> None:
         """A type new at a name: an SOA off the apex, NS at a wildcard, or CNAME beside other
         data, is refused."""
         if rtype in _PLACED:
-            self._check_place(owner, lower, rtype, where)
+            self._check_place(owner, owner.lower(), rtype, where)
         kind = _node_kind(rtype, covers)
         if kind:
             for other_type, other_covers in name.types():
@@ -347,6 +362,7 @@ class ZoneBuilder:
                 node[rtype] = (ttl, rdatas) if entry is None else (entry[0], entry[1] + rdatas)
             table[lower] = node
         self.names = {}
+        self.break_batch()
         problems = [problem for owner, rtype, ttl, rdatas, where in big
                     if (problem := too_big(owner, rtype, ttl, rdatas, where_text(where)))]
         if problems:
