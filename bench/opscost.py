@@ -1,0 +1,242 @@
+"""Instructions per query of the batched UDP path with the metrics and rate limiting off and
+on, counted by callgrind: instruction counts, not a throughput figure.
+
+    python -m bench.opscost [--mix spread|example] [--queries N] [--records N]
+
+Instruction counts do not depend on the machine's load, so they compare the cases where
+queries/s on a busy machine cannot. The store (the spread mix's generated zone and the
+example zone, loaded through the write jobs) and the queries are made once; then each case
+runs this program again under `valgrind --tool=callgrind`, which counts only inside the
+batches: every batch is answered by the server's own BatchedUDP from a real loopback
+socket, called through `functools.reduce`, the one function callgrind is told to collect
+in (nothing else on these paths calls it; the client's sending and reading, the imports
+and the warm-up are not counted). The cases:
+
+- off: metrics and rate limiting off (the ordinary path);
+- metrics: the metrics on, folded every `--fold-every` queries (the fold runs once a second
+  in the server: at ~130,000 queries/s, every 130,000 queries) and at the end, counted;
+- rrl: rate limiting on, with a limit never reached (1,000,000 responses/s);
+- both: the metrics and rate limiting.
+
+The counted queries are first answered once, uncounted, so that the zone's caches hold
+their answers; for the spread mix the memo is then emptied, so that the counted pass is
+what a server answering the whole mix over and over sees: nearly every query a miss of
+the memo (300,000 queries go round a memo of 100,000), whose answer is prepared already.
+For the example mix the memo stays: every query is a memo hit. The figure is the counted
+instructions over the queries answered; the ratio is to `off`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CASES = ("off", "metrics", "rrl", "both")
+LIMIT = 1_000_000  # responses per second per account: never reached here
+_LENGTH = struct.Struct("!H")
+VALGRIND_MAP_SIZE = 4 << 30  # valgrind cannot map the store's default 64 GiB of address space
+
+
+def write_inputs(tmp: Path, mix: str, records: int, count: int) -> tuple[Path, Path]:
+    """The store with the zones loaded, and the mix's queries (each behind its length)."""
+    from testkit.store import load_zone
+    from testkit.zones import EXAMPLE_ZONE
+
+    from .querymix import BENCH_ORIGIN, example_mix, query_wire, spread_mix, write_bench_zone
+
+    db = tmp / "db"
+    zone = tmp / f"{BENCH_ORIGIN}.zone"
+    bench_zone = write_bench_zone(zone, BENCH_ORIGIN, records)
+    load_zone(db, zone, f"{BENCH_ORIGIN}.")
+    example = tmp / "example.com.zone"
+    example.write_text(EXAMPLE_ZONE.read_text())
+    load_zone(db, example, "example.com.")
+    questions = spread_mix(bench_zone, count) if mix == "spread" else example_mix()
+    queries = tmp / "queries.bin"
+    queries.write_bytes(b"".join(_LENGTH.pack(len(w)) + w for w in map(query_wire, questions)))
+    return db, queries
+
+
+def read_queries(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    out = []
+    at = 0
+    while at < len(data):
+        (size,) = _LENGTH.unpack_from(data, at)
+        out.append(data[at + 2:at + 2 + size])
+        at += 2 + size
+    return out
+
+
+def counting(call: Callable[[], None]) -> None:
+    """call(), inside callgrind's count (--toggle-collect=functools_reduce)."""
+    functools.reduce(_call, [call], None)
+
+
+def _call(_: None, call: Callable[[], None]) -> None:
+    call()
+
+
+class Driver:
+    """One case, in this process: a responder over the store, its BatchedUDP on loopback."""
+
+    def __init__(self, db: Path, case: str, fold_every: int) -> None:
+        from dnsbackend.query.responder import Responder
+        from dnsbackend.serve.udpbatch import BATCH, BatchedUDP
+        from dnsbackend.store.database import Store
+        from dnsbackend.store.format import RateLimits, ServedSettings
+        from dnsbackend.store.snapshot import Reader
+
+        self.store = Store(str(db), map_size=VALGRIND_MAP_SIZE)
+        reader = Reader(self.store)
+        self.responder = Responder(reader)
+        self.folder: Any = None
+        if case in ("metrics", "both"):
+            from dnsbackend.metrics import prepare_directory
+
+            prepare_directory()  # as the server does, before prometheus_client is imported
+            from dnsbackend.metrics.exporter import Folder
+
+            self.folder = Folder(self.responder, 0)
+        if case in ("rrl", "both"):
+            snapshot = reader.snapshot()
+            snapshot.served = ServedSettings(snapshot.udp_payload, rrl=RateLimits(LIMIT))
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.setblocking(False)
+        self.client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.client.bind(("127.0.0.1", 0))
+        self.client.setblocking(False)
+        for sock in (self.server, self.client):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self.address = self.server.getsockname()
+        self.udp = BatchedUDP(self.server, self.responder.batch)
+        self.batch = BATCH
+        self.fold_every = fold_every
+        self.since_fold = 0
+        self.answered = 0
+
+    def run(self, queries: list[bytes], counted: bool) -> None:
+        """Answer `queries` a batch at a time, then fold what they left unfolded; with
+        `counted`, inside callgrind's count."""
+        readable = self.udp._readable
+        fold = self.folder.fold if self.folder is not None else None
+        for start in range(0, len(queries), self.batch):
+            batch = queries[start:start + self.batch]
+            for query in batch:
+                self.client.sendto(query, self.address)
+            answered = 0
+            while answered < len(batch):
+                if not select.select([self.server], [], [], 5)[0]:
+                    raise SystemExit("opscost: queries lost on loopback")
+                counting(readable) if counted else readable()
+                answered += self._drain(len(batch) - answered)
+            self.answered += answered if counted else 0
+            self.since_fold += len(batch)
+            if fold is not None and self.since_fold >= self.fold_every:
+                self.since_fold = 0
+                counting(fold) if counted else fold()
+        if fold is not None:
+            self.since_fold = 0
+            counting(fold) if counted else fold()
+
+    def forget_memo(self) -> None:
+        """Empty the memo (and that of the metrics and rate limiting: query.facts)."""
+        snapshot = self.responder.reader.snapshot()
+        for memo in snapshot.memo:
+            memo.clear()
+        facts = getattr(self.responder, "facts", None)
+        if facts is not None:
+            facts.snapshot = None
+
+    def _drain(self, want: int) -> int:
+        """Read up to `want` answers (those sent so far: a second's wait at most)."""
+        got = 0
+        while got < want and select.select([self.client], [], [], 1)[0]:
+            self.client.recv(65536)
+            got += 1
+        return got
+
+
+def child(args: argparse.Namespace) -> None:
+    import dnsbackend.query.responder
+
+    queries = read_queries(Path(args.queries_file))
+    driver = Driver(Path(args.db), args.child, args.fold_every)
+    measured = [queries[i % len(queries)] for i in range(args.queries)]
+    driver.run(measured, counted=False)  # the zone's caches hold their answers
+    if args.cold_memo:
+        driver.forget_memo()
+    driver.run(measured, counted=True)
+    compiled = dnsbackend.query.responder.__file__.endswith(".so")
+    print(f"answered {driver.answered} compiled {compiled}")
+
+
+def instructions(out_file: Path) -> int:
+    for line in out_file.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise SystemExit(f"opscost: no totals in {out_file}")
+
+
+def measure(case: str, db: Path, queries: Path, args: argparse.Namespace,
+            tmp: Path) -> tuple[float, bool]:
+    """(instructions per answered query, whether the query path ran compiled)."""
+    out = tmp / f"callgrind.{case}"
+    command = ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+               "--toggle-collect=functools_reduce", f"--callgrind-out-file={out}",
+               sys.executable, "-m", "bench.opscost", "--child", case, "--db", str(db),
+               "--queries-file", str(queries), "--queries", str(args.queries),
+               "--fold-every", str(args.fold_every)] + (["--cold-memo"] if args.mix == "spread"
+                                                        else [])
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"opscost: {case} failed:\n{done.stderr[-3000:]}")
+    words = done.stdout.split()
+    answered = int(words[words.index("answered") + 1])
+    return instructions(out) / answered, words[words.index("compiled") + 1] == "True"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.opscost",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--mix", choices=("spread", "example"), default="spread")
+    p.add_argument("--records", type=int, default=100_000,
+                   help="records of the spread mix's zone (default 100,000, as bench.compare)")
+    p.add_argument("--queries", type=int, default=30_000, help="queries counted")
+    p.add_argument("--fold-every", type=int, default=130_000)
+    p.add_argument("--cases", default=",".join(CASES), type=lambda s: s.split(","))
+    p.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--queries-file", help=argparse.SUPPRESS)
+    p.add_argument("--cold-memo", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        db, queries = write_inputs(tmp, args.mix, args.records, args.queries)
+        print(f"{args.mix} mix, {args.queries} queries counted, fold every {args.fold_every}; "
+              "instruction counts (callgrind), not a throughput figure")
+        base = None
+        for case in args.cases:
+            per_query, compiled = measure(case, db, queries, args, tmp)
+            base = base or per_query
+            print(f"{case:8} {per_query:10,.0f} instructions/query  {per_query / base:5.3f}"
+                  f"{'' if compiled else '  (pure Python: run make native)'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
