@@ -15,7 +15,7 @@ NATIVE_MODULES = (
     "wire.codes", "wire.message", "wire.compress",
     "store.format", "store.snapshot",
     "query.engine", "query.resolve", "query.denial", "query.encode", "query.responder",
-    "query.edns", "query.ident", "query.cookies", "query.rrl",
+    "query.edns", "query.ident", "query.cookies", "query.rrl", "query.facts",
     "zone.records", "zone.fastreader", "zone.nodes",
     "serve.udpbatch",
     "transfer.stream", "transfer.xfr",

@@ -62,7 +62,7 @@ class Folder:
     def __init__(self, responder: Responder, worker: int,
                  serve: ServeCounters = SERVE) -> None:
         self.responder = responder
-        responder.counted = ([], [])
+        self.facts = responder.count()
         self.worker = str(worker)
         self.serve = serve
         self.tally = Tally()
@@ -75,15 +75,11 @@ class Folder:
             self.fold()
 
     def fold(self) -> None:
-        counts = self.responder.counted
-        assert counts is not None
-        snapshot = self.responder.reader.snapshot()
         worker = self.worker
-        for transport, counted in zip(("udp", "tcp"), counts, strict=True):
-            if not counted:
+        for tcp, transport in enumerate(("udp", "tcp")):
+            if not self.facts.counted[tcp]:
                 continue
-            folded = self.tally.fold(counted, snapshot)
-            counted.clear()
+            folded = self.tally.fold(self.facts, bool(tcp))
             for labels, count in folded.by_labels.items():
                 QUERIES.labels(labels.zone, labels.qtype, labels.rcode, transport,
                                worker).inc(count)

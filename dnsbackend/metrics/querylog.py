@@ -101,10 +101,7 @@ class QueryLog:
     def line(self, when: float, client: object, response: bytes, tcp: bool,
              snapshot: Snapshot) -> str:
         """time client name type rcode size zone worker (transport after the client)."""
-        kept = response[2:]
-        labels = self.tally.read.get(kept)
-        if labels is None:
-            labels = self.tally.labels(kept, snapshot)
+        labels = self.tally.response_labels(response, snapshot)
         return (f"{self._time(when)} {client_text(client)} {'tcp' if tcp else 'udp'} "
                 f"{self._name(response)} {labels.qtype or '-'} {labels.rcode} "
                 f"{len(response)} {labels.zone} {self.worker}\n")

@@ -1,34 +1,25 @@
-"""What counted responses say: zone, query type, rcode and truncation, read once per response.
+"""What counted responses say, as metric labels: zone, query type, rcode and truncation.
 
-The responder lists the responses it sent by their bytes after the ID (query/responder.py);
-here they are counted, each distinct one is read (header, question, the OPT of an error
-for its extended rcode) and its zone found, and the counts are summed by those labels.
-This runs once a second, off the query path, and remembers what it read until the zones
-served change.
+The responder lists the label id of each response it gives (query/facts.py: found once
+per distinct response, where it is made, and remembered with it). Here, once a second
+and off the query path, the ids are counted and each distinct label set is spelled out
+once (the zone's name as text, the type's and the rcode's mnemonics).
 """
 
 from __future__ import annotations
 
 import collections
-import struct
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ..query.facts import DROPPED, LABELS_LIMIT, NO_TYPE, Facts, LabelKey, read_label
 from ..store.snapshot import Snapshot
-from ..wire.codes import FORMERR, NOTIMP, OPT, REFUSED, SERVFAIL
-from ..wire.message import name_end
 
 NO_ZONE: Final = "(none)"  # the zone label of answers from no served zone (REFUSED, FORMERR)
 OTHER: Final = "other"  # the type label of types without a name (bounds the label values)
-REMEMBERED: Final = 100_000  # responses whose labels are kept between folds
-_COUNTS: Final = struct.Struct("!HHHH")  # after the flags: QD, AN, NS, AR counts
-# Errors given before any zone is looked at, because none serves the name, or because none
-# could answer (SERVFAIL: not ready at first start, an internal error); and the extended
-# ones, above 15: BADVERS, BADCOOKIE.
-_NOT_FROM_A_ZONE: Final = frozenset([FORMERR, SERVFAIL, NOTIMP, REFUSED])
 
 
 class Labels(NamedTuple):
@@ -49,61 +40,54 @@ class Folded(NamedTuple):
 
 
 class Tally:
-    """Sums counted responses by their labels; remembers each response's labels."""
+    """Sums the label ids the responder listed; remembers how each label set reads."""
 
     def __init__(self) -> None:
-        self.read: dict[bytes, Labels] = {}
-        self.txn_id = -1  # the snapshot the remembered zone labels were found in
-        self.origins: dict[bytes, str] = {}
+        self.read: dict[LabelKey, Labels] = {}
 
-    def fold(self, counted: list[bytes], snapshot: Snapshot) -> Folded:
-        """Sum the `counted` responses (each after its ID; b"": dropped) by labels."""
-        if snapshot.txn_id != self.txn_id or len(self.read) > REMEMBERED:
-            self.read.clear()
-            self.txn_id = snapshot.txn_id
+    def fold(self, facts: Facts, tcp: bool) -> Folded:
+        """Sum (and empty) the label ids listed for a transport."""
+        counted = facts.counted[tcp]
         by_labels: dict[Labels, int] = {}
         dropped = malformed = 0
-        for kept, count in collections.Counter(counted).items():  # C: 20-30 ns a response
-            if not kept:
+        keys = facts.labels
+        for label, count in collections.Counter(counted).items():  # C: 20-30 ns an id
+            if label == DROPPED:
                 dropped += count
                 continue
-            labels = self.read.get(kept)
+            key = keys[cast(int, label)]
+            labels = self.read.get(key)
             if labels is None:
-                labels = self.read[kept] = self.labels(kept, snapshot)
+                labels = self.read[key] = self.labels(key)
             by_labels[labels] = by_labels.get(labels, 0) + count
             if labels.rcode == "FORMERR":
                 malformed += count
+        counted.clear()
+        if len(keys) > LABELS_LIMIT and not facts.counted[not tcp]:
+            facts.forget_labels()
+            self.read.clear()
         return Folded(by_labels, dropped, malformed)
 
-    def labels(self, kept: bytes, snapshot: Snapshot) -> Labels:
-        """The labels of one response (its bytes after the ID)."""
-        if len(kept) < 10:
-            return Labels(NO_ZONE, "", rcode_text(FORMERR), False)
-        rcode = kept[1] & 0x0F
-        truncated = bool(kept[0] & 0x02)
-        qdcount, ancount, nscount, arcount = _COUNTS.unpack_from(kept, 2)
-        end = name_end(kept, 10) if qdcount else -1
-        if end < 0 or end + 4 > len(kept):
-            return Labels(NO_ZONE, "", rcode_text(rcode), truncated)
-        qname = kept[10:end]
-        qtype = (kept[end] << 8) | kept[end + 1]
-        at = end + 4
-        if rcode == 0 and not ancount and not nscount and arcount == 1 and \
-                kept[at:at + 3] == b"\x00" + OPT.to_bytes(2, "big") and len(kept) > at + 5:
-            rcode |= kept[at + 5] << 4  # the OPT's upper 8 bits (BADVERS, BADCOOKIE)
-        zone = NO_ZONE if rcode in _NOT_FROM_A_ZONE or rcode > 15 else \
-            self._zone(qname.lower(), snapshot)
-        return Labels(zone, type_text(qtype), rcode_text(rcode), truncated)
+    def response_labels(self, response: bytes, snapshot: Snapshot) -> Labels:
+        """The labels of a response, read from its bytes (the query log's)."""
+        key = read_label(response, snapshot)
+        labels = self.read.get(key)
+        if labels is None:
+            if len(self.read) >= LABELS_LIMIT:
+                self.read.clear()
+            labels = self.read[key] = self.labels(key)
+        return labels
 
-    def _zone(self, lower: bytes, snapshot: Snapshot) -> str:
-        zone = snapshot.find_zone(lower)
-        if zone is None:
-            return NO_ZONE
-        origin = zone.meta.origin
-        text = self.origins.get(origin)
-        if text is None:
-            text = self.origins[origin] = dns.name.from_wire(origin, 0)[0].to_text()
-        return text
+    def labels(self, key: LabelKey) -> Labels:
+        """How a label set reads."""
+        origin, qtype, rcode, truncated = key
+        return Labels(zone_text(origin), "" if qtype == NO_TYPE else type_text(qtype),
+                      rcode_text(rcode), truncated)
+
+
+def zone_text(origin: bytes) -> str:
+    """A zone's name as text (its origin in wire form), or NO_ZONE for b""."""
+    return dns.name.from_wire(origin, 0)[0].to_text() if origin else NO_ZONE
 
 
 def type_text(qtype: int) -> str:

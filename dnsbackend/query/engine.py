@@ -44,6 +44,7 @@ from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields,
 from . import edns
 from .edns import Client
 from .encode import _TXN, Prepared, encode, encode_anchored
+from .facts import Note
 from .ident import CLASS_CH, chaos
 from .resolve import EXACT, NO_DATA, locate, resolve, zone_for
 
@@ -72,14 +73,14 @@ class AnswerOptions:
 _REFUSED_TYPES: Final = frozenset([OPT, AXFR, IXFR, MAILA, MAILB, *range(128, 251)])
 
 def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
-           options: AnswerOptions | None = None, client: Client | None = None) -> bytes | None:
+           options: AnswerOptions | None = None, client: Client | None = None,
+           note: Note | None = None) -> bytes | None:
     """The response to one query message, or None when it must be dropped; NEEDS_CLIENT
-    when the response depends on the client and `client` is None."""
-    if len(msg) < 12:
+    when the response depends on the client and `client` is None. `note` (metrics or rate
+    limiting on, its zone None) gets the zone answered from, if any (query.facts)."""
+    if len(msg) < 12 or msg[2] & 0x80:  # the QR bit: a response
         return None
     flags = (msg[2] << 8) | msg[3]
-    if flags & QR:
-        return None
     opcode = (flags >> 11) & 0xF
     try:
         fields = parse_fields(msg)
@@ -101,6 +102,8 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     zone = zone_for(snapshot, lower, qtype)
     if zone is None:
         return _not_served(Query(*fields), msg, snapshot, payload, extra)
+    if note is not None:
+        _note(note, snapshot, zone, lower, qtype)
     tcp_any = tcp and qtype == ANY
     key = (lower, qtype, tcp_any)
     if not (do and zone.signed):
@@ -112,6 +115,14 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     limit = 65535 if tcp else max(512, min(client_payload, payload)) if edns_ else 512
     return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit - reserve,
                   payload, extra)
+
+
+def _note(note: Note, snapshot: Snapshot, zone: ZoneView, lower: bytes, qtype: int) -> None:
+    """Note the zone a query is answered from (the closest to its name: for DS, the child
+    zone_for() passed over), its name and type."""
+    note.zone = zone if qtype != DS else snapshot.find_zone(lower)
+    note.lower = lower
+    note.qtype = qtype
 
 
 def _options(msg: bytes, fields: Fields, snapshot: Snapshot, tcp: bool, payload: int,

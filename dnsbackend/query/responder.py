@@ -27,6 +27,7 @@ from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
 from ..wire.message import FormatError, name_end, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
+from .facts import Facts
 from .rrl import RateLimiter
 
 log = logging.getLogger("dnsbackend")
@@ -69,34 +70,65 @@ def unusual(msg: bytes) -> bool:
 
 
 def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
-            counted: list[bytes] | None = None) -> bytes | None:
+            facts: Facts | None = None) -> bytes | None:
     """answer(), remembered. `options` None means the store's options (the memo's case).
 
-    `counted` (when metrics are on) gets each response's bytes after the ID (b"": dropped),
-    as the memo keeps them: for a repeated query, the remembered object itself, so counting
-    costs one list append; the responses are summed and read (zone, type, rcode) later, off
-    the query path, once per distinct response (metrics/tally.py). NEEDS_CLIENT (neither
-    remembered nor counted) for a query answered only knowing the client."""
+    `facts` (when the metrics or rate limiting are on) remembers the responses itself,
+    each with its label id and account (query.facts), and lists each response's label id
+    and keeps its account as it is given. NEEDS_CLIENT (neither remembered nor counted)
+    for a query answered only knowing the client."""
+    if facts is not None:
+        return _respond_noting(msg, snapshot, tcp, options, facts)
     memo = snapshot.memo[tcp]
     key = msg[2:]
     hit = memo.get(key)
     if hit is not None:
-        if counted is not None:
-            counted.append(hit)
         return msg[:2] + hit if hit else None
     if len(msg) >= 12 and unusual(msg):
         return DIVERT
     response = answer(msg, snapshot, tcp, options)
-    kept = _DROP if response is None else response[2:]
     if response is not None and len(response) < 12:
-        return response  # NEEDS_CLIENT: respond_from() answers (and counts) it
-    if options is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
-            response is None or len(response) <= MEMO_MAX_RESPONSE):
+        return response  # NEEDS_CLIENT: respond_from() answers it
+    if _remembered(msg, response, options):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        memo[key] = kept
-    if counted is not None:
-        counted.append(kept)
+        memo[key] = _DROP if response is None else response[2:]
+    return response
+
+
+def _remembered(msg: bytes, response: bytes | None, options: AnswerOptions | None) -> bool:
+    return options is None and 2 <= len(msg) <= MEMO_MAX_QUERY and (
+        response is None or len(response) <= MEMO_MAX_RESPONSE)
+
+
+def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
+                    facts: Facts) -> bytes | None:
+    """respond() with the metrics or rate limiting on: from the memo of `facts`."""
+    memo = facts.memo_of(snapshot, tcp)
+    key = msg[2:]
+    hit = memo.get(key)
+    if hit is not None:
+        kept, label, account = hit
+        if facts.metrics:
+            facts.counted[tcp].append(label)
+        facts.account = account
+        return msg[:2] + kept if kept else None
+    facts.account = -1
+    if len(msg) >= 12 and unusual(msg):
+        return DIVERT
+    note = facts.note
+    note.zone = None
+    response = answer(msg, snapshot, tcp, options, None, note)
+    if response is not None and len(response) < 12:
+        return response  # NEEDS_CLIENT: respond_from() answers (and counts) it
+    label, account = facts.noted(response, snapshot, tcp)
+    if _remembered(msg, response, options):
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = (_DROP if response is None else response[2:], label, account)
+    if facts.metrics:
+        facts.counted[tcp].append(label)
+    facts.account = account
     return response
 
 
@@ -111,12 +143,23 @@ class Responder:
         # Queries and UDP batches taken up, counted: whether queries are coming in is what
         # zone transfers yield to (serve/tcp.py TransferPacer).
         self.activity = 0
-        # Responses counted for the metrics, over UDP [0] and TCP [1] (respond()); None:
-        # metrics off. Summed and emptied off the query path (metrics/tally.py).
-        self.counted: tuple[list[bytes], list[bytes]] | None = None
+        # What the responses say (query.facts), when the metrics or rate limiting need it;
+        # their label ids summed and emptied off the query path (metrics/tally.py).
+        self.facts: Facts | None = None
+        self.metrics = False
         # Response rate limiting: the table of the settings last seen (None: off).
         self.limiter: RateLimiter | None = None
         self.limits_seen: ServedSettings | None = None
+
+    def count(self) -> Facts:
+        """Count the responses for the metrics from now on; what counts them."""
+        self.metrics = True
+        if self.facts is None:
+            self.facts = Facts(True, self.limiter is not None)
+        elif not self.facts.metrics:
+            self.facts.metrics = True
+            self.facts.snapshot = None  # what it remembers has no label ids
+        return self.facts
 
     def limiter_for(self, served: ServedSettings) -> RateLimiter | None:
         """The rate limiter of these settings: kept while they do not change."""
@@ -126,7 +169,16 @@ class Responder:
             current = self.limiter.limits if self.limiter is not None else RateLimits()
             if limits != current:
                 self.limiter = RateLimiter(limits) if limits.responses_per_second else None
+                self._facts_for(self.limiter is not None)
         return self.limiter
+
+    def _facts_for(self, accounting: bool) -> None:
+        if self.facts is not None:
+            self.facts.account_too(accounting)
+            if not accounting and not self.metrics:
+                self.facts = None
+        elif accounting:
+            self.facts = Facts(False, True)
 
     def respond(self, data: bytes, tcp: bool) -> bytes | None:
         """The response, None to drop; NEEDS_CLIENT (shorter than any DNS message) when
@@ -183,8 +235,7 @@ class OneSnapshot:
         self.tcp = tcp
         self.options = responder.options
         self.snapshot: Snapshot | None = None
-        counted = responder.counted
-        self.counted = None if counted is None else counted[tcp]
+        self.facts = responder.facts
 
     def respond(self, data: bytes) -> bytes | None:
         reader = self.responder.reader
@@ -193,34 +244,47 @@ class OneSnapshot:
                 snapshot = self.snapshot
                 if snapshot is None:
                     snapshot = self.snapshot = reader.snapshot()
-                return respond(data, snapshot, self.tcp, self.options, self.counted)
+                return respond(data, snapshot, self.tcp, self.options, self.facts)
             except StaleSnapshot:
                 snapshot = self.snapshot = reader.refresh()
-                return respond(data, snapshot, self.tcp, self.options, self.counted)
+                return respond(data, snapshot, self.tcp, self.options, self.facts)
         except Exception:  # a bug must cost one answer, not the server
             return self._failed(data)
 
     def respond_from(self, data: bytes, client: Client) -> bytes | None:
         """answer() knowing the client, never remembered (what it gives depends on him)."""
+        facts = self.facts
         try:
             try:
                 if self.snapshot is None:
                     self.snapshot = self.responder.reader.snapshot()
-                response = answer(data, self.snapshot, self.tcp, self.options, client)
+                response = self._answer(data, client, facts)
             except StaleSnapshot:
                 self.snapshot = self.responder.reader.refresh()
-                response = answer(data, self.snapshot, self.tcp, self.options, client)
+                response = self._answer(data, client, facts)
         except Exception:  # as respond()
             return self._failed(data)
-        if self.counted is not None:
-            self.counted.append(_DROP if response is None else response[2:])
+        if facts is not None:
+            label, facts.account = facts.noted(response, self.snapshot, self.tcp)
+            if facts.metrics:
+                facts.counted[self.tcp].append(label)
         return response
+
+    def _answer(self, data: bytes, client: Client, facts: Facts | None) -> bytes | None:
+        assert self.snapshot is not None
+        note = None
+        if facts is not None:
+            note = facts.note
+            note.zone = None
+        return answer(data, self.snapshot, self.tcp, self.options, client, note)
 
     def rate_limiter(self) -> RateLimiter | None:
         """The rate limiter UDP answers go through (None: rate limiting is off)."""
         if self.snapshot is None:
             self.snapshot = self.responder.reader.snapshot()
-        return self.responder.limiter_for(self.snapshot.served)
+        limiter = self.responder.limiter_for(self.snapshot.served)
+        self.facts = self.responder.facts
+        return limiter
 
     def finish(self, query: bytes, response: bytes | None, ip: bytes, now: float,
                limiter: RateLimiter | None) -> bytes | None:
@@ -234,10 +298,16 @@ class OneSnapshot:
             valid = client.valid_cookie
         if response is None or valid or limiter is None:
             return response
+        facts = self.facts
+        if facts is not None and facts.account >= 0:  # found where the response was made
+            return limiter.limit_account(response, ip, now, facts.account)
         return limiter.limit(response, ip, now, self.snapshot)
 
     def _failed(self, data: bytes) -> bytes | None:
         response = self.responder.servfail(data)
-        if self.counted is not None:
-            self.counted.append(_DROP if response is None else response[2:])
+        facts = self.facts
+        if facts is not None:
+            if self.snapshot is None:
+                self.snapshot = self.responder.reader.snapshot()
+            facts.given(response, self.snapshot, self.tcp)
         return response

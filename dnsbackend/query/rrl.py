@@ -40,6 +40,7 @@ ERROR: Final = 5
 SYNTHESIZED: Final = 6  # a positive answer for a name that does not exist (wildcard, DNAME)
 
 _COUNTS: Final = struct.Struct("!HHHH")
+ACCOUNT_MASK: Final = (1 << 61) - 1  # accounts and keys stay ints the compiled code keeps unboxed
 _EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
 
 
@@ -53,33 +54,58 @@ def prefix(ip: bytes) -> bytes:
 
 
 def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
-    """(kind, the name it is accounted by) of a response of ours (question echoed)."""
+    """(kind, the name it is accounted by) of a response of ours (question echoed); a
+    positive answer's name is the query name and type."""
+    kind, name, qtype = _classify(response, snapshot)
+    return kind, name + qtype.to_bytes(2, "big") if kind == POSITIVE else name
+
+
+def account_of(kind: int, name: bytes, qtype: int = 0) -> int:
+    """The account of an answer: a hash of its kind and what it is accounted by."""
+    return hash((kind, name, qtype)) & ACCOUNT_MASK
+
+
+def response_account(response: bytes, snapshot: Snapshot | None) -> int:
+    """The account of a response, read from its bytes."""
+    kind, name, qtype = _classify(response, snapshot)
+    return account_of(kind, name, qtype)
+
+
+def _classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes, int]:
     end = 12
     n = len(response)
     while end < n and response[end]:
         end += response[end] + 1
     end += 1
-    qname = response[12:end].lower()
+    lower = response[12:end].lower()
+    zone = None
+    rcode = response[3] & 0xF
+    if snapshot is not None and (rcode == NXDOMAIN or (rcode == NOERROR and (
+            response[6] or response[7]))):
+        zone = snapshot.find_zone(lower)
+    return classified(response, zone, lower, end + 4)
+
+
+def classified(response: bytes, zone: ZoneView | None, lower: bytes,
+               question_end: int) -> tuple[int, bytes, int]:
+    """(kind, name, type: a positive answer's, else 0) of a response to the question
+    `lower` (ending at `question_end`) answered from `zone`, the closest served to it."""
     rcode = response[3] & 0xF
     if rcode == NXDOMAIN:
-        zone = snapshot.find_zone(qname) if snapshot is not None else None
-        return NXDOMAIN_KIND, b"" if zone is None else zone.origin_lower
+        return NXDOMAIN_KIND, b"" if zone is None else zone.origin_lower, 0
     if rcode != NOERROR:
-        return ERROR, b""
-    an = (response[6] << 8) | response[7]
-    if an:
-        zone = snapshot.find_zone(qname) if snapshot is not None else None
-        if zone is not None and _synthesized(zone, qname):
-            return SYNTHESIZED, zone.origin_lower
-        return POSITIVE, qname + response[end:end + 2]
-    ns = (response[8] << 8) | response[9]
-    if ns and not ((response[2] << 8) & AA):
+        return ERROR, b"", 0
+    if response[6] or response[7]:
+        if zone is not None and _synthesized(zone, lower):
+            return SYNTHESIZED, zone.origin_lower, 0
+        return POSITIVE, lower, (response[question_end - 4] << 8) | response[question_end - 3]
+    if (response[8] or response[9]) and not ((response[2] << 8) & AA):
         try:
-            cut = read_name(response, end + 4)[0].lower()
+            cut = read_name(response, question_end)[0].lower()
         except FormatError:
             cut = b""
-        return REFERRAL, cut
-    return NODATA, qname
+        return REFERRAL, cut, 0
+    return NODATA, lower, 0
 
 
 def _synthesized(zone: ZoneView, lower: bytes) -> bool:
@@ -112,7 +138,7 @@ class RateLimiter:
         self.size = limits.size
         self.exempt = [ipaddress.ip_network(p, strict=False) for p in limits.exempt]
         self.exempt_seen: dict[bytes, bool] = {}
-        self.keys = [0] * self.size  # the hash of the entry's key
+        self.keys = [-1] * self.size  # the hash of the entry's key (-1: none)
         self.balance = [0] * self.size  # credits left (negative: the debt)
         self.stamps = [0] * self.size  # the second last accounted
         self.slips = [0] * self.size  # limited responses since the last slipped one
@@ -121,8 +147,12 @@ class RateLimiter:
     def limit(self, response: bytes, ip: bytes, now: float,
               snapshot: Snapshot | None) -> bytes | None:
         """The response to send: as it is, truncated (slipped), or None (dropped)."""
-        kind, name = classify(response, snapshot)
-        verdict = self.account(prefix(ip), kind, name, int(now))
+        return self.limit_account(response, ip, now, response_account(response, snapshot))
+
+    def limit_account(self, response: bytes, ip: bytes, now: float,
+                      account: int) -> bytes | None:
+        """limit(), the response's account known (query.facts found it where it was made)."""
+        verdict = self.spend(prefix(ip), account, int(now))
         if verdict != PASS and self.exempt and self._exempt(ip):
             verdict = PASS
         self.last = verdict
@@ -132,7 +162,11 @@ class RateLimiter:
 
     def account(self, client: bytes, kind: int, name: bytes, now: int) -> int:
         """Spend one credit of the entry of (client prefix, kind, name) at second `now`."""
-        key = hash((client, kind, name))
+        return self.spend(client, account_of(kind, name), now)
+
+    def spend(self, client: bytes, account: int, now: int) -> int:
+        """Spend one credit of the entry of (client prefix, account) at second `now`."""
+        key = (hash(client) ^ account) & ACCOUNT_MASK
         i = key % self.size
         rate = self.rate
         balance = self.balance[i]

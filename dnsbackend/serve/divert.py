@@ -43,9 +43,9 @@ class Diverted:
                 response = self._answer(msg, client, tcp, reader.refresh())
         except Exception:  # a bug must cost one answer, not the server
             response = self.responder.servfail(msg)
-        counted = self.responder.counted
-        if counted is not None:
-            counted[tcp].append(b"" if response is None else response[2:])
+        facts = self.responder.facts
+        if facts is not None and facts.metrics:
+            facts.given(response, reader.snapshot(), tcp)
         return response
 
     def _answer(self, msg: bytes, client: Client, tcp: bool,

@@ -23,8 +23,8 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         answering = self.responder.batch()
-        response = answering.respond(data)
         limiter = answering.rate_limiter()
+        response = answering.respond(data)
         if limiter is not None or (response is not None and len(response) < 12):
             ip = ipaddress.ip_address(addr[0]).packed
             if response == DIVERT:  # signed, or an IXFR (see query.responder)

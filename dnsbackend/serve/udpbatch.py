@@ -64,14 +64,20 @@ _NAME: Final = struct.Struct("@PI")  # msg_name, msg_namelen (adjacent in struct
 _RECEIVED: Final = struct.Struct(
     f"=I{_FLAGS_OFF - _NAMELEN_OFF - 4}xi{_LEN_OFF - _FLAGS_OFF - 4}xI")
 _SIZE: Final = struct.Struct("@N")  # size_t
-_FAMILY: Final = struct.Struct("@H")  # sa_family_t, first in every sockaddr
 
 
-def client_ip(names: bytearray, at: int) -> bytes:
-    """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 at `at`."""
-    if _FAMILY.unpack_from(names, at)[0] == socket.AF_INET6:
-        return bytes(names[at + 8:at + 24])
-    return bytes(names[at + 4:at + 8])
+def sockaddrs(batch: int) -> struct.Struct:
+    """What client_ip() reads of each of `batch` name slots, all in one unpack: the family
+    and the 20 bytes after the port (sockaddr_in: the address first; sockaddr_in6: the
+    flow information, then the address)."""
+    return struct.Struct("=" + f"H2x20s{NAME_SLOT - 24}x" * batch)
+
+
+def client_ip(slots: tuple[Any, ...], index: int) -> bytes:
+    """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 of slot `index`, of
+    what sockaddrs() read."""
+    raw: bytes = slots[2 * index + 1]
+    return raw[4:20] if slots[2 * index] == socket.AF_INET6 else raw[:4]
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
@@ -143,6 +149,7 @@ class BatchedUDP:
                 struct.pack_into("@PN", hdr, base + _IOV_OFF, iov + i * _IOV, 1)
         self.rhdr_fresh = bytes(self.rhdr)  # namelen is in-out: reset before each recvmmsg
         self.rview = memoryview(self.rbuf)
+        self.sockaddrs = sockaddrs(batch)
         self.names_view = memoryview(self.names)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -175,6 +182,7 @@ class BatchedUDP:
         out = 0
         received = _RECEIVED.unpack_from
         query_log = SERVE.query_log
+        slots: tuple[Any, ...] = ()  # the clients' addresses, read when first needed
         for i in range(n):
             namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
             if msg_flags & MSG_TRUNC:
@@ -184,7 +192,10 @@ class BatchedUDP:
             query = bytes(rview[start:start + size])
             response = respond(query)
             if limiter is not None or (response is not None and len(response) < 12):
-                response = self._from_client(query, i, answering, response, now, limiter)
+                if not slots:
+                    slots = self.sockaddrs.unpack_from(self.names)
+                response = self._from_client(query, client_ip(slots, i), answering, response,
+                                             now, limiter)
             if response is None:
                 continue
             length = len(response)
@@ -210,13 +221,12 @@ class BatchedUDP:
                 return
             sent += done
 
-    def _from_client(self, query: bytes, index: int, answering: OneSnapshot,
+    def _from_client(self, query: bytes, ip: bytes, answering: OneSnapshot,
                      response: bytes | None, now: float,
                      limiter: RateLimiter | None) -> bytes | None:
-        """The answer to a query respond() could not answer without its sender's address:
-        NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it); and any
-        answer while rate limiting is on."""
-        ip = client_ip(self.names, index * NAME_SLOT)
+        """The answer to a query from `ip` respond() could not answer without its sender's
+        address: NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it); and
+        any answer while rate limiting is on."""
         if response == DIVERT:
             return None if self.diverted is None else self.diverted(query, ip)
         response = answering.finish(query, response, ip, now, limiter)

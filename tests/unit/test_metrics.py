@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from dnsbackend.metrics.querylog import QueryLog, client_text
 from dnsbackend.metrics.tally import NO_ZONE, OTHER, Labels, Tally
+from dnsbackend.query.facts import Facts
 from dnsbackend.query.responder import DIVERT, respond
 from dnsbackend.serve.querylog import QueryLogBuffer
 from dnsbackend.settings import SettingsError, load_settings
@@ -56,12 +57,13 @@ def expected(response: bytes) -> Labels:
                   dns.rcode.Rcode(rcode).name, bool(msg.flags & dns.flags.TC))
 
 
-def count_and_check(snap: Snapshot, queries: list[bytes], tcp: bool) -> None:
-    counts: list[bytes] = []
+def count_and_check(snap: Snapshot, queries: list[bytes], tcp: bool,
+                    facts: Facts | None = None) -> None:
+    facts = facts or Facts(True, False)
     want: dict[Labels, int] = {}
     dropped = 0
     for wire in queries:
-        response = respond(wire, snap, tcp, None, counts)
+        response = respond(wire, snap, tcp, None, facts)
         if response == DIVERT:
             continue  # passed on to serve.divert, which counts its answer
         if response is None:
@@ -69,7 +71,7 @@ def count_and_check(snap: Snapshot, queries: list[bytes], tcp: bool) -> None:
         else:
             labels = expected(response)
             want[labels] = want.get(labels, 0) + 1
-    folded = Tally().fold(counts, snap)
+    folded = Tally().fold(facts, tcp)
     assert folded.by_labels == want
     assert folded.dropped == dropped
     assert folded.malformed == sum(n for labels, n in want.items() if labels.rcode == "FORMERR")
@@ -81,8 +83,9 @@ def test_every_response_is_counted_with_its_labels(tmp_path: Path) -> None:
     rng = random.Random(7)
     queries = _variants(rng)
     for tcp in (False, True):
+        facts = Facts(True, False)
         for _ in range(2):  # the second round is counted from the memo
-            count_and_check(snap, [rng.randbytes(2) + q[2:] for q in queries], tcp)
+            count_and_check(snap, [rng.randbytes(2) + q[2:] for q in queries], tcp, facts)
     store.close()
 
 

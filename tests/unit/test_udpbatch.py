@@ -20,6 +20,7 @@ from dnsbackend.serve import udpbatch
 from dnsbackend.serve.endpoints import serve_sockets
 from dnsbackend.serve.sockets import open_sockets
 from dnsbackend.serve.tcp import TCPLimits
+from dnsbackend.store.format import RateLimits, ServedSettings
 from dnsbackend.store.snapshot import Reader
 
 from .test_answer import FAT_ADDRESSES, ZONES, build_snapshot
@@ -33,13 +34,16 @@ QUERIES_PER_CLIENT = 200  # sent before any answer is read: the server sees full
 class Server:
     """The real network layer on a loop in a thread, over a store with the unit-test zones."""
 
-    def __init__(self, root: Path, batched: bool) -> None:
+    def __init__(self, root: Path, batched: bool, addrs: tuple[str, ...] = ("127.0.0.1",),
+                 rrl: RateLimits | None = None) -> None:
         self.store, _ = build_snapshot(root, ZONES)
         self.loop = asyncio.new_event_loop()
-        self.socks = open_sockets(["127.0.0.1"], 0, reuse_port=False)
+        self.socks = open_sockets(list(addrs), 0, reuse_port=False)
         self.port = self.socks[0].getsockname()[1]
         limits = TCPLimits(10, 5.0)
         responder = Responder(Reader(self.store))
+        if rrl is not None:  # the settings as the policy job would store them
+            responder.reader.snapshot().served = ServedSettings(rrl=rrl)
         started = threading.Event()
 
         def run() -> None:
@@ -145,3 +149,27 @@ def test_answers_up_to_the_payload_size_go_out_whole(server: Server) -> None:
     assert [(rrset.name.to_text(), rrset.rdtype, len(rrset)) for rrset in r.answer] == [
         ("fat.example.com.", dns.rdatatype.A, FAT_ADDRESSES)]
     assert r.edns == 0 and r.payload == 1232
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "one-by-one"])
+def test_rate_limiting_knows_each_client_over_ipv4_and_ipv6(tmp_path: Path,
+                                                              batched: bool) -> None:
+    """One answer a second, every limited one truncated (slip 1): the exempt client (::1,
+    over IPv6) gets them all whole, the other (over IPv4) one, then only truncated ones."""
+    if not socket.has_ipv6:
+        pytest.skip("needs IPv6")
+    srv = Server(tmp_path, batched, ("127.0.0.1", "::1"),
+                 RateLimits(1, slip=1, exempt=("::1",)))
+    try:
+        got = {}
+        for family, host in ((socket.AF_INET6, "::1"), (socket.AF_INET, "127.0.0.1")):
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.settimeout(5)
+                query = dns.message.make_query("www.example.com", "A")
+                for _ in range(4):  # all sent first: the server reads them as one batch
+                    s.sendto(query.to_wire(), (host, srv.port))
+                got[host] = [bool(dns.message.from_wire(s.recv(65535)).flags & dns.flags.TC)
+                             for _ in range(4)]
+        assert got == {"::1": [False] * 4, "127.0.0.1": [False, True, True, True]}
+    finally:
+        srv.stop()
