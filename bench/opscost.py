@@ -157,7 +157,8 @@ class Driver:
             memo.clear()
         facts = getattr(self.responder, "facts", None)
         if facts is not None:
-            facts.snapshot = None
+            for memo in facts.memo:
+                memo.clear()
 
     def _drain(self, want: int) -> int:
         """Read up to `want` answers (those sent so far: a second's wait at most)."""
