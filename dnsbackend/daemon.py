@@ -184,8 +184,8 @@ class Daemon:
                      loop.create_task(watch_settings.run(stop))]
             for _ in range(3):
                 await asyncio.sleep(0)  # each watcher sets up its inotify watches, then waits
-            await self.sync(self.policy, served_settings(self.settings), startup=True)
-            self._warm(None)
+            loaded = await self.sync(self.policy, served_settings(self.settings), startup=True)
+            self._warm(None, loaded)
             tasks.append(loop.create_task(self._on_hangup(hangup, stop)))
             if self.workers:
                 tasks.append(loop.create_task(self._keep_workers(port, stop)))
@@ -333,35 +333,43 @@ class Daemon:
                     self.workers[i] = self._start_worker(i + 1, port)
 
     async def sync(self, policy: ZonePolicy, served: ServedSettings,
-                   startup: bool = False) -> None:
-        """One policy transaction in the catalog writer process."""
-        loop = asyncio.get_running_loop()
+                   startup: bool = False) -> set[str]:
+        """One policy transaction in the catalog writer process; at start, in the first
+        zone writer, which keeps what it parses for the zones' next edits. Returns the
+        origins it loaded."""
+        args = (self.data_dir, policy.pack(), served.pack())
         try:
-            outcomes = await loop.run_in_executor(
-                self.catalog_pool, jobs.sync_policy_job, self.data_dir, policy.pack(),
-                served.pack())
+            if startup:
+                outcomes = await self.zones.first_writer(jobs.sync_policy_job, *args, True)
+            else:
+                outcomes = await asyncio.get_running_loop().run_in_executor(
+                    self.catalog_pool, jobs.sync_policy_job, *args)
         except Exception as exc:
             log.error("zone policy update failed: %s", exc)
-            return
+            return set()
+        loaded = [o for o in outcomes if o.action is Action.LOADED]
         for outcome in outcomes:
             report(outcome, quiet_kept=not startup)
             self.outcome_happened(outcome)
         # Only now that the store applies the new policy may zone jobs act on it.
         self.zones.set_policy(policy)
-        if not startup:  # (at start, run() warms every large zone once this is done)
-            self._warm({o.origin for o in outcomes if o.action is Action.LOADED})
+        if startup:
+            self.zones.parsed_in_first_writer([o.path for o in loaded if o.path])
+        else:  # (at start, run() warms the large zones this did not read)
+            self._warm({o.origin for o in loaded}, set())
         if served.udp_payload != self.served_payload:
             # Said only now: the size reaches the workers through the store.
             self.served_payload = served.udp_payload
             if not startup:
                 log.info("EDNS payload size is now %d", served.udp_payload)
+        return {o.origin for o in loaded}
 
-    def _warm(self, origins: set[str] | None) -> None:
-        """Have the zone writers read the large zones among `origins` (None: all) for their
-        next edits (ZoneWatcher.warm): the policy sync parsed them in the catalog writer,
-        or, at start, nobody did."""
+    def _warm(self, origins: set[str] | None, read: set[str]) -> None:
+        """Have the zone writers read the large zones among `origins` (None: all) but those
+        `read` by one already for their next edits (ZoneWatcher.warm): the policy sync
+        parsed them in the catalog writer, or, at start, nobody did."""
         entries = [e for e in self.store.entries().values()
-                   if origins is None or e.origin in origins]
+                   if (origins is None or e.origin in origins) and e.origin not in read]
         zones = jobs.worth_warming(entries)
         if zones:
             task = asyncio.get_running_loop().create_task(self.zones.warm(zones))

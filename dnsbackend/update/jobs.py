@@ -479,22 +479,44 @@ def remove_if_gone(store: Store, origin_lower: bytes, wanted: WantedZone) -> lis
     return [Outcome(entry.origin or wanted.origin, Action.REMOVED, wanted.file), *listed]
 
 
-def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -> list[Outcome]:
+def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes,
+                    remember: bool = False) -> list[Outcome]:
     """The settings watcher's job: make the store serve what the zone policy says, and store
     the settings every server answers by.
 
     Also the start-up reconciliation: zones whose files changed while the server was down
-    are parsed again, the rest are kept as stored.
+    are parsed again, the rest are kept as stored. `remember` (at start, in the zone
+    writer that takes the next edits): the zones loaded are kept as memos, as a zone
+    job keeps them.
     """
     store = open_shared(data_dir)
     policy = ZonePolicy.unpack(packed_policy)
     ServedSettings.unpack(packed_served)  # refuse a malformed record before storing it
     wanted = policy.wanted_zones()
     current = store.entries()
-    parsed = {origin_lower: with_diff(store, origin_lower, parse_zone(zone, policy.zones_dir))
+    parsed = {origin_lower: with_diff(store, origin_lower,
+                                      parse_zone(zone, policy.zones_dir, remember=remember))
               for origin_lower, zone in wanted.items()
               if needs_load(current.get(origin_lower), zone.file)}
+    outcomes, loaded = _synced(store, policy, packed_policy, packed_served, wanted, parsed)
+    if remember:
+        entries = store.entries()
+        for origin_lower in loaded:
+            built = parsed[origin_lower].built
+            assert built is not None
+            _remember(store, entries.get(origin_lower), built.contents,
+                      parsed[origin_lower].rebuilt)
+    release_memory(max((o.records for o in outcomes), default=0))
+    return outcomes
+
+
+def _synced(store: Store, policy: ZonePolicy, packed_policy: bytes, packed_served: bytes,
+            wanted: dict[bytes, WantedZone], parsed: dict[bytes, Parsed]) -> tuple[
+                list[Outcome], list[bytes]]:
+    """The policy sync's transaction: its outcomes, and the zones it put a version of
+    as parsed."""
     outcomes: list[Outcome] = []
+    loaded: list[bytes] = []
     signing.begin_job()
     with Transaction(store) as txn:
         txn.set_catalog_value(POLICY_KEY, packed_policy)
@@ -509,14 +531,15 @@ def sync_policy_job(data_dir: str, packed_policy: bytes, packed_served: bytes) -
             if origin_lower in parsed:
                 outcomes.append(apply_parsed(txn, policy, origin_lower, zone,
                                              parsed[origin_lower]))
+                if outcomes[-1].action is Action.LOADED:
+                    loaded.append(origin_lower)
             else:
                 outcomes.append(_set_enabled(txn, origin_lower, zone))
                 outcomes += _sign_anew(txn, policy, origin_lower, zone)
         outcomes += catalogzone.refresh(txn, policy)
         txn.collect_garbage()
     signing.committed(store.path)
-    release_memory(max((o.records for o in outcomes), default=0))
-    return outcomes
+    return outcomes, loaded
 
 
 def _sign_anew(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,

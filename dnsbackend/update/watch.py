@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 import watchfiles
 
@@ -25,6 +26,7 @@ from .outcome import Outcome, report
 from .policy import ZonePolicy
 
 log = logging.getLogger("dnsbackend")
+T = TypeVar("T")
 
 WRITE_POLL_SECONDS = 0.02  # how often a file open for writing is asked about again
 WRITE_WAIT_SECONDS = 30  # after this long, a file still open for writing is read as it is
@@ -158,6 +160,22 @@ class ZoneWatcher:
                         found.update(zones)
         return found
 
+    async def first_writer(self, job: Callable[..., T], *args: Any) -> T:
+        """A job in the first zone writer, counted as busy there (the start-up sync: it
+        keeps what it parses for those zones' next edits, which then go to it)."""
+        self.busy[0] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pools[0], job, *args)
+        finally:
+            self.busy[0] -= 1
+
+    def parsed_in_first_writer(self, paths: list[str]) -> None:
+        """These zone files were read by the first writer: their next jobs go there, unless
+        another job of theirs has run since."""
+        for path in paths:
+            if path not in self.writer_of and path not in self.running:
+                self.writer_of[path] = 0
+
     async def warm(self, zones: list[tuple[str, str]]) -> None:
         """At start, one zone at a time: each zone's file read by the writer that will take
         its next edit, so that this edit is read only where it changed (jobs.load_zone_job,
@@ -250,7 +268,7 @@ class SettingsWatcher:
 
     def __init__(self, config_path: str, debounce_ms: int,
                  on_change: Callable[[], tuple[ZonePolicy, ServedSettings] | None],
-                 sync: Callable[[ZonePolicy, ServedSettings], Awaitable[None]]) -> None:
+                 sync: Callable[[ZonePolicy, ServedSettings], Awaitable[object]]) -> None:
         self.config_path = os.path.abspath(config_path)
         self.debounce_ms = debounce_ms
         self.on_change = on_change

@@ -10,10 +10,11 @@ from pathlib import Path
 import dns.name
 
 from dnsbackend.store.database import open_shared
-from dnsbackend.store.format import STATUS_OK, Node, ZoneEntry, soa_fields
+from dnsbackend.store.format import STATUS_OK, Node, ServedSettings, ZoneEntry, soa_fields
 from dnsbackend.store.transaction import Transaction, read_journal, read_version
 from dnsbackend.update import jobs, signing
 from dnsbackend.update.outcome import Action, Outcome, Read
+from dnsbackend.update.policy import ZonePolicy
 from dnsbackend.zone.files import digest_files, origin_key
 
 from .test_delta import Zone, nodes_of, render
@@ -180,3 +181,24 @@ def test_worth_warming_takes_the_largest_served_zones_a_writer_keeps() -> None:
     # 1,500,000 + 400,000 kept; 300,000 more would not fit; the next one does
     assert jobs.worth_warming(entries) == [("big.", "/z/big.zone"), ("mid.", "/z/mid.zone"),
                                            ("fits.", "/z/fits.zone")]
+
+
+def test_the_start_up_sync_keeps_what_it_loads_when_asked(tmp_path: Path) -> None:
+    writer = Writer(tmp_path)
+    policy = ZonePolicy(os.path.dirname(writer.path)).pack()
+    try:
+        Path(writer.path).write_text(render(hosts(), 1))
+        jobs.sync_policy_job(writer.data, policy, ServedSettings().pack())  # the catalog's
+        assert writer.memo() is None
+        Path(writer.path).write_text(render(hosts(5), 2))  # changed while down
+        writer.restart()
+        (outcome,) = jobs.sync_policy_job(writer.data, policy, ServedSettings().pack(), True)
+        assert outcome.action is Action.LOADED and outcome.read == Read(0, full=True)
+        memo = writer.memo()
+        assert memo is not None and memo.version == writer.entry().version
+        text = render(hosts(5, extra=1), 3)
+        loaded = writer.job(text)
+        assert loaded.read is not None and not loaded.read.full
+        assert writer.served() == nodes_of(text)
+    finally:
+        writer.close()
