@@ -205,16 +205,18 @@ def bench_size(records: int, shape: str, work: Path, edits: int, timeout: float,
 def restart(run: SizeRun, zone: LiveZone, zones_dir: Path, data_dir: Path, pinned: bool,
             tree: Tree | None, timeout: float) -> None:
     """Start the server again on the same files and store: the seconds until it serves the
-    zone, then (once its writers have read the zone's file for the next edit, when the
-    server says so) the first edit after the restart."""
+    zone, then (once it has started: its start-up sync said the zone is served from the
+    store, and its writers have read a large zone's file for the next edits) the first
+    edit after the restart."""
     started = time.perf_counter()
     server = EditServer(zones_dir, data_dir, pinned, tree)
     try:
         wait_served(server.port, [zone], timeout, server.check_alive)
         run.restart_s = time.perf_counter() - started
         deadline = time.perf_counter() + min(timeout, 120)
-        while zone.records >= WARM_RECORDS and WARMED not in server.output() and \
-                time.perf_counter() < deadline:
+        waits = [f"zone {zone.origin} serving serial"] + (
+            [WARMED] if zone.records >= WARM_RECORDS else [])
+        while any(w not in server.output() for w in waits) and time.perf_counter() < deadline:
             server.check_alive()
             time.sleep(0.02)
         watch = Watch(server.port, f"probe.{zone.origin}", PROBE_INTERVAL)
