@@ -13,6 +13,7 @@ from testkit.programs import MissingProgram
 from .bigzone import big
 from .measure import bench
 from .options import Options
+from .querymix import SIGNED_MIXES
 from .servers import SERVERS
 
 
@@ -25,7 +26,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", default="1,2", type=lambda s: [int(x) for x in s.split(",")],
                    help="worker counts to run (default 1,2)")
     p.add_argument("--modes", default="udp,tcp", type=lambda s: s.split(","))
-    p.add_argument("--mixes", default="example,spread", type=lambda s: s.split(","))
+    p.add_argument("--mixes", type=lambda s: s.split(","),
+                   help="default example,spread; with --signed signed-nsec,signed-nsec3")
+    p.add_argument("--signed", action="store_true",
+                   help="also the signed mixes: DO=1 queries (positive, NXDOMAIN, NODATA, "
+                   "wildcard) to copies of the generated zone signed by dnssec-signzone "
+                   "with NSEC and with NSEC3, every server serving the same signed files")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each timed run")
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--rounds", type=int, default=1,
@@ -58,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         if s not in SERVERS:
             p.error(f"unknown server {s}; choose from {', '.join(SERVERS)}")
     timeout = args.timeout if args.timeout is not None else 1800 if args.big else 120
+    mixes = args.mixes or (list(SIGNED_MIXES) if args.signed else ["example", "spread"])
     opts = Options(
-        servers=args.servers, workers=args.workers, modes=args.modes, mixes=args.mixes,
+        servers=args.servers, workers=args.workers, modes=args.modes, mixes=mixes,
         seconds=args.seconds, warmup=args.warmup, rounds=args.rounds, clients=args.clients,
         outstanding=args.outstanding, spread_records=args.spread_records,
         spread_queries=args.spread_queries, no_latency_run=args.no_latency_run,
         timeout=timeout, profile=args.profile, profile_out=args.profile_out,
-        write=args.write, keep=args.keep, big=args.big, chart=args.chart)
+        write=args.write, keep=args.keep, big=args.big, chart=args.chart,
+        signed=args.signed)
     try:
         return big(opts) if opts.big else bench(opts)
     except MissingProgram as exc:

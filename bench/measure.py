@@ -141,7 +141,7 @@ def bench(opts: Options) -> int:
     """The whole throughput benchmark; prints the report (and writes it with --write)."""
     ensure_tools()
     tmp = Path(tempfile.mkdtemp(prefix="dnsbench-"))
-    zones, mixes = make_mixes(tmp, opts.spread_records, opts.spread_queries)
+    zones, mixes = make_mixes(tmp, opts.spread_records, opts.spread_queries, opts.signed)
     mixes = {k: v for k, v in mixes.items() if k in opts.mixes}
     servers = [SERVERS[s]() for s in opts.servers]
     versions = {s.name: s.version() for s in servers}

@@ -26,3 +26,4 @@ class Options:
     keep: bool
     big: int  # records of the --big zone, 0 for the throughput benchmark
     chart: str | None = None  # --big: draw the load and restart times into this PNG
+    signed: bool = False  # also the signed zones and their DO=1 mixes

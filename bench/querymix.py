@@ -12,6 +12,7 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 
+from testkit import dnssec
 from testkit.peers import Zone
 from testkit.zones import EXAMPLE_ZONE
 
@@ -217,6 +218,40 @@ def spread_mix(zone: BenchZone, count: int, seed: int = 53) -> list[Question]:
     return out
 
 
+def signed_mix(zone: BenchZone, count: int, seed: int = 54) -> list[Question]:
+    """`count` questions with DO=1 about a signed copy of the generated zone, nearly all
+    different: 40% positive, 25% NXDOMAIN, 20% NODATA, 15% wildcard; a quarter in mixed
+    case. Each signed answer carries RRSIGs, and each negative or wildcard one its NSEC or
+    NSEC3 proof."""
+    rng = random.Random(seed)
+    o = zone.origin
+    kinds = ["positive"] * 40 + ["nxdomain"] * 25 + ["nodata"] * 20 + ["wildcard"] * 15
+    out: list[Question] = []
+    for n in range(count):
+        kind = rng.choice(kinds)
+        i = rng.randrange(zone.hosts)
+        if kind == "positive":
+            types = ["A"] + [t for t, ok in (("AAAA", zone.has_aaaa(i)),
+                                             ("TXT", zone.has_txt(i))) if ok]
+            name, rtype = f"h{i}.{o}", rng.choice(types)
+        elif kind == "nxdomain":
+            name, rtype = f"n{n}x{rng.randrange(1 << 30):x}.{o}", "A"
+        elif kind == "nodata":
+            name, rtype = f"h{i}.{o}", ("SRV" if zone.has_aaaa(i) else "AAAA")
+        else:
+            name, rtype = f"w{n}x{rng.randrange(1 << 30):x}.wild.{o}", rng.choice(("A", "TXT"))
+        if rng.random() < 0.25:
+            name = _mixed_case(name, rng)
+            kind = f"{kind}+case"
+        out.append(Question(kind, name, rtype, edns=True, do=True))
+    return out
+
+
+# The signed mixes (`compare --signed`): mix name -> (zone origin, how names are denied).
+SIGNED_MIXES = {"signed-nsec": (f"nsec.{BENCH_ORIGIN}", dnssec.NSEC),
+                "signed-nsec3": (f"nsec3.{BENCH_ORIGIN}", dnssec.NSEC3)}
+
+
 # ---------------------------------------------------------------------------------------
 # dnsperf input
 
@@ -264,9 +299,10 @@ class Mix:
     count: int
 
 
-def make_mixes(tmp: Path, spread_records: int, spread_queries: int) -> tuple[
-        list[Zone], dict[str, Mix]]:
-    """The zones to serve and the mixes to ask about them, written into `tmp`."""
+def make_mixes(tmp: Path, spread_records: int, spread_queries: int,
+               signed: bool = False) -> tuple[list[Zone], dict[str, Mix]]:
+    """The zones to serve and the mixes to ask about them, written into `tmp`; with
+    `signed`, the signed mixes too (their zones signed by dnssec-signzone)."""
     zones = [Zone("example.com", EXAMPLE_ZONE, soa_serial(EXAMPLE_ZONE))]
     mixes: dict[str, Mix] = {}
     ex = example_mix()
@@ -283,7 +319,26 @@ def make_mixes(tmp: Path, spread_records: int, spread_queries: int) -> tuple[
         mixes["spread"] = Mix("spread", tmp / "spread.bin", sp[:300], n)
         log(f"generated {BENCH_ORIGIN}: {bz.records} records, {bz.hosts} hosts; "
             f"spread mix: {n} queries")
+    if signed:
+        for name, (origin, denial) in SIGNED_MIXES.items():
+            zone, mix = _signed(tmp, name, origin, denial, spread_records, spread_queries)
+            zones.append(zone)
+            mixes[name] = mix
     return zones, mixes
+
+
+def _signed(tmp: Path, name: str, origin: str, denial: str, records: int,
+            queries: int) -> tuple[Zone, Mix]:
+    """A signed copy of the generated zone (a KSK and a ZSK, ECDSA P-256) and its mix."""
+    plain = tmp / f"{origin}.plain"
+    bz = write_bench_zone(plain, origin, records)
+    path = dnssec.sign(plain.read_text(), f"{origin}.", tmp / name, denial)
+    questions = signed_mix(bz, queries)
+    n = write_binary(tmp / f"{name}.bin", questions)
+    write_text(tmp / f"{name}.txt", questions)
+    log(f"signed {origin} ({denial}): {bz.records} records before signing; {name} mix: "
+        f"{n} queries")
+    return Zone(origin, path, 1), Mix(name, tmp / f"{name}.bin", questions[:300], n)
 
 
 def soa_serial(path: Path) -> int:
