@@ -15,6 +15,10 @@ Layout (both are LMDB environments under the data directory):
             b"c" + version (8 bytes)        -> the owners that version changed (for freeing
                                                what it replaced)
             b"j" + zone id (8) + version (8) -> format.Changeset: the change that made it
+            b"o" + zone id (8) + chain key  -> format.ChainHistory: the owners of NSEC and
+                                               NSEC3 records in canonical order
+                                               (format.chain_key), so that the record
+                                               covering a name is a cursor step from it
 Versions are delta versions: a new version writes only the owners that changed, each as a
 longer history; a reader at version V takes the newest entry not newer than V. A history
 entry is never changed once written, so a reader sees all of its version or, once that
@@ -37,12 +41,15 @@ POLICY_KEY = b"c"  # the zone policy (update.policy.ZonePolicy), packed by its o
 SERVED_KEY = b"s"  # format.ServedSettings
 STORE_FORMAT_KEY = b"f"
 CATALOG_ZONE_KEY = b"k"  # the RFC 9432 catalog zone served: (origin or b"", last serial)
-STORE_FORMAT = b"2"  # 1: full versions under version-major keys (no marker); 2: delta versions
+# 1: full versions under version-major keys (no marker); 2: delta versions; 3: and the chain
+# index
+STORE_FORMAT = b"3"
 
 META_PREFIX = b"m"
 NODE_PREFIX = b"n"
 CHANGED_PREFIX = b"c"
 JOURNAL_PREFIX = b"j"
+CHAIN_PREFIX = b"o"
 _VERSION = struct.Struct(">Q")
 
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: LMDB files grow as data is written
@@ -63,6 +70,11 @@ def meta_key(version: int) -> bytes:
 def node_prefix(zone_id: int) -> bytes:
     """The prefix of a zone's node histories: add the lower-case wire owner."""
     return NODE_PREFIX + _VERSION.pack(zone_id)
+
+
+def chain_prefix(zone_id: int) -> bytes:
+    """The prefix of a zone's chain index: add format.chain_key's part."""
+    return CHAIN_PREFIX + _VERSION.pack(zone_id)
 
 
 def changed_key(version: int) -> bytes:

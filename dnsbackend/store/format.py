@@ -9,6 +9,8 @@ import struct
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from ..wire.codes import NSEC, NSEC3
+
 # A node as stored: {rtype: (ttl, (rdata, ...))}; an empty dict is an empty non-terminal.
 Node = dict[int, tuple[int, tuple[bytes, ...]]]
 # An owner's nodes over versions, newest first: (version, node), node None where the owner
@@ -77,6 +79,56 @@ def soa_fields(rdata: bytes) -> tuple[int, int]:
 def with_serial(rdata: bytes, serial: int) -> bytes:
     """An SOA rdata with another serial."""
     return rdata[:-20] + struct.pack("!I", serial) + rdata[-16:]
+
+
+# An owner's place in its zone's chain index over versions, newest first: (version, owner,
+# kinds), kinds CHAIN_NSEC | CHAIN_NSEC3 as its node holds those types from that version
+# on (0: none, or no node).
+ChainHistory = tuple[tuple[int, bytes, int], ...]
+CHAIN_NSEC: Final = 1
+CHAIN_NSEC3: Final = 2
+_MAX_KEY: Final = 511  # LMDB's longest key
+
+
+def chain_kinds(node: Node | None) -> int:
+    """Which chains a node is part of: CHAIN_NSEC if it has an NSEC record, CHAIN_NSEC3 if
+    an NSEC3 record (0 for neither, or no node)."""
+    if not node:
+        return 0
+    return (CHAIN_NSEC if NSEC in node else 0) | (CHAIN_NSEC3 if NSEC3 in node else 0)
+
+
+def chain_key(prefix: bytes, lower: bytes) -> bytes:
+    """The chain index key of a lower-case wire name: `prefix`, then the name so that keys
+    sort in DNSSEC canonical order (RFC 4034 section 6.1): its labels from the root down,
+    octets 00 and 01 escaped (01 01, 01 02), each label ended by 00, so that a label sorts
+    before every longer label it begins and a name before the names below it. Names of
+    NSEC3 owners (one hash label below the origin) sort as their hashes do.
+
+    Only names of over 250 octets nearly all 00 or 01 make a key longer than LMDB takes: it
+    is cut (such names then share a place in the order)."""
+    labels = []
+    pos = 0
+    while lower[pos]:
+        end = pos + 1 + lower[pos]
+        labels.append(lower[pos + 1:end])
+        pos = end
+    parts = [prefix]
+    for label in reversed(labels):
+        if b"\x00" in label or b"\x01" in label:
+            label = label.replace(b"\x01", b"\x01\x02").replace(b"\x00", b"\x01\x01")
+        parts.append(label)
+        parts.append(b"\x00")
+    key = b"".join(parts)
+    return key if len(key) <= _MAX_KEY else key[:_MAX_KEY]
+
+
+def chain_at(history: ChainHistory, version: int) -> tuple[bytes, int]:
+    """(owner, kinds) of a chain index entry at `version` (kinds 0: not in a chain then)."""
+    for at, owner, kinds in history:
+        if at <= version:
+            return owner, kinds
+    return b"", 0
 
 
 def pack_history(history: History) -> bytes:

@@ -8,7 +8,6 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 from __future__ import annotations
 
 import base64
-import bisect
 import contextlib
 import hashlib
 import marshal
@@ -16,10 +15,21 @@ from typing import Any, Final
 
 import lmdb
 
-from ..wire.codes import NSEC, NSEC3, NSEC3PARAM, RRSIG
+from ..wire.codes import NSEC3, NSEC3PARAM, RRSIG
 from ..wire.message import label_starts
-from .database import SERVED_KEY, Store, meta_key, node_prefix, read_entries
-from .format import DEFAULT_UDP_PAYLOAD, Node, ServedSettings, ZoneEntry, ZoneMeta, node_at
+from .database import SERVED_KEY, Store, chain_prefix, meta_key, node_prefix, read_entries
+from .format import (
+    CHAIN_NSEC,
+    CHAIN_NSEC3,
+    DEFAULT_UDP_PAYLOAD,
+    Node,
+    ServedSettings,
+    ZoneEntry,
+    ZoneMeta,
+    chain_at,
+    chain_key,
+    node_at,
+)
 
 NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
 RESPONSE_CACHE_LIMIT: Final = 200_000
@@ -37,8 +47,8 @@ class ZoneView:
 
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
-                 "nsec3_iterations", "nsec3_salt", "signed_responses", "_chain_keys",
-                 "_chain_names", "_hashed")
+                 "nsec3_iterations", "nsec3_salt", "signed_responses", "chain_prefix",
+                 "_chain_end", "_hashed")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -73,12 +83,8 @@ class ZoneView:
                 self.nsec3_salt = rdata[5:5 + rdata[4]]
                 break
         self.signed_responses: dict[Any, Any] = {}
-        # The chain in order, read once per version at the first proof it needs: the
-        # owners of NSEC records in canonical order (RFC 4034 section 6.1), as label
-        # tuples, or of NSEC3 records in hash order, as their first labels; and the
-        # owners as wire names.
-        self._chain_keys: list[Any] = []
-        self._chain_names: list[bytes] = []
+        self.chain_prefix = chain_prefix(meta.zone_id)  # + chain key: the chain index
+        self._chain_end = chain_prefix(meta.zone_id + 1)  # the first key after it
 
     def node(self, lower: bytes) -> Node | None:
         """The node at a lower-case wire name, or None if no such name exists in the zone."""
@@ -112,11 +118,10 @@ class ZoneView:
     def covering_nsec(self, lower: bytes) -> bytes:
         """The owner of the NSEC record that matches or covers a lower-case wire name: the
         last NSEC owner not after it in canonical order (the last of all covers the
-        names after it, its next name being the apex)."""
-        if not self._chain_names:
-            self._read_chain()
-        found = bisect.bisect_right(self._chain_keys, canonical_key(lower)) - 1
-        return self._chain_names[found]  # -1, the last, when before the apex (not a name)
+        names after it, its next name being the apex). One cursor step in the store's
+        chain index (written with the version, store.format.chain_key)."""
+        found = self._chain_before(chain_key(self.chain_prefix, lower), CHAIN_NSEC, True)
+        return self.origin_lower if found is None else found
 
     def nsec3_label(self, lower: bytes) -> bytes:
         """A name's NSEC3 hash (RFC 5155 section 5) as an owner's first label: base32hex
@@ -129,54 +134,65 @@ class ZoneView:
 
     def nsec3_match(self, lower: bytes) -> bytes | None:
         """The owner of the NSEC3 record matching a name, or None."""
-        if not self._chain_names:
-            self._read_chain()
-        label = self.nsec3_label(lower)
-        found = bisect.bisect_left(self._chain_keys, label)
-        if found < len(self._chain_keys) and self._chain_keys[found] == label:
-            return self._chain_names[found]
-        return None
+        owner = self._hashed_owner(lower)
+        return owner if self.nsec3_node(owner) is not None else None
 
     def nsec3_cover(self, lower: bytes) -> bytes | None:
         """The owner of the NSEC3 record covering a name's hash (the last covers the
         hashes after it and before the first); None when the hash is an owner's own, so
         that no record can cover it (RFC 5155 section 7.2.9: for a name that does not
         exist, a collision)."""
-        if not self._chain_names:
-            self._read_chain()
-        label = self.nsec3_label(lower)
-        found = bisect.bisect_left(self._chain_keys, label)
-        if found < len(self._chain_keys) and self._chain_keys[found] == label:
+        owner = self._hashed_owner(lower)
+        if self.nsec3_node(owner) is not None:
             return None
-        return self._chain_names[found - 1]
+        found = self._chain_before(chain_key(self.chain_prefix, owner), CHAIN_NSEC3, False)
+        return self.origin_lower if found is None else found
 
-    def _read_chain(self) -> None:
-        owners: list[tuple[Any, bytes]] = []
-        chain_type = NSEC3 if self.nsec3 else NSEC
-        version = self.version
-        prefix = self.prefix
+    def _hashed_owner(self, lower: bytes) -> bytes:
+        label = self.nsec3_label(lower)
+        return bytes((len(label),)) + label + self.origin_lower
+
+    def _chain_before(self, key: bytes, kind: int, inclusive: bool) -> bytes | None:
+        """The owner of the last chain index entry of `kind` at this version before `key`
+        (or at it, `inclusive`), wrapping round to the last of all; None if there is none."""
         txn = self.env.begin(buffers=True)
         try:
             cursor = txn.cursor()
-            if cursor.set_range(prefix):
-                for key, raw in cursor:
-                    if bytes(key[:len(prefix)]) != prefix:
-                        break
-                    entry = node_at(marshal.loads(raw), version)
-                    if entry is not None and chain_type in entry:
-                        owner = bytes(key[len(prefix):])
-                        owners.append((owner[1:1 + owner[0]] if self.nsec3
-                                       else canonical_key(owner), owner))
+            if cursor.set_range(key):
+                found = self._walk_back(cursor, kind,
+                                        inclusive and bytes(cursor.key()) == key)
+            else:  # nothing at or after it in the store: from the last key back
+                found = self._walk_back(cursor, kind, True) if cursor.last() else None
+            if found is None:  # nothing before it: the last of all covers it
+                if cursor.set_range(self._chain_end):
+                    found = self._walk_back(cursor, kind, False)
+                elif cursor.last():
+                    found = self._walk_back(cursor, kind, True)
             if txn.get(self.meta_key) is None:
                 raise StaleSnapshot(f"zone version {self.version} was freed")
         finally:
             txn.abort()
-        owners.sort()
-        if not owners:  # signed without a chain: the apex stands for it
-            owners.append((b"" if self.nsec3 else canonical_key(self.origin_lower),
-                           self.origin_lower))
-        self._chain_keys = [key for key, _ in owners]
-        self._chain_names = [owner for _, owner in owners]
+        return found
+
+    def _walk_back(self, cursor: Any, kind: int, here: bool) -> bytes | None:
+        """From the cursor's key (itself too if `here`) back to the start of the chain
+        index: the first owner in the chain of `kind` at this version."""
+        prefix = self.chain_prefix
+        if not here and not cursor.prev():
+            return None
+        while bytes(cursor.key()[:len(prefix)]) == prefix:
+            found = _chain_owner(cursor.value(), self.version, kind)
+            if found is not None:
+                return found
+            if not cursor.prev():
+                return None
+        return None
+
+
+def _chain_owner(raw: Any, version: int, kind: int) -> bytes | None:
+    """The owner of a chain index entry if it is in the chain of `kind` at `version`."""
+    owner, kinds = chain_at(marshal.loads(raw), version)
+    return owner if kinds & kind else None
 
 
 def canonical_key(lower: bytes) -> tuple[bytes, ...]:

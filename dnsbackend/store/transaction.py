@@ -23,6 +23,7 @@ from .database import (
     STORE_FORMAT,
     STORE_FORMAT_KEY,
     Store,
+    chain_prefix,
     changed_key,
     entry_key,
     journal_key,
@@ -35,12 +36,15 @@ from .database import (
 )
 from .delta import Changes, changeset, diff_nodes
 from .format import (
+    ChainHistory,
     Changeset,
     Node,
     Retired,
     ZoneContents,
     ZoneEntry,
     ZoneMeta,
+    chain_key,
+    chain_kinds,
     node_at,
     pack_history,
     unpack_history,
@@ -268,6 +272,7 @@ class Transaction:
                 self._drop_replaced(retired.zone_id, retired.successor)
             else:
                 _delete_prefix(zones, node_prefix(retired.zone_id))
+                _delete_prefix(zones, chain_prefix(retired.zone_id))
                 _delete_prefix(zones, journal_prefix(retired.zone_id))
             zones.delete(meta_key(version))
             catalog.delete(key)
@@ -338,16 +343,32 @@ class Transaction:
         cursor = zones.cursor()
         append = not cursor.set_range(prefix)
         cursor.putmulti(((prefix + owners[i], packed[i]) for i in order), append=append)
+        index = chain_prefix(zone_id)
+        chained = sorted((chain_key(index, owner), marshal.dumps(((version, owner, kinds),)))
+                         for owner, node in nodes.items() if (kinds := chain_kinds(node)))
+        if chained:
+            cursor.putmulti(chained, append=not cursor.set_range(index))
 
     def _write_delta(self, zone_id: int, version: int, changes: Changes) -> None:
         _, zones = self._txns()
         prefix = node_prefix(zone_id)
+        index = chain_prefix(zone_id)
         for owner in sorted(changes):
             key = prefix + owner
             raw = zones.get(key)
             history = () if raw is None else unpack_history(bytes(raw))
             zones.put(key, pack_history(((version, changes[owner]), *history)))
+            kinds = chain_kinds(changes[owner])
+            if kinds != chain_kinds(history[0][1] if history else None):
+                self._chain_entry(chain_key(index, owner), (version, owner, kinds))
         zones.put(changed_key(version), marshal.dumps(tuple(changes)))
+
+    def _chain_entry(self, key: bytes, entry: tuple[int, bytes, int]) -> None:
+        """Put a new entry in front of an owner's chain index history."""
+        _, zones = self._txns()
+        raw = zones.get(key)
+        history: ChainHistory = () if raw is None else marshal.loads(raw)
+        zones.put(key, marshal.dumps((entry, *history)))
 
     def _drop_replaced(self, zone_id: int, successor: int) -> None:
         _, zones = self._txns()
@@ -355,16 +376,22 @@ class Transaction:
         if raw is None:
             return
         prefix = node_prefix(zone_id)
+        index = chain_prefix(zone_id)
         for owner in marshal.loads(raw):
-            key = prefix + owner
-            found = zones.get(key)
-            if found is None:
-                continue
-            kept = tuple(e for e in unpack_history(bytes(found)) if e[0] >= successor)
-            if not kept or (len(kept) == 1 and kept[0][1] is None):
-                zones.delete(key)
-            else:
-                zones.put(key, pack_history(kept))
+            # A chain index entry changes only with the owner's NSEC/NSEC3, so the one the
+            # successor reads may be older than it: keep up to the first it reads.
+            for key, gone in ((prefix + owner, None), (chain_key(index, owner), 0)):
+                found = zones.get(key)
+                if found is None:
+                    continue
+                history = marshal.loads(found)
+                read = next((i for i, e in enumerate(history) if e[0] <= successor),
+                            len(history) - 1)
+                kept = history[:read + 1]
+                if len(kept) == 1 and kept[0][-1] == gone:
+                    zones.delete(key)
+                elif len(kept) < len(history):
+                    zones.put(key, marshal.dumps(kept))
         zones.delete(changed_key(successor))
 
     def _free_leftover(self, version: int) -> None:
@@ -380,19 +407,21 @@ class Transaction:
         changed = zones.get(changed_key(version))
         if changed is not None:  # a delta: take its entries out of the histories
             prefix = node_prefix(zone_id)
+            index = chain_prefix(zone_id)
             for owner in marshal.loads(changed):
-                key = prefix + owner
-                found = zones.get(key)
-                if found is None:
-                    continue
-                kept = tuple(e for e in unpack_history(bytes(found)) if e[0] != version)
-                if kept:
-                    zones.put(key, pack_history(kept))
-                else:
-                    zones.delete(key)
+                for key in (prefix + owner, chain_key(index, owner)):
+                    found = zones.get(key)
+                    if found is None:
+                        continue
+                    kept = tuple(e for e in marshal.loads(found) if e[0] != version)
+                    if kept:
+                        zones.put(key, marshal.dumps(kept))
+                    else:
+                        zones.delete(key)
             zones.delete(changed_key(version))
         elif zone_id:  # a first version: its key space has nothing else
             _delete_prefix(zones, node_prefix(zone_id))
+            _delete_prefix(zones, chain_prefix(zone_id))
         if zone_id:
             zones.delete(journal_key(zone_id, version))
         zones.delete(meta_key(version))

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import dns.message
 import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -427,3 +430,69 @@ def test_the_next_edit_is_diffed_in_memory(tmp_path: Path, monkeypatch: pytest.M
     assert _journal(files) == [(1, 2)]
     files.store().close()
     jobs._recent.clear()
+
+
+# -- the chain index (covering NSEC) over delta versions and their freeing ---------------
+
+CHAIN_NAMES = ["a", "b", "b.a", "z.b.a", "c", "\\000", "\\001", "\\001\\000", "zz", "m.zz",
+               "*.w", "x.w", "ns"]
+chain_edit = st.tuples(st.sampled_from(CHAIN_NAMES), st.booleans(), st.booleans())
+
+
+def _chain_zone(nsec: dict[str, bool]) -> Zone:
+    """Each name with a TXT record, and an NSEC record where `nsec` says (the apex always)."""
+    zone: Zone = {"@": [("NSEC", 300, "a.delta.test. NS SOA NSEC")]}
+    for name, has in nsec.items():
+        zone[name] = [("TXT", 300, '"x"')] + ([("NSEC", 300, "@ TXT NSEC")] if has else [])
+    return zone
+
+
+def _covering_by_brute_force(text: str, name: dns.name.Name) -> dns.name.Name:
+    zone = dns.zone.from_text(text, origin=ORIGIN, relativize=False)
+    owners = sorted(n for n, node in zone.nodes.items()
+                    if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC))
+    below = [owner for owner in owners if owner <= name]
+    return below[-1] if below else owners[-1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(chain_edit, min_size=1, max_size=8))
+def test_the_chain_index_covers_as_from_scratch_over_edits_and_freeing(
+        edits: list[tuple[str, bool, bool]]) -> None:
+    """After each edit (an NSEC record added or removed at a name, the name kept or
+    dropped), and again once the version it replaced is freed, covering_nsec gives the
+    owner a sort of the version's NSEC owners gives; a removed zone leaves no key."""
+    probes = [dns.name.from_text(f"{label}{name}.{ORIGIN}") for name in CHAIN_NAMES
+              for label in ("", "0.", "~.")] + [dns.name.from_text(ORIGIN)]
+    nsec: dict[str, bool] = {"a": True, "x.w": True}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Files(Path(tmp))
+        files.load(render(_chain_zone(nsec), 1))
+        store = files.store()
+        try:
+            for step, (name, has, drop) in enumerate(edits, start=2):
+                if drop:
+                    nsec.pop(name, None)
+                else:
+                    nsec[name] = has
+                text = render(_chain_zone(nsec), step)
+                files.load(text)
+                for freed in (False, True):
+                    if freed:
+                        with Transaction(store) as txn:
+                            txn.collect_garbage(grace=0)
+                    view = Reader(store).snapshot().find_zone(APEX)
+                    assert view is not None
+                    for probe in probes:
+                        wire = probe.to_wire()
+                        assert wire is not None
+                        got = dns.name.from_wire(view.covering_nsec(wire.lower()), 0)[0]
+                        assert got == _covering_by_brute_force(text, probe), (probe, freed)
+            with Transaction(store) as txn:
+                txn.remove_zone(APEX)
+            with Transaction(store) as txn:
+                txn.collect_garbage(grace=0)
+            with store.zones_env.begin() as txn:
+                assert [bytes(k) for k, _ in txn.cursor()] == []
+        finally:
+            store.close()

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnsbackend.query.engine import answer
+from dnsbackend.store.format import chain_key
 from dnsbackend.store.snapshot import Snapshot, canonical_key
 from testkit import dnssec
 from testkit.store import store_with_zones
@@ -59,6 +60,16 @@ def test_canonical_key_orders_as_dnspython(names: list[list[bytes]]) -> None:
     # dnspython compares names in DNSSEC canonical order (case-insensitively)
     assert [canonical_key(_wire(n)) for n in by_key] == \
         [canonical_key(_wire(n)) for n in sorted(wire)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.binary(min_size=1, max_size=3).map(
+    lambda b: bytes(x % 4 if i % 2 else x for i, x in enumerate(b))), max_size=4),
+    min_size=2, max_size=8))
+def test_chain_key_orders_as_canonical_key(names: list[list[bytes]]) -> None:
+    # Labels full of octets 00 to 03, which the chain key escapes or sits next to.
+    wire = [_wire(dns.name.Name([*labels, b""])) for labels in names]
+    assert sorted(wire, key=lambda w: chain_key(b"o", w)) == sorted(wire, key=canonical_key)
 
 
 class Signed(NamedTuple):
