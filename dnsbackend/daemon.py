@@ -367,9 +367,12 @@ class Daemon:
     def _warm(self, origins: set[str] | None, read: set[str]) -> None:
         """Have the zone writers read the large zones among `origins` (None: all) but those
         `read` by one already for their next edits (ZoneWatcher.warm): the policy sync
-        parsed them in the catalog writer, or, at start, nobody did."""
+        parsed them in the catalog writer, or, at start, nobody did. Not the zones we
+        sign: their versions hold signatures their texts do not (jobs._adopt)."""
+        signed = {w.file for w in self.policy.explicit.values() if w.signing is not None}
         entries = [e for e in self.store.entries().values()
-                   if (origins is None or e.origin in origins) and e.origin not in read]
+                   if (origins is None or e.origin in origins) and e.origin not in read
+                   and e.file not in signed]
         zones = jobs.worth_warming(entries)
         if zones:
             task = asyncio.get_running_loop().create_task(self.zones.warm(zones))

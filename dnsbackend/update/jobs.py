@@ -311,14 +311,15 @@ _recent: dict[tuple[str, int], Memo] = {}
 def worth_warming(entries: list[ZoneEntry]) -> list[tuple[str, str]]:
     """The zones to read at start so that their next edit finds a memo (load_zone_job,
     warm): (origin, file) of those served from a file with WARM_RECORDS or more, the
-    largest first, as many as a writer keeps; a smaller zone parses fast enough."""
+    largest first, as many as a writer keeps; a smaller zone parses fast enough, and a
+    file with includes is always read in full (zone.incremental)."""
     chosen: list[tuple[str, str]] = []
     total = 0
     for entry in sorted(entries, key=lambda e: e.records, reverse=True):
         if entry.records < WARM_RECORDS:
             break
         if entry.version and entry.status == STATUS_OK and entry.file and \
-                total + entry.records <= RECENT_RECORDS:
+                not entry.includes and total + entry.records <= RECENT_RECORDS:
             chosen.append((entry.origin, entry.file))
             total += entry.records
     return chosen

@@ -175,10 +175,13 @@ def test_worth_warming_takes_the_largest_served_zones_a_writer_keeps() -> None:
         return ZoneEntry(origin, file=f"/z/{origin}zone", status=STATUS_OK, version=version,
                          records=records)
 
+    included = entry("included.", 60_000)
+    included.includes = ["/z/part"]
     entries = [entry("small.", jobs.WARM_RECORDS - 1), entry("big.", 1_500_000),
-               entry("gone.", 50_000, version=0), entry("mid.", 400_000),
+               entry("gone.", 50_000, version=0), entry("mid.", 400_000), included,
                entry("more.", 300_000), entry("fits.", jobs.WARM_RECORDS)]
-    # 1,500,000 + 400,000 kept; 300,000 more would not fit; the next one does
+    # 1,500,000 + 400,000 kept; 300,000 more would not fit; the next one does (a zone
+    # with includes is read in full anyway)
     assert jobs.worth_warming(entries) == [("big.", "/z/big.zone"), ("mid.", "/z/mid.zone"),
                                            ("fits.", "/z/fits.zone")]
 
