@@ -149,3 +149,30 @@ def test_the_first_edit_after_a_restart_is_read_where_it_changed(
     assert _addresses(again.query(f"{host}.{ORIGIN}", "A")) == \
         before - {old} | {old.replace("10.", "11.", 1)}
     assert "Traceback" not in again.output()
+
+
+def test_a_large_zone_the_settings_add_is_read_where_it_changes_from_its_first_edit(
+        server_factory: StartServer, tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "small.test.zone").write_text("$TTL 300\n@ SOA ns h 1 3600 600 86400 60\n"
+                                          "@ NS ns\nns A 192.0.2.1\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = elsewhere / "big-zone.txt"
+    written = generate(str(path), ORIGIN, RECORDS)
+    text = path.read_text()
+    lines = text.split("\n")
+    host = lines[_host_line(lines, 0.3)].split("\t")[0]
+    srv = server_factory(zones)
+    srv.wait_served("small.test.")  # (the start-up sync done, the settings watched)
+    write_atomically(str(tmp_path / "dnsbackend.toml"), f'[zone."{ORIGIN}"]\nfile = "{path}"\n')
+    # Loaded by the settings' sync in the catalog writer, then read by a zone writer.
+    srv.wait_logged("read 1 large zone file in the writers for their next edits", timeout=120)
+    assert _loaded(srv, 1) == (2026112601, written)
+    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
+    write_atomically(str(path), text)
+    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("11.") for a in _addresses(r)), timeout=120)
+    assert _loaded(srv, 2) == (2026112602, written)
+    assert _lines_reread(srv, 2026112602) < 200
