@@ -51,6 +51,19 @@ def _lines_reread(srv: ServerProcess, serial: int) -> int:
     return int(reread[1].replace(",", ""))
 
 
+def _first_edit(srv: ServerProcess, path: Path, text: str, host: str, records: int,
+                load: int) -> str:
+    """Raise the serial to 2026112602 and move `host` from 10.x to 11.x; once answered,
+    check that it was load number `load` and read only where it changed. The new text."""
+    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
+    write_atomically(str(path), text)
+    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
+        a.startswith("11.") for a in _addresses(r)), timeout=120)
+    assert _loaded(srv, load) == (2026112602, records)
+    assert _lines_reread(srv, 2026112602) < 200  # the SOA's and the host's stretches
+    return text
+
+
 def _big_zone(tmp_path: Path) -> tuple[Path, Path, int]:
     """The zones directory, the zone file of RECORDS records, and the records written."""
     zones = tmp_path / "zones"
@@ -78,12 +91,7 @@ def test_big_zone_edits_deep_in_the_file(server_factory: StartServer, tmp_path: 
 
     # The start-up sync ran in the zone writer, which kept the text: every edit is read
     # only where it changed.
-    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
-    write_atomically(str(path), text)
-    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
-        a.startswith("11.") for a in _addresses(r)), timeout=120)
-    assert _loaded(srv, 2) == (2026112602, written)
-    assert _lines_reread(srv, 2026112602) < 200
+    text = _first_edit(srv, path, text, host, written, 2)
 
     text = _serial(text, 2026112603) + "appended\tIN\tA\t192.0.2.77\n"
     write_atomically(str(path), text)
@@ -140,12 +148,7 @@ def test_the_first_edit_after_a_restart_is_read_where_it_changed(
     # it is read would be read in full, as what the store serves is not what it reads).
     again.wait_logged("read 1 large zone file in the writers for their next edits",
                       timeout=60)
-    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
-    write_atomically(str(path), text)
-    again.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
-        a.startswith("11.") for a in _addresses(r)), timeout=120)
-    assert _loaded(again, 1) == (2026112602, written)
-    assert _lines_reread(again, 2026112602) < 200  # the SOA's and the host's stretches
+    _first_edit(again, path, text, host, written, 1)
     assert _addresses(again.query(f"{host}.{ORIGIN}", "A")) == \
         before - {old} | {old.replace("10.", "11.", 1)}
     assert "Traceback" not in again.output()
@@ -170,9 +173,4 @@ def test_a_large_zone_the_settings_add_is_read_where_it_changes_from_its_first_e
     # Loaded by the settings' sync in the catalog writer, then read by a zone writer.
     srv.wait_logged("read 1 large zone file in the writers for their next edits", timeout=120)
     assert _loaded(srv, 1) == (2026112601, written)
-    text = _serial(text, 2026112602).replace(f"{host}\tIN\tA\t10.", f"{host}\tIN\tA\t11.")
-    write_atomically(str(path), text)
-    srv.wait_until(f"{host}.{ORIGIN}", "A", lambda r: any(
-        a.startswith("11.") for a in _addresses(r)), timeout=120)
-    assert _loaded(srv, 2) == (2026112602, written)
-    assert _lines_reread(srv, 2026112602) < 200
+    _first_edit(srv, path, text, host, written, 2)
