@@ -205,3 +205,46 @@ def test_signed_answers_as_the_peers(servers: tuple[dict[str, int], int], origin
                     wrong.append(f"{name} {rdtype} @{payload} {key}: ours {value}; {said}")
     assert not wrong, "\n".join(wrong)
     assert compared >= len(TYPES) * len(PAYLOADS) * 4  # rcode and flags agree at the least
+
+
+# NSEC3 records at the hashes of names the zone does not have (testkit.dnssec
+# .with_collisions): to a server, names of the zone whose hashes collide with them.
+COLLIDING = ["collide.signed.test.", "zz.wild.signed.test."]
+
+
+@pytest.fixture(scope="module")
+def colliding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """(NSD's port, our port), serving an NSEC3 zone with colliding hashes."""
+    root = tmp_path_factory.mktemp("collisions")
+    signed = dnssec.sign(dnssec.CASES_ZONE, "signed.test.", root / "sign", dnssec.NSEC3)
+    zones = root / "zones"
+    zones.mkdir()
+    path = zones / "signed.test.zone"
+    path.write_text(dnssec.with_collisions(signed.read_text(), "signed.test.", COLLIDING))
+    nsd = Nsd().start(root / "nsd", [Zone("signed.test", path)], check=True)
+    ours: ServerProcess | None = None
+    try:
+        nsd.wait_ready([Zone("signed.test", path)], timeout=20)
+        ours = ServerProcess(zones, root / "db")
+        ours.wait_served("signed.test.")
+        yield nsd.port, ours.port
+    finally:
+        if ours is not None:
+            ours.stop()
+        nsd.stop()
+
+
+@pytest.mark.parametrize("name", ["collide.signed.test.", "a.b.collide.signed.test.",
+                                  "zz.wild.signed.test.", "nothing.signed.test.",
+                                  "yy.wild.signed.test."])
+def test_nsec3_collisions_answer_as_nsd(colliding: tuple[int, int], name: str) -> None:
+    """RFC 5155 section 7.2.9: SERVFAIL where the proof needs a colliding hash covered, as
+    NSD answers (with AA); other names as ever. (Knot answers SERVFAIL for the wildcard
+    and an empty NXDOMAIN without AA for the others; BIND sends the impossible proof.)"""
+    nsd_port, our_port = colliding
+    for rdtype in ("A", "TXT"):
+        nsd = _summary(_ask(nsd_port, name, rdtype, 1232))
+        ours = _summary(_ask(our_port, name, rdtype, 1232))
+        assert (ours["rcode"], ours["aa"]) == (nsd["rcode"], nsd["aa"]), (name, rdtype)
+        if nsd["rcode"] == "SERVFAIL":
+            assert ours["answer"] == ours["authority"] == ours["additional"] == []
