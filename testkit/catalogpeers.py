@@ -74,6 +74,7 @@ class BindConsumer(Bind):
     name = "BIND catalog consumer"
 
     def __init__(self, catalog: Catalog) -> None:
+        super().__init__()  # (no more options: its configure() writes its own)
         self.catalog = catalog
 
     def configure(self, workdir: Path, port: int, zones: list[Zone], workers: int) -> list[str]:
