@@ -26,7 +26,7 @@ import dns.transaction
 import dns.ttl
 import dns.zonefile
 
-from .fastreader import Opener, parse_fast
+from .fastreader import Opener, ReaderState, Resume, parse_fast
 from .files import origin_for_file, read_regular
 from .records import (
     MAX_ERRORS,
@@ -121,6 +121,7 @@ class _Tokenizer(dns.tokenizer.Tokenizer):
     last: dns.tokenizer.Token | None = None  # the token the last get() returned
     mark = 1  # the line get() was last called on
     inner = 0  # the line after the last newline inside parentheses
+    overran = False  # the last resync() skipped to the end of the text
 
     def skip_whitespace(self) -> int:
         before = self._line()
@@ -173,9 +174,11 @@ class _Tokenizer(dns.tokenizer.Tokenizer):
                 self.delimiters = dns.tokenizer._DELIMITERS
                 if self.eof:
                     self.multiline = 0
+                    self.overran = True
                     return
                 continue
             if token.is_eol_or_eof():
+                self.overran = token.is_eof()
                 return
 
 
@@ -225,21 +228,72 @@ def include_text(path: str, written: str) -> tuple[str, _FileNotes]:
     return decode_zone_bytes(raw, written)
 
 
-def include_opener(zones_root: str | None) -> Opener | None:
-    """The fast reader's way to open an $INCLUDEd file: None wherever dnspython's reader
-    would report an error."""
-    if zones_root is None:
-        return None
-    root = os.path.realpath(zones_root)
+class FastHelp:
+    """What the fast reader asks of this module for one zone file: the files it includes,
+    and dnspython's reader for the records it does not read itself (the errors it finds are
+    gathered here: each is reported as a full read by dnspython's reader reports it)."""
 
-    def opener(written: str) -> tuple[str, str] | None:
+    def __init__(self, origin: dns.name.Name, filename: str, zones_root: str | None,
+                 notes: _FileNotes | None = None) -> None:
+        self.origin = origin
+        self.root = os.path.realpath(zones_root) if zones_root else None
+        self.notes = {filename: notes or _FileNotes()}
+        self.errors = Errors()
+
+    def opener(self, written: str) -> tuple[str, str] | None:
+        """An $INCLUDEd file's (real path, text); None wherever dnspython's reader would
+        report an error."""
+        if self.root is None:
+            return None
         try:
-            path = include_path(root, written, written)
+            path = include_path(self.root, written, written)
             text, notes = include_text(path, written)
         except (dns.exception.DNSException, ZoneFileError):
             return None
-        return None if notes.errors else (path, text)
-    return opener
+        if notes.errors:
+            return None
+        self.notes[written] = notes
+        return path, text
+
+    def fallback(self, builder: ZoneBuilder, text: str, filename: str, first: int,
+                 resume: Resume, reading: list[str], to_end: bool
+                 ) -> tuple[Resume, list[str], bool]:
+        """dnspython's reader reading lines of a file from `first` on (see Fallback)."""
+        errors = len(self.errors.messages)
+        txn = _CollectManager(self.origin, True).writer(True)
+        txn.builder = builder
+        tok = _Tokenizer(text, filename)
+        tok.line_number = tok.token_line = first
+        reader = _Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
+        reader.setup(self.root, self.notes)
+        reader.reading = list(reading)
+        reader.errors = self.errors
+        txn.reader = reader
+        state = resume.state
+        last = dns.name.from_wire(resume.owner, 0)[0]
+        reader.current_origin, reader.last_name = state.origin, last
+        reader.default_ttl, reader.default_ttl_known = state.default_ttl, state.default_ttl_known
+        reader.default_ttl_from_soa = state.default_ttl_from_soa
+        reader.last_ttl, reader.last_ttl_known = state.last_ttl, state.last_ttl_known
+        reader._skipped = last if resume.warned else None
+        reader._tok_seen = tok if resume.same_file else None
+        reader.read_records()
+        overran = tok.overran and not to_end
+        if overran:  # what it said may hold only for this text alone
+            del self.errors.messages[errors:]
+        origin, last = reader.current_origin, reader.last_name
+        assert origin is not None and last is not None
+        owner = last.to_wire()
+        assert owner is not None
+        after = ReaderState(origin, reader.default_ttl, reader.default_ttl_known,
+                            reader.default_ttl_from_soa, reader.last_ttl, reader.last_ttl_known)
+        return (Resume(after, owner, reader._skipped is last, reader._tok_seen is tok),
+                reader.included, overran)
+
+
+def include_opener(zones_root: str | None) -> Opener:
+    """The fast reader's way to open the files a zone file in `zones_root` $INCLUDEs."""
+    return FastHelp(dns.name.root, "", zones_root).opener
 
 
 def _raised_in(exc: BaseException) -> list[str]:
@@ -294,6 +348,10 @@ class _Reader(dns.zonefile.Reader):
         for notes in self.notes.values():
             for message in notes.errors:
                 self.errors.add(message)
+        self.read_records()
+
+    def read_records(self) -> None:
+        """Read to the end of the text (and of the files it includes)."""
         while True:
             try:
                 if not self._line():
@@ -546,12 +604,19 @@ def parse_text(
     text: str, origin: dns.name.Name, filename: str, zones_root: str | None = None,
     notes: _FileNotes | None = None, every_record: bool = True,
 ) -> ParsedZone:
-    """Parse zone file text: the fast reader when it understands the whole file, else dnspython
-    (every_record: see ZoneBuilder)."""
+    """Parse zone file text: the fast reader, handing each record it does not read to
+    dnspython's reader (FastHelp), else dnspython's reader for the whole file (every_record:
+    see ZoneBuilder)."""
     with paused_gc():
         if notes is None or not notes.errors:
-            parsed = parse_fast(text, origin, filename, every_record, include_opener(zones_root))
+            helper = FastHelp(origin, filename, zones_root, notes)
+            parsed = parse_fast(text, origin, filename, every_record, helper.opener,
+                                helper.fallback)
             if parsed is not None:
+                if helper.errors:
+                    error = ZoneFileError(*helper.errors.messages)
+                    error.includes = list(parsed.includes)
+                    raise error
                 return parsed
         return parse_text_dnspython(text, origin, filename, zones_root, notes, every_record)
 

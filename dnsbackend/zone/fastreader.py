@@ -7,11 +7,14 @@ files (with their origin and TTL scoping and batch breaks) and `$GENERATE` lines
 (dnspython's own substitution) included. Backslash escapes are read where they are: a name
 holding one is parsed by dnspython's name parser, a character-string unescaped as dnspython
 does, record data of other types with one given to dnspython's rdata parser. Whatever it
-does not fully understand (classes other than IN, unknown types, carriage returns, control
-characters, a parenthesis before an owner name) and every error make it give up on the
-whole file, which is then read by dnspython, so error messages always come from one place.
-Record data of the common types is encoded here; other types go to dnspython's own rdata
-parser one record at a time.
+does not fully understand (classes other than IN, unknown types, a parenthesis before an
+owner name) and every error is handed to dnspython's reader (`Fallback`, from
+bindreader), one record at a time, in the state of that point, so that error messages
+always come from one place and a bad line in a big file costs no full read by dnspython;
+where the lines of a record cannot be told apart (an unterminated quoted string or
+parenthesis) it reads the rest of the file. Text it does not take at all (carriage
+returns, control characters) goes to dnspython whole. Record data of the common types is
+encoded here; other types go to dnspython's own rdata parser one record at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class _Unsupported(Exception):
     """This file is left to the dnspython reader."""
 
 
+class _Abort(Exception):
+    """dnspython's reader failed on what it was handed: the whole file is read again by it."""
+
+
 class _Stopped(Exception):
     """The marker stopped the reading before line `args[0]`."""
 
@@ -55,6 +62,27 @@ class ReaderState(NamedTuple):
     default_ttl_from_soa: bool
     last_ttl: int
     last_ttl_known: bool
+
+
+class Resume(NamedTuple):
+    """Where the reading is, as handed to dnspython's reader for a record this reader does
+    not read itself, and back."""
+
+    state: ReaderState
+    owner: bytes  # the last owner name (dnspython's last_name), wire form
+    warned: bool  # it was warned about as out of the zone
+    same_file: bool  # the last record line read was from the file being read
+
+
+# fallback(builder, text, file (as written), number of the text's first line, where the
+# reading is, the real paths of the files being read, whether the text runs to the end of
+# the file): dnspython's reader reads the text into the builder, noting its errors; returns
+# where the reading is after it, the real paths of the files it $INCLUDEd, and whether
+# skipping a bad record took it to the end of a text that does not run to the end of the
+# file (what followed would have been skipped too: the errors are dropped, for the text to
+# be read again with the rest of the file).
+Fallback = Callable[[ZoneBuilder, str, str, int, Resume, list[str], bool],
+                    tuple[Resume, list[str], bool]]
 
 
 # Called before a line that starts a new batch (an owner name written, other than the last
@@ -171,9 +199,20 @@ class _FastReader:
     """One pass over one file's text; raises _Unsupported to hand the file to dnspython."""
 
     def __init__(self, origin: dns.name.Name, filename: str,
-                 builder: ZoneBuilder | None = None, opener: Opener | None = None) -> None:
+                 builder: ZoneBuilder | None = None, opener: Opener | None = None,
+                 fallback: Fallback | None = None) -> None:
         self.filename = filename
         self.opener = opener
+        self.fallback = fallback  # for what this reader does not read (None: give up)
+        self.text = ""  # of the file being read (read() and $INCLUDE)
+        self.counted: str | None = None  # the text `newlines` counts the newlines of
+        self.newlines = 0
+        # the lines of the last record read by _tokens: its first line, its lines, whether
+        # they were all read
+        self.record_start = 0
+        self.record_lines: list[str] = []
+        self.record_done = False
+        self.soa_undo = (0, False, False)  # the default TTL's state before the last SOA
         self.includes: list[str] = []  # the real paths of the files $INCLUDEd, in order
         self.reading: list[str] = []  # the real paths of the files being read (once one is)
         self.escapes = False  # the file being read has a backslash somewhere
@@ -263,6 +302,7 @@ class _FastReader:
     def read(self, text: str) -> ParsedZone:
         _refuse_unplain(text, _ESCAPED)
         self.escapes = "\\" in text
+        self.text = text
         self.read_lines(_split_lines(text), 0, None, _NEVER)
         records, nodes, count = self.builder.finish()
         return ParsedZone(self.zone_origin, records, self.includes, self.builder.warnings,
@@ -312,45 +352,100 @@ class _FastReader:
         for line in lines:
             index += 1
             start = index
-            if '"' in line or "(" in line or ")" in line or (escapes and "\\" in line):
-                tokens, index = self._tokens(lines, index, line)
-            else:
-                cut = line.find(";")
-                tokens = (line if cut < 0 else line[:cut]).split()
-            if not tokens:
-                continue  # an empty line or a comment
-            pos = 0
-            first = line[0]
-            if first != " " and first != "\t":
-                head = tokens[0]
-                if head[0] == "$" or head[0] == '"' or first == "(":
-                    # or a line this reader does not take
-                    owner, owner_id, owner_ok = self._directive(tokens, line, start, owner,
-                                                                owner_id, owner_ok)
-                    fresh = True
+            rtype = 0
+            try:
+                if '"' in line or "(" in line or ")" in line or (escapes and "\\" in line):
+                    tokens, index = self._tokens(lines, index, line)
+                else:
+                    cut = line.find(";")
+                    tokens = (line if cut < 0 else line[:cut]).split()
+                if not tokens:
+                    continue  # an empty line or a comment
+                pos = 0
+                first = line[0]
+                if first != " " and first != "\t":
+                    head = tokens[0]
+                    if head[0] == "$" or head[0] == '"' or first == "(":
+                        # or a line this reader does not take
+                        owner, owner_id, owner_ok = self._directive(tokens, line, start, owner,
+                                                                    owner_id, owner_ok)
+                        fresh = True
+                        continue
+                    owner = self._owner(head, start, owner)
+                    self.owners += 1
+                    owner_id = self.owners
+                    owner_ok = (self.origin_in_zone and head[-1] != ".") or \
+                        self._in_zone(owner.lower())
+                    pos = 1
+                if fresh:
+                    fresh = False
+                    self._record_file()
+                if not owner_ok:
+                    self._skip_out_of_zone(owner, owner_id, start)
                     continue
-                owner = self._owner(head, start, owner)
-                self.owners += 1
-                owner_id = self.owners
-                owner_ok = (self.origin_in_zone and head[-1] != ".") or \
-                    self._in_zone(owner.lower())
-                pos = 1
-            if fresh:
-                fresh = False
-                self._record_file()
-            if not owner_ok:
-                self._skip_out_of_zone(owner, owner_id, start)
-                continue
-            ttl, rtype, pos = self._head(tokens, pos)
-            wire, canonical, covers = self._encode(rtype, tokens[pos:])
-            if ttl is None:
-                ttl = self._soa_minimum_ttl(rtype)
-            got = builder.add(owner, rtype, covers, ttl, wire, canonical, base + start)
-            if got != ttl:
-                self.last_ttl = got
-                self.last_ttl_known = True
+                ttl, rtype, pos = self._head(tokens, pos)
+                wire, canonical, covers, ttl = self._encode(rtype, tokens[pos:], ttl)
+                got = builder.add(owner, rtype, covers, ttl, wire, canonical, base + start)
+                if got != ttl:
+                    self.last_ttl = got
+                    self.last_ttl_known = True
+            except Exception as exc:  # noqa: BLE001 - dnspython's reader reads it, or decides
+                owner, owner_id, owner_ok, index = self._hand_over(exc, lines, line, start,
+                                                                   index, rtype, owner, owner_id)
+                fresh = True
 
-    def _encode(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
+    def _hand_over(self, exc: Exception, lines: Iterator[str], line: str, start: int,
+                   index: int, rtype: int, owner: bytes, owner_id: int
+                   ) -> tuple[bytes, int, bool, int]:
+        """The record from line `start` (to `index`) this reader did not read: read by
+        dnspython's reader in the state before it (or the rest of the file, where the lines
+        of the record could not be told apart). Returns the last owner after it (as
+        _directive) and the last line read."""
+        if self.fallback is None or isinstance(exc, (_Stopped, _Abort)):
+            raise exc
+        if rtype == SOA:  # as it was before the record
+            self.default_ttl, self.default_ttl_known, self.default_ttl_from_soa = self.soa_undo
+        raw = [line]
+        whole = True  # the lines of the record, to the end of its last one
+        if start == self.record_start and self.record_lines[0] is line:  # read by _tokens
+            raw = self.record_lines
+            if not self.record_done:  # the rest of the file, as it is
+                raw = raw + list(lines)
+                whole = False
+        text = "\n".join(raw)
+        index = start + len(raw) - 1
+        if whole and index <= self._newlines():
+            text += "\n"  # (the last line of a file may not end in one)
+        resume = Resume(self.state(), owner, self.warned_id == owner_id,
+                        self.last_file == self.file_id)
+        reading = self.reading or [os.path.realpath(self.filename)]
+        try:
+            after, included, overran = self.fallback(self.builder, text, self.filename, start,
+                                                     resume, reading, not whole)
+            if overran:
+                raw = raw + list(lines)
+                index = start + len(raw) - 1
+                after, included, overran = self.fallback(
+                    self.builder, "\n".join(raw), self.filename, start, resume, reading, True)
+        except Exception as failed:
+            raise _Abort from failed
+        self.includes += included
+        self.set_state(after.state)
+        self.owners += 1
+        if after.warned:
+            self.warned_id = self.owners
+        self.last_file = self.file_id if after.same_file else -1
+        return after.owner, self.owners, self._in_zone(after.owner.lower()), index
+
+    def _encode(self, rtype: int, rdata: list[str], ttl: int) -> tuple[bytes, bytes, int, int]:
+        """A record's data as (wire, canonical form, type covered), and its TTL (`ttl`; -1:
+        none known yet)."""
+        wire, canonical, covers = self._rdata(rtype, rdata)
+        if ttl < 0:
+            ttl = self._soa_minimum_ttl(rtype)
+        return wire, canonical, covers, ttl
+
+    def _rdata(self, rtype: int, rdata: list[str]) -> tuple[bytes, bytes, int]:
         """A record's data as (wire, canonical form, type covered)."""
         if self.escapes and rtype != TXT and rtype != SPF and rtype != SOA and \
                 any("\\" in token for token in rdata):
@@ -368,9 +463,9 @@ class _FastReader:
             wire, canonical = encode(self, rdata)
         return wire, canonical, 0
 
-    def _head(self, tokens: list[str], pos: int) -> tuple[int | None, int, int]:
+    def _head(self, tokens: list[str], pos: int) -> tuple[int, int, int]:
         """A record's [TTL] [class] [TTL] type from tokens[pos] on, read as dnspython reads
-        them: its TTL (None if none is known yet), its type and where its rdata starts."""
+        them: its TTL (-1 if none is known yet), its type and where its rdata starts."""
         try:
             word = tokens[pos]
             ttl = _ttl(word) if "0" <= word[0] <= "9" else None
@@ -399,7 +494,7 @@ class _FastReader:
         rtype = TYPES.get(word) or TYPES.get(word.upper())
         if rtype is None or pos + 1 >= len(tokens):  # an unknown type, or no rdata
             raise _Unsupported
-        return ttl, rtype, pos + 1
+        return -1 if ttl is None else ttl, rtype, pos + 1
 
     def _soa_minimum_ttl(self, rtype: int) -> int:
         """The TTL of a record when none is known (no $TTL, no TTL written before): only the
@@ -423,15 +518,27 @@ class _FastReader:
         """The tokens of a line with quotes or parentheses, reading on while one is open."""
         tokens: list[str] = []
         depth = 0
+        self.record_start = index
+        self.record_lines = [line]
+        self.record_done = False
         while True:
             depth = _line_tokens(line, tokens, depth)
             if depth == 0:
+                self.record_done = True
                 return tokens, index
             next_line = next(lines, None)
             if next_line is None:
                 raise _Unsupported  # the file ends inside parentheses
             line = next_line
+            self.record_lines.append(line)
             index += 1
+
+    def _newlines(self) -> int:
+        """The newlines in the text of the file being read (counted once a file)."""
+        if self.counted is not self.text:
+            self.counted = self.text
+            self.newlines = self.text.count("\n")
+        return self.newlines
 
     def _record_file(self) -> None:
         """The first record line after the start of a file or a directive: dnspython's
@@ -488,22 +595,23 @@ class _FastReader:
         if opened is None:
             raise _Unsupported
         path, text = opened
-        self.includes.append(path)
         if not self.reading:
             self.reading.append(os.path.realpath(self.filename))  # the zone file
         if path in self.reading:
             raise _Unsupported  # an include loop: dnspython's reader reports it
         _refuse_unplain(text, _ESCAPED)
-        saved = (self.state(), self.filename, self.escapes, self.file_id)
+        self.includes.append(path)  # (once read: dnspython's reader notes those it fails on)
+        saved = (self.state(), self.filename, self.escapes, self.file_id, self.text)
         self.reading.append(path)
         self.files += 1
         self.file_id = self.files
         self.filename = written
         self.escapes = "\\" in text
+        self.text = text
         self._set_origin(origin)
         self._read_file(_split_lines(text), 0, owner, owner_id, owner_ok)
         self.reading.pop()
-        state, self.filename, self.escapes, self.file_id = saved
+        state, self.filename, self.escapes, self.file_id, self.text = saved
         self.set_state(state)
 
     def _generate(self, tokens: list[str], line: str, start: int) -> bytes:
@@ -529,7 +637,7 @@ class _FastReader:
             owner = self.name(name)
             if not self._in_zone(owner.lower()):
                 raise _Unsupported  # dnspython stops the line there
-            wire, canonical, covers = self._encode(rtype, [rdata])
+            wire, canonical, covers = self._rdata(rtype, [rdata])
             got = builder.add(owner, rtype, covers, ttl, wire, canonical, where)
             if got != ttl:
                 self.last_ttl = got
@@ -647,6 +755,7 @@ class _FastReader:
         return wire, wire
 
     def _soa(self, rdata: list[str]) -> tuple[bytes, bytes]:
+        self.soa_undo = (self.default_ttl, self.default_ttl_known, self.default_ttl_from_soa)
         if len(rdata) != 7:
             raise _Unsupported
         mname = self.rdata_name(rdata[0])
@@ -745,12 +854,15 @@ def read_lines(lines: Iterator[str], origin: dns.name.Name, filename: str,
 
 
 def parse_fast(text: str, origin: dns.name.Name, filename: str,
-               every_record: bool = True, opener: Opener | None = None) -> ParsedZone | None:
+               every_record: bool = True, opener: Opener | None = None,
+               fallback: Fallback | None = None) -> ParsedZone | None:
     """The zone in `text` read without dnspython's reader, or None to read it with dnspython
     (every_record: see ZoneBuilder); `opener` gives the files it $INCLUDEs (none: an
-    $INCLUDE is left to dnspython)."""
+    $INCLUDE is left to dnspython), `fallback` reads the records it does not (none: the
+    file is left to dnspython)."""
     try:
-        return _FastReader(origin, filename, ZoneBuilder(origin, every_record), opener).read(text)
+        return _FastReader(origin, filename, ZoneBuilder(origin, every_record), opener,
+                           fallback).read(text)
     except _Unsupported:
         return None
     except Exception:  # noqa: BLE001 - any surprise: dnspython's reader decides

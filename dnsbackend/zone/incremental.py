@@ -33,7 +33,7 @@ import dns.name
 
 from ..store.format import Node, ZoneContents, ZoneMeta, soa_fields
 from ..wire.codes import AAAA, CNAME, MX, NS, SOA, SRV, A
-from .bindreader import decode_zone_bytes, parse_text, parse_text_dnspython, read_zone_file
+from .bindreader import decode_zone_bytes, parse_text, read_zone_file
 from .build import Built, FileChanged, build_zone
 from .checks import at_or_below
 from .fastreader import ReaderState, initial_state, plain, read_lines
@@ -140,9 +140,9 @@ class _Recorder:
                 read_lines(_lines(text, 0, checked=True), origin, path, builder, 1, states[0],
                            mark, MARK_EVERY)
                 records, nodes, count = builder.finish()
-            except Exception:  # noqa: BLE001 - as parse_text: dnspython's reader decides
-                return parse_text_dnspython(text, origin, path, zones_root, notes,
-                                            every_record=False)
+            except Exception:  # noqa: BLE001 - read again by parse_text, which hands what
+                # the fast reader does not read (errors too) to dnspython's reader
+                return parse_text(text, origin, path, zones_root, notes, every_record=False)
         self.kept = (text, marks, states, builder.repeated, len(builder.warnings))
         return ParsedZone(origin, records, [], builder.warnings, nodes, count)
 

@@ -9,7 +9,7 @@ dnspython rejects, or reading it differently, is the failure these tests look fo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dnsbackend.zone import bindreader
 from dnsbackend.zone.bindreader import include_opener, parse_text, parse_text_dnspython
 from dnsbackend.zone.fastreader import parse_fast
-from dnsbackend.zone.records import CHECKED_TYPES, ParsedZone, ZoneFileError
+from dnsbackend.zone.records import CHECKED_TYPES, ParsedZone, Record, ZoneFileError
 from testkit.zones import EXAMPLE_ZONE, generate
 
 from ..conftest import DATA
@@ -35,6 +36,26 @@ def reference(text: str, origin: dns.name.Name, filename: str) -> ParsedZone | N
         return parse_text_dnspython(text, origin, filename)
     except ZoneFileError:
         return None
+
+
+Outcome = tuple[list[Record], list[str], list[str]] | tuple[str, list[str], list[str]]
+
+
+def outcome(read: Callable[[], ParsedZone]) -> Outcome:
+    """What a reading gives: the records, warnings and included files, or the errors."""
+    try:
+        parsed = read()
+    except ZoneFileError as exc:
+        return "rejected", exc.errors, exc.includes
+    return parsed.records, parsed.warnings, parsed.includes
+
+
+def assert_same_outcome(text: str, filename: str, zones: str | None = None) -> None:
+    """parse_text (the fast reader, handing what it does not read to dnspython's reader)
+    gives what dnspython's reader gives for the whole file: records or errors."""
+    got = outcome(lambda: parse_text(text, ORIGIN, filename, zones))
+    want = outcome(lambda: parse_text_dnspython(text, ORIGIN, filename, zones))
+    assert got == want
 
 
 def assert_same(fast: ParsedZone, slow: ParsedZone | None) -> None:
@@ -325,6 +346,7 @@ def test_generated_text_reads_the_same() -> None:
         files[fast is not None] += 1
         if fast is not None:
             assert_same(fast, slow)
+        assert_same_outcome(text, "gen.zone")
         for rec in slow.records if slow is not None else ():
             valid[_type_of(rec.rtype)] += 1
             if fast is not None:
@@ -542,9 +564,37 @@ def test_generated_text_with_includes_generates_and_escapes_reads_the_same(
             assert_same(fast, slow)
             assert slow is not None and fast.includes == slow.includes
             features.update(used)
+        assert_same_outcome(text, path, str(zones))
 
     compare()
     assert files[True] >= LEAST_RICH_READ_FAST * files.total(), files
     low = {f: f"{features[f]} of {seen[f]}" for f in ("include", "generate", "escape")
            if features[f] < LEAST_FEATURE_READ_FAST * seen[f] or not seen[f]}
     assert not low, f"seldom read fast: {low}"
+
+
+def test_bad_lines_in_a_big_file_are_reported_without_dnspython_reading_all_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast reader hands each record it does not read to dnspython's reader (the rest of
+    the file where it cannot tell where the record ends): the errors are those of a full read
+    by dnspython's reader, in its words, which is never asked to read the whole file."""
+    path = tmp_path / "example.com.zone"
+    assert generate(str(path), "example.com.", 20000, 4) == 20000
+    lines = path.read_text().split("\n")
+    bad = {15000: "bad A 1.2.3", 15001: " TXT ok", 16000: "c CLASS1 A 192.0.2.1",
+           16001: "u TYPE65534 \\# 1 ab", 16002: "$TTL x", 16003: "n 300 NOSUCH x",
+           17000: "x CNAME a", 17001: "x A 192.0.2.1", 18000: 'q TXT "unterminated'}
+    for at, line in bad.items():
+        lines[at] = line
+    text = "\n".join(lines)
+    want = outcome(lambda: parse_text_dnspython(text, ORIGIN, str(path), str(tmp_path)))
+    assert want[0] == "rejected"
+    # (line 17003 goes on with owner x: a second CNAME and other data)
+    assert [error.split(":")[1] for error in want[1]] == ["15001", "16003", "16004", "17002",
+                                                         "17003", "18001"]
+
+    def whole_file(*args: object, **kwargs: object) -> ParsedZone:
+        raise AssertionError("dnspython's reader was asked to read the whole file")
+
+    monkeypatch.setattr(bindreader, "parse_text_dnspython", whole_file)
+    assert outcome(lambda: parse_text(text, ORIGIN, str(path), str(tmp_path))) == want
