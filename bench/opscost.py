@@ -157,8 +157,8 @@ class Driver:
             memo.clear()
         facts = getattr(self.responder, "facts", None)
         if facts is not None:
-            for memo in facts.memo:
-                memo.clear()
+            facts.udp_memo.clear()
+            facts.tcp_memo.clear()
 
     def _drain(self, want: int) -> int:
         """Read up to `want` answers (those sent so far: a second's wait at most)."""

@@ -77,8 +77,6 @@ class Folder:
     def fold(self) -> None:
         worker = self.worker
         for tcp, transport in enumerate(("udp", "tcp")):
-            if not self.facts.counted[tcp]:
-                continue
             folded = self.tally.fold(self.facts, bool(tcp))
             for labels, count in folded.by_labels.items():
                 QUERIES.labels(labels.zone, labels.qtype, labels.rcode, transport,

@@ -1,14 +1,15 @@
 """What each response says for the metrics and rate limiting, found once, where it is made.
 
-With the metrics or rate limiting on, the responder answers through a Facts: a memo of its
-own (per snapshot and transport, like the snapshot's) whose entries keep, beside the
-response less its ID, the id of the response's metric labels (zone, query type, rcode,
-TC) and its rate limiting account (query.rrl: the kind of answer and the name it is
-accounted by, hashed). Both are found on a memo miss, from what answer() noted (Note: the
-zone it answered from, the lower-case name and the type), so neither needs the zone
-looked up again nor the response parsed past its header. A repeated query then costs one
-list append of a ready label id (summed once a second, off the query path, by
-metrics.tally) and one attribute write of a ready account (read by OneSnapshot.finish()).
+With the metrics or rate limiting on, the responder keeps beside the snapshot's memo a
+Facts: for each remembered response, one int (a fact) made of the id of its metric labels
+(zone, query type, rcode, TC) and its rate limiting account (query.rrl: the kind of
+answer and the name it is accounted by, hashed), in a dict of ints the garbage collector
+never walks. Both are found on a memo miss, from what answer() noted (Note: the zone it
+answered from, the lower-case name and the type), so neither needs the zone looked up
+again nor the response parsed past its header. A repeated query then costs one dict
+look-up, one count bumped in place (a Cell per label set, summed once a second, off the
+query path, by metrics.tally) and one attribute write of its account (read by
+OneSnapshot.finish()).
 A response made elsewhere (signed, IXFR over UDP, an internal error), or one answer() gave
 without a zone (errors, class CH), is read from its bytes by the same rules.
 """
@@ -25,8 +26,10 @@ from .rrl import account_of, classified, response_account
 
 DROPPED: Final = 0  # the label id of "no response"
 NO_TYPE: Final = -1  # the type of a label whose response has no question
-LIMIT: Final = 100_000  # entries per memo and transport (as the responder's); cleared when full
+LIMIT: Final = 100_000  # facts per transport (as the responder's memo); cleared when full
 LABELS_LIMIT: Final = 100_000  # label ids before they are all forgotten (metrics.tally)
+LABEL_BITS: Final = 20  # a fact: (account + 1) << LABEL_BITS | label id
+LABEL_MASK: Final = (1 << LABEL_BITS) - 1
 _COUNTS: Final = struct.Struct("!HHHH")  # after the flags: QD, AN, NS, AR counts
 # Errors given before any zone is looked at, because none serves the name, or because none
 # could answer (SERVFAIL: not ready at first start, an internal error); and the extended
@@ -36,9 +39,6 @@ _NOT_FROM_A_ZONE: Final = frozenset([FORMERR, SERVFAIL, NOTIMP, REFUSED])
 # A metric label set: (the zone's origin, wire form as served, b"": none; the query type,
 # NO_TYPE: none; the rcode, extended bits included; whether truncated).
 LabelKey = tuple[bytes, int, int, bool]
-# What the memo keeps of a response: (its bytes after the ID, b"": none; its label id; its
-# account, -1: not accounted).
-Remembered = tuple[bytes, object, int]
 
 
 class Note:
@@ -50,84 +50,115 @@ class Note:
         self.qtype = 0
 
 
+class Cell:
+    """The count of one label set over one transport since the last fold."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Facts:
-    """The label ids and accounts of one serving process's responses, and the counts."""
+    """The facts of one serving process's responses, and the counts by label set."""
 
     def __init__(self, metrics: bool, accounting: bool) -> None:
-        self.metrics = metrics  # whether responses are counted (their label ids listed)
+        self.metrics = metrics  # whether responses are counted
         self.accounting = accounting  # whether UDP responses' accounts are found
-        self.snapshot: Snapshot | None = None  # the snapshot the memos belong to
-        self.memo: tuple[dict[bytes, Remembered], dict[bytes, Remembered]] = ({}, {})
-        # The label ids of the responses given, over UDP [0] and TCP [1], since the last fold.
-        self.counted: tuple[list[object], list[object]] = ([], [])
+        self.snapshot: Snapshot | None = None  # the snapshot the facts are of
+        # The fact of each response of the snapshot's memo (the same keys), per transport
+        # (attributes of their own: the compiled code reads them without an index).
+        self.udp_memo: dict[bytes, int] = {}
+        self.tcp_memo: dict[bytes, int] = {}
         self.labels: list[LabelKey] = [(b"", NO_TYPE, 0, False)]  # by id; 0: DROPPED
-        self.ids: dict[LabelKey, object] = {}
+        self.ids: dict[bytes, dict[int, int]] = {}  # by origin: by type, rcode and TC
+        self.last_origin = b""  # the origin of the last label set found, and its ids
+        self.last_ids: dict[int, int] = {}
+        # The counts by label id since the last fold, per transport.
+        self.udp_cells: list[Cell] = [Cell()]
+        self.tcp_cells: list[Cell] = [Cell()]
         self.note = Note()
         self.account = -1  # the account of the last response given (-1: none)
 
     def account_too(self, accounting: bool) -> None:
-        """Find accounts from now on, or stop: what is remembered without them goes."""
+        """Find accounts from now on, or stop: the facts found without them go."""
         if accounting != self.accounting:
             self.accounting = accounting
             self.snapshot = None
 
-    def memo_of(self, snapshot: Snapshot, tcp: bool) -> dict[bytes, Remembered]:
-        """The memo of a transport, emptied when the snapshot is not the last one's."""
+    def memo_of(self, snapshot: Snapshot, tcp: bool) -> dict[bytes, int]:
+        """The facts of a transport, emptied when the snapshot is not the last one's."""
         if snapshot is not self.snapshot:
             self.snapshot = snapshot
-            self.memo[0].clear()
-            self.memo[1].clear()
-        return self.memo[tcp]
+            self.udp_memo.clear()
+            self.tcp_memo.clear()
+        return self.tcp_memo if tcp else self.udp_memo
+
+    def cells(self, tcp: bool) -> list[Cell]:
+        """The counts of a transport, by label id."""
+        return self.tcp_cells if tcp else self.udp_cells
 
     def forget_labels(self) -> None:
-        """Forget the label ids (when there are more than LABELS_LIMIT), and with them
-        what is remembered; only once the counted ids are summed."""
+        """Forget the label ids (when there are more than LABELS_LIMIT), and with them the
+        facts; only once the counts are summed (metrics.tally)."""
         del self.labels[1:]
         self.ids.clear()
+        self.last_origin = b""
+        self.last_ids = {}
+        del self.udp_cells[1:]
+        del self.tcp_cells[1:]
         self.snapshot = None
 
-    def noted(self, response: bytes | None, snapshot: Snapshot,
-              tcp: bool) -> tuple[object, int]:
-        """(label id, account) of a response answer() just gave, by what it noted."""
+    def given(self, fact: int, tcp: bool) -> None:
+        """A response of this fact is given: count it, keep its account."""
+        if self.metrics:
+            (self.tcp_cells if tcp else self.udp_cells)[fact & LABEL_MASK].count += 1
+        self.account = (fact >> LABEL_BITS) - 1
+
+    def noted(self, response: bytes | None, snapshot: Snapshot, tcp: bool) -> int:
+        """The fact of a response answer() just gave, by what it noted."""
         if response is None:
-            return DROPPED, -1
+            return DROPPED
         note = self.note
         zone = note.zone
         if zone is None:
             return self.read(response, snapshot, tcp)
-        rcode = response[3] & 0x0F
-        label: object = DROPPED
+        label = 0
         if self.metrics:
+            rcode = response[3] & 0x0F
             origin = b"" if rcode in _NOT_FROM_A_ZONE else zone.origin
-            label = self.label((origin, note.qtype, rcode, bool(response[2] & 0x02)))
-        account = -1
+            label = self.label(origin, note.qtype, rcode, bool(response[2] & 0x02))
         if self.accounting and not tcp:
             kind, name, qtype = classified(response, zone, note.lower, 16 + len(note.lower))
-            account = account_of(kind, name, qtype)
-        return label, account
+            label |= (account_of(kind, name, qtype) + 1) << LABEL_BITS
+        return label
 
-    def read(self, response: bytes, snapshot: Snapshot, tcp: bool) -> tuple[object, int]:
-        """(label id, account) of a response, read from its bytes."""
-        label = self.label(read_label(response, snapshot)) if self.metrics else DROPPED
-        account = -1
+    def read(self, response: bytes, snapshot: Snapshot, tcp: bool) -> int:
+        """The fact of a response, read from its bytes."""
+        fact = self.label(*read_label(response, snapshot)) if self.metrics else 0
         if self.accounting and not tcp and len(response) >= 12:
-            account = response_account(response, snapshot)
-        return label, account
+            fact |= (response_account(response, snapshot) + 1) << LABEL_BITS
+        return fact
 
-    def given(self, response: bytes | None, snapshot: Snapshot, tcp: bool) -> None:
+    def made_elsewhere(self, response: bytes | None, snapshot: Snapshot, tcp: bool) -> None:
         """Count a response made elsewhere (read from its bytes), and keep its account."""
-        self.note.zone = None
-        label, self.account = self.noted(response, snapshot, tcp)
-        if self.metrics:
-            self.counted[tcp].append(label)
+        self.given(DROPPED if response is None else self.read(response, snapshot, tcp), tcp)
 
-    def label(self, key: LabelKey) -> object:
+    def label(self, origin: bytes, qtype: int, rcode: int, truncated: bool) -> int:
         """The id of a label set."""
-        found = self.ids.get(key)
-        if found is None:
-            found = len(self.labels)
-            self.labels.append(key)
-            self.ids[key] = found
+        if origin is self.last_origin:
+            ids = self.last_ids
+        else:
+            found_ids = self.ids.get(origin)
+            if found_ids is None:
+                found_ids = self.ids[origin] = {}
+            ids = self.last_ids = found_ids
+            self.last_origin = origin
+        code = (qtype & 0xFFFF) | (rcode << 16) | (truncated << 28) | ((qtype < 0) << 29)
+        found = ids.get(code, -1)
+        if found < 0:
+            found = ids[code] = len(self.labels)
+            self.labels.append((origin, qtype, rcode, truncated))
+            self.udp_cells.append(Cell())
+            self.tcp_cells.append(Cell())
         return found
 
 

@@ -27,7 +27,7 @@ from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
 from ..wire.message import FormatError, name_end, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
-from .facts import Facts
+from .facts import DROPPED, Facts
 from .rrl import RateLimiter
 
 log = logging.getLogger("dnsbackend")
@@ -73,9 +73,9 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | 
             facts: Facts | None = None) -> bytes | None:
     """answer(), remembered. `options` None means the store's options (the memo's case).
 
-    `facts` (when the metrics or rate limiting are on) remembers the responses itself,
-    each with its label id and account (query.facts), and lists each response's label id
-    and keeps its account as it is given. NEEDS_CLIENT (neither remembered nor counted)
+    `facts` (when the metrics or rate limiting are on) remembers each response's fact
+    beside it (its label id and account: query.facts), counts each response as it is
+    given and keeps its account. NEEDS_CLIENT (neither remembered nor counted)
     for a query answered only knowing the client."""
     if facts is not None:
         return _respond_noting(msg, snapshot, tcp, options, facts)
@@ -103,16 +103,20 @@ def _remembered(msg: bytes, response: bytes | None, options: AnswerOptions | Non
 
 def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
                     facts: Facts) -> bytes | None:
-    """respond() with the metrics or rate limiting on: from the memo of `facts`."""
-    memo = facts.memo_of(snapshot, tcp)
+    """respond() with the metrics or rate limiting on: each remembered response has its
+    fact beside it (query.facts)."""
+    memo = snapshot.memo[tcp]
+    noted = facts.memo_of(snapshot, tcp)
     key = msg[2:]
     hit = memo.get(key)
     if hit is not None:
-        kept, label, account = hit
-        if facts.metrics:
-            facts.counted[tcp].append(label)
-        facts.account = account
-        return msg[:2] + kept if kept else None
+        response = msg[:2] + hit if hit else None
+        fact = noted.get(key, -1)
+        if fact < 0:  # remembered without its fact (the memos are cleared apart)
+            fact = noted[key] = DROPPED if response is None else \
+                facts.read(response, snapshot, tcp)
+        facts.given(fact, tcp)
+        return response
     facts.account = -1
     if len(msg) >= 12 and unusual(msg):
         return DIVERT
@@ -121,14 +125,15 @@ def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOp
     response = answer(msg, snapshot, tcp, options, None, note)
     if response is not None and len(response) < 12:
         return response  # NEEDS_CLIENT: respond_from() answers (and counts) it
-    label, account = facts.noted(response, snapshot, tcp)
+    fact = facts.noted(response, snapshot, tcp)
     if _remembered(msg, response, options):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        memo[key] = (_DROP if response is None else response[2:], label, account)
-    if facts.metrics:
-        facts.counted[tcp].append(label)
-    facts.account = account
+        if len(noted) >= MEMO_LIMIT:
+            noted.clear()
+        memo[key] = _DROP if response is None else response[2:]
+        noted[key] = fact
+    facts.given(fact, tcp)
     return response
 
 
@@ -265,9 +270,7 @@ class OneSnapshot:
         except Exception:  # as respond()
             return self._failed(data)
         if facts is not None:
-            label, facts.account = facts.noted(response, self.snapshot, self.tcp)
-            if facts.metrics:
-                facts.counted[self.tcp].append(label)
+            facts.given(facts.noted(response, self.snapshot, self.tcp), self.tcp)
         return response
 
     def _answer(self, data: bytes, client: Client, facts: Facts | None) -> bytes | None:
@@ -309,5 +312,5 @@ class OneSnapshot:
         if facts is not None:
             if self.snapshot is None:
                 self.snapshot = self.responder.reader.snapshot()
-            facts.given(response, self.snapshot, self.tcp)
+            facts.made_elsewhere(response, self.snapshot, self.tcp)
         return response

@@ -21,6 +21,8 @@ import ipaddress
 import struct
 from typing import Final
 
+from mypy_extensions import i64
+
 from ..store.format import RateLimits
 from ..store.snapshot import Snapshot, StaleSnapshot, ZoneView
 from ..wire.codes import AA, NOERROR, NXDOMAIN, TC
@@ -40,7 +42,7 @@ ERROR: Final = 5
 SYNTHESIZED: Final = 6  # a positive answer for a name that does not exist (wildcard, DNAME)
 
 _COUNTS: Final = struct.Struct("!HHHH")
-ACCOUNT_MASK: Final = (1 << 61) - 1  # accounts and keys stay ints the compiled code keeps unboxed
+ACCOUNT_MASK: Final[i64] = (1 << 40) - 1  # accounts and keys: ints the compiled code keeps unboxed
 _EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
 
 
@@ -61,8 +63,12 @@ def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
 
 
 def account_of(kind: int, name: bytes, qtype: int = 0) -> int:
-    """The account of an answer: a hash of its kind and what it is accounted by."""
-    return hash((kind, name, qtype)) & ACCOUNT_MASK
+    """The account of an answer: a hash of its kind and what it is accounted by (the
+    name's hash, which a bytes object keeps, mixed with the kind and type; in i64, which
+    the compiled code keeps unboxed)."""
+    mixed: i64 = hash(name)
+    mixed ^= (i64(kind) << 32) ^ (i64(qtype) << 16)
+    return mixed & ACCOUNT_MASK
 
 
 def response_account(response: bytes, snapshot: Snapshot | None) -> int:
@@ -143,6 +149,8 @@ class RateLimiter:
         self.stamps = [0] * self.size  # the second last accounted
         self.slips = [0] * self.size  # limited responses since the last slipped one
         self.last = PASS  # the last verdict (for the network layer's counters)
+        self.last_client = b""  # the last client prefix accounted, and its hash
+        self.last_hash: i64 = hash(b"")
 
     def limit(self, response: bytes, ip: bytes, now: float,
               snapshot: Snapshot | None) -> bytes | None:
@@ -166,7 +174,10 @@ class RateLimiter:
 
     def spend(self, client: bytes, account: int, now: int) -> int:
         """Spend one credit of the entry of (client prefix, account) at second `now`."""
-        key = (hash(client) ^ account) & ACCOUNT_MASK
+        if client != self.last_client:  # the same client as last, mostly: its hash kept
+            self.last_client = client
+            self.last_hash = hash(client)
+        key = (self.last_hash ^ account) & ACCOUNT_MASK
         i = key % self.size
         rate = self.rate
         balance = self.balance[i]

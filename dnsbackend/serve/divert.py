@@ -45,7 +45,7 @@ class Diverted:
             response = self.responder.servfail(msg)
         facts = self.responder.facts
         if facts is not None and facts.metrics:
-            facts.given(response, reader.snapshot(), tcp)
+            facts.made_elsewhere(response, reader.snapshot(), tcp)
         return response
 
     def _answer(self, msg: bytes, client: Client, tcp: bool,

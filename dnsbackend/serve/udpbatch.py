@@ -34,6 +34,7 @@ SEND_SLOT: Final = 4096  # the largest EDNS payload size the settings allow
 NAME_SLOT: Final = 128  # sizeof(struct sockaddr_storage)
 MSG_DONTWAIT: Final = 0x40
 MSG_TRUNC: Final = 0x20
+_AF_INET6: Final = int(socket.AF_INET6)
 
 
 # struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } and struct iovec, laid
@@ -76,8 +77,9 @@ def sockaddrs(batch: int) -> struct.Struct:
 def client_ip(slots: tuple[Any, ...], index: int) -> bytes:
     """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 of slot `index`, of
     what sockaddrs() read."""
+    family: int = slots[2 * index]
     raw: bytes = slots[2 * index + 1]
-    return raw[4:20] if slots[2 * index] == socket.AF_INET6 else raw[:4]
+    return raw[4:20] if family == _AF_INET6 else raw[:4]
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
