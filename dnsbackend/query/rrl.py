@@ -26,7 +26,7 @@ from mypy_extensions import i64
 from ..store.format import RateLimits
 from ..store.snapshot import Snapshot, StaleSnapshot, ZoneView
 from ..wire.codes import AA, NOERROR, NXDOMAIN, TC
-from ..wire.message import FormatError, read_name
+from ..wire.message import FormatError, name_end, read_name
 
 # Verdicts.
 PASS: Final = 0
@@ -77,12 +77,15 @@ def response_account(response: bytes, snapshot: Snapshot | None) -> int:
     return account_of(kind, name, qtype)
 
 
+def _question_end(response: bytes) -> int:
+    """Just past a response's question name (wire.message.name_end); past the message's end
+    when the name does not end in it (a response without a question)."""
+    end = name_end(response, 12)
+    return len(response) + 1 if end < 0 else end
+
+
 def _classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes, int]:
-    end = 12
-    n = len(response)
-    while end < n and response[end]:
-        end += response[end] + 1
-    end += 1
+    end = _question_end(response)
     lower = response[12:end].lower()
     zone = None
     rcode = response[3] & 0xF
@@ -124,11 +127,7 @@ def _synthesized(zone: ZoneView, lower: bytes) -> bool:
 
 def truncated(response: bytes) -> bytes:
     """What a slipped response is: its header with TC, and the question only."""
-    end = 12
-    n = len(response)
-    while end < n and response[end]:
-        end += response[end] + 1
-    end += 5
+    end = _question_end(response) + 4
     flags = ((response[2] << 8) | response[3]) | TC
     return response[:2] + struct.pack("!H", flags) + _COUNTS.pack(1, 0, 0, 0) + response[12:end]
 
