@@ -21,6 +21,7 @@ import ipaddress
 import struct
 from typing import Final
 
+from librt.vecs import vec
 from mypy_extensions import i64
 
 from ..store.format import RateLimits
@@ -44,6 +45,7 @@ SYNTHESIZED: Final = 6  # a positive answer for a name that does not exist (wild
 _COUNTS: Final = struct.Struct("!HHHH")
 ACCOUNT_MASK: Final[i64] = (1 << 40) - 1  # accounts and keys: ints the compiled code keeps unboxed
 _EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
+V6_PREFIX: Final[i64] = 1 << 56  # tells an IPv6 prefix_key() from an IPv4 one
 
 
 def prefix(ip: bytes) -> bytes:
@@ -53,6 +55,23 @@ def prefix(ip: bytes) -> bytes:
     if ip[:12] == b"\x00" * 10 + b"\xff\xff":
         return ip[12:15]
     return ip[:7]
+
+
+def prefix_key(client: bytes) -> i64:
+    """A client prefix (of prefix()) as an int: IPv4's /24 below 1 << 24, IPv6's /56 with
+    bit 56 set (what the batched UDP layer reads straight from the sender's address)."""
+    key: i64 = 0
+    for byte in client:
+        key = (key << 8) | byte
+    return key | V6_PREFIX if len(client) == 7 else key
+
+
+def entry_key(client: i64, account: i64) -> i64:
+    """The key of a table entry: a client's prefix_key() mixed with an account, both below
+    1 << 57, by multiplications that cannot overflow an i64 (the compiled code's wrap
+    and the interpreter's growth agree)."""
+    mixed = ((client & 0xFFFFFFF) * 0x9E3779B1) ^ ((client >> 28) * 0x85EBCA77) ^ account
+    return mixed & ACCOUNT_MASK
 
 
 def classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes]:
@@ -133,23 +152,26 @@ def truncated(response: bytes) -> bytes:
 
 
 class RateLimiter:
-    """The table of one serving process, and what it limited."""
+    """The table of one serving process, and what it limited.
+
+    The table is four vectors of unboxed ints (librt.vecs, which the compiled code reads
+    and writes in place: no int object per response), an entry found by its key, the
+    client's prefix (prefix_key()) mixed with the answer's account."""
 
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
-        self.rate = limits.responses_per_second
-        self.slip = limits.slip
-        self.window = limits.window
-        self.size = limits.size
+        self.rate: i64 = limits.responses_per_second
+        self.slip: i64 = limits.slip
+        self.window: i64 = limits.window
+        self.size: i64 = limits.size
         self.exempt = [ipaddress.ip_network(p, strict=False) for p in limits.exempt]
         self.exempt_seen: dict[bytes, bool] = {}
-        self.keys = [-1] * self.size  # the hash of the entry's key (-1: none)
-        self.balance = [0] * self.size  # credits left (negative: the debt)
-        self.stamps = [0] * self.size  # the second last accounted
-        self.slips = [0] * self.size  # limited responses since the last slipped one
-        self.last = PASS  # the last verdict (for the network layer's counters)
-        self.last_client = b""  # the last client prefix accounted, and its hash
-        self.last_hash: i64 = hash(b"")
+        size = limits.size
+        self.keys: vec[i64] = vec[i64]([-1] * size)  # the entry's key (-1: none)
+        self.balance: vec[i64] = vec[i64]([0] * size)  # credits left (negative: the debt)
+        self.stamps: vec[i64] = vec[i64]([0] * size)  # the second last accounted
+        self.slips: vec[i64] = vec[i64]([0] * size)  # limited responses since the last slip
+        self.last: i64 = PASS  # the last verdict (for the network layer's counters)
 
     def limit(self, response: bytes, ip: bytes, now: float,
               snapshot: Snapshot | None) -> bytes | None:
@@ -159,8 +181,16 @@ class RateLimiter:
     def limit_account(self, response: bytes, ip: bytes, now: float,
                       account: int) -> bytes | None:
         """limit(), the response's account known (query.facts found it where it was made)."""
-        verdict = self.spend(prefix(ip), account, int(now))
-        if verdict != PASS and self.exempt and self._exempt(ip):
+        verdict = self.spend(prefix_key(prefix(ip)), account, int(now))
+        if verdict == PASS:
+            self.last = PASS
+            return response
+        return self.limited(response, ip, verdict)
+
+    def limited(self, response: bytes, ip: bytes, verdict: i64) -> bytes | None:
+        """What goes out of a response spend() did not pass: the exempt get it as it is;
+        else it slips (truncated) or is dropped. The verdict is kept in `last`."""
+        if self.exempt and self._exempt(ip):
             verdict = PASS
         self.last = verdict
         if verdict == PASS:
@@ -169,38 +199,38 @@ class RateLimiter:
 
     def account(self, client: bytes, kind: int, name: bytes, now: int) -> int:
         """Spend one credit of the entry of (client prefix, kind, name) at second `now`."""
-        return self.spend(client, account_of(kind, name), now)
+        return self.spend(prefix_key(client), account_of(kind, name), now)
 
-    def spend(self, client: bytes, account: int, now: int) -> int:
-        """Spend one credit of the entry of (client prefix, account) at second `now`."""
-        if client != self.last_client:  # the same client as last, mostly: its hash kept
-            self.last_client = client
-            self.last_hash = hash(client)
-        key = (self.last_hash ^ account) & ACCOUNT_MASK
+    def spend(self, client: i64, account: i64, now: i64) -> i64:
+        """Spend one credit of the entry of (client prefix_key(), account) at second `now`."""
+        key = entry_key(client, account)
         i = key % self.size
         rate = self.rate
-        balance = self.balance[i]
+        balances = self.balance
+        stamps = self.stamps
+        balance = balances[i]
         if self.keys[i] != key:
             self.keys[i] = key
             balance = rate
-            self.stamps[i] = now
+            stamps[i] = now
             self.slips[i] = 0
         else:
-            age = now - self.stamps[i]
+            age = now - stamps[i]
             if age > 0:  # a clock gone back earns nothing
-                self.stamps[i] = now
+                stamps[i] = now
                 balance = rate if age > self.window else balance + rate * age
                 if balance >= rate:
                     balance = rate
                     self.slips[i] = 0
         balance -= 1
         if balance >= 0:
-            self.balance[i] = balance
+            balances[i] = balance
             return PASS
-        self.balance[i] = max(balance, -self.window * rate)
+        floor = -self.window * rate
+        balances[i] = balance if balance > floor else floor
         return self._slip(i)
 
-    def _slip(self, i: int) -> int:
+    def _slip(self, i: i64) -> i64:
         """BIND's pattern: the first limited response slips, then every `slip`-th."""
         slip = self.slip
         if not slip:

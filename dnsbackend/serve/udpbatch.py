@@ -22,8 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from mypy_extensions import i64
+
+from ..query.facts import Facts
 from ..query.responder import DIVERT, OneSnapshot
-from ..query.rrl import DROP, SLIP, RateLimiter
+from ..query.rrl import DROP, PASS, SLIP, V6_PREFIX, RateLimiter
 from .counters import SERVE
 
 log = logging.getLogger("dnsbackend")
@@ -34,7 +37,8 @@ SEND_SLOT: Final = 4096  # the largest EDNS payload size the settings allow
 NAME_SLOT: Final = 128  # sizeof(struct sockaddr_storage)
 MSG_DONTWAIT: Final = 0x40
 MSG_TRUNC: Final = 0x20
-_AF_INET6: Final = int(socket.AF_INET6)
+_FAMILY6: Final = struct.pack("=H", socket.AF_INET6)  # sa_family of sockaddr_in6, as stored
+_V4_MAPPED: Final = b"\x00" * 10 + b"\xff\xff"  # ::ffff:0:0/96
 
 
 # struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } and struct iovec, laid
@@ -67,19 +71,27 @@ _RECEIVED: Final = struct.Struct(
 _SIZE: Final = struct.Struct("@N")  # size_t
 
 
-def sockaddrs(batch: int) -> struct.Struct:
-    """What client_ip() reads of each of `batch` name slots, all in one unpack: the family
-    and the 20 bytes after the port (sockaddr_in: the address first; sockaddr_in6: the
-    flow information, then the address)."""
-    return struct.Struct("=" + f"H2x20s{NAME_SLOT - 24}x" * batch)
+def client_ip(names: bytes, at: int) -> bytes:
+    """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 at `at` in `names`."""
+    if names[at] == _FAMILY6[0] and names[at + 1] == _FAMILY6[1]:
+        return names[at + 8:at + 24]
+    return names[at + 4:at + 8]
 
 
-def client_ip(slots: tuple[Any, ...], index: int) -> bytes:
-    """The address (4 or 16 bytes) of the sockaddr_in or sockaddr_in6 of slot `index`, of
-    what sockaddrs() read."""
-    family: int = slots[2 * index]
-    raw: bytes = slots[2 * index + 1]
-    return raw[4:20] if family == _AF_INET6 else raw[:4]
+def client_prefix(names: bytes, at: i64) -> i64:
+    """query.rrl's prefix_key(prefix(client_ip(names, at))), read in place: no bytes made."""
+    if names[at] == _FAMILY6[0] and names[at + 1] == _FAMILY6[1]:
+        a = at + 8
+        if names[a] == 0 and names[a:a + 12] == _V4_MAPPED:
+            a += 12
+        else:
+            key: i64 = V6_PREFIX
+            for k in range(a, a + 7):
+                key |= i64(names[k]) << (8 * (a + 6 - k))
+            return key
+    else:
+        a = at + 4
+    return (i64(names[a]) << 16) | (i64(names[a + 1]) << 8) | i64(names[a + 2])
 
 
 def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
@@ -151,7 +163,6 @@ class BatchedUDP:
                 struct.pack_into("@PN", hdr, base + _IOV_OFF, iov + i * _IOV, 1)
         self.rhdr_fresh = bytes(self.rhdr)  # namelen is in-out: reset before each recvmmsg
         self.rview = memoryview(self.rbuf)
-        self.sockaddrs = sockaddrs(batch)
         self.names_view = memoryview(self.names)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -177,6 +188,7 @@ class BatchedUDP:
         answering = self.batch_responder()
         respond = answering.respond
         limiter = answering.rate_limiter()
+        facts = answering.facts
         now = time.time()
         rview = self.rview
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
@@ -184,7 +196,7 @@ class BatchedUDP:
         out = 0
         received = _RECEIVED.unpack_from
         query_log = SERVE.query_log
-        slots: tuple[Any, ...] = ()  # the clients' addresses, read when first needed
+        senders = b""  # the senders' addresses (sockaddrs), copied when first needed
         for i in range(n):
             namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
             if msg_flags & MSG_TRUNC:
@@ -194,10 +206,10 @@ class BatchedUDP:
             query = bytes(rview[start:start + size])
             response = respond(query)
             if limiter is not None or (response is not None and len(response) < 12):
-                if not slots:
-                    slots = self.sockaddrs.unpack_from(self.names)
-                response = self._from_client(query, client_ip(slots, i), answering, response,
-                                             now, limiter)
+                if not senders:
+                    senders = bytes(self.names_view[:n * NAME_SLOT])
+                response = self._from_client(query, senders, i * NAME_SLOT, answering,
+                                             response, now, limiter, facts)
             if response is None:
                 continue
             length = len(response)
@@ -223,15 +235,25 @@ class BatchedUDP:
                 return
             sent += done
 
-    def _from_client(self, query: bytes, ip: bytes, answering: OneSnapshot,
-                     response: bytes | None, now: float,
-                     limiter: RateLimiter | None) -> bytes | None:
-        """The answer to a query from `ip` respond() could not answer without its sender's
-        address: NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped without it); and
-        any answer while rate limiting is on."""
-        if response == DIVERT:
+    def _from_client(self, query: bytes, senders: bytes, at: int, answering: OneSnapshot,
+                     response: bytes | None, now: float, limiter: RateLimiter | None,
+                     facts: Facts | None) -> bytes | None:
+        """The answer to a query from the sender at `at` in `senders` respond() could not
+        answer without its address: NEEDS_CLIENT (cookies), or DIVERT (serve.divert;
+        dropped without it); and any answer while rate limiting is on. An ordinary answer
+        whose account query.facts kept (nearly all) is accounted here, the sender's prefix
+        read in place; its address is made only if it is limited."""
+        if limiter is not None and facts is not None and response is not None and \
+                len(response) >= 12 and facts.account >= 0:
+            verdict = limiter.spend(client_prefix(senders, at), facts.account, int(now))
+            if verdict == PASS:
+                return response
+            response = limiter.limited(response, client_ip(senders, at), verdict)
+        elif response == DIVERT:
+            ip = client_ip(senders, at)
             return None if self.diverted is None else self.diverted(query, ip)
-        response = answering.finish(query, response, ip, now, limiter)
+        else:
+            response = answering.finish(query, response, client_ip(senders, at), now, limiter)
         if limiter is not None and limiter.last:
             if limiter.last == DROP:
                 SERVE.rate_limited_dropped += 1
