@@ -1,20 +1,21 @@
-"""The `dnsbackend` command: serve, check and status."""
+"""The `dnsbackend` command: serve, check, status, changes and ds.
+
+Each command imports what it needs when it runs: `serve` starts the fork server of its
+writers first (update.process), so that the writers' imports run on the other core while
+this process imports the settings and the serving code.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-from . import __version__, changes, ds, status
-from .logs import setup_logging
-from .serve.sockets import BindError
-from .settings import SettingsError, load_settings, policy_from_settings
-from .store.database import StoreError
+from . import __version__
 
-log = logging.getLogger("dnsbackend")
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,16 +93,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "status":
+        from . import status
+
         return status.main(args.data, args.json)
     if args.command == "changes":
+        from . import changes
+
         return changes.main(args.data, args.zone, args.from_serial)
     if args.command == "ds":
+        from . import ds
+
         return ds.main(args.data, args.zone)
     _parser().print_help()
     return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .update.process import start_writer_server, stop_writer_server
+
+    start_writer_server()  # its imports run while ours do (the writers are forked from it)
+    from .logs import setup_logging
+    from .settings import SettingsError, load_settings, policy_from_settings
+
     overrides = {
         "zones": args.zones, "data": args.data, "listen": args.listen, "port": args.port,
         "workers": args.workers, "log_level": args.log_level,
@@ -111,19 +124,28 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, overrides)
         policy_from_settings(settings, os.getcwd())
     except SettingsError as exc:
+        stop_writer_server()
         for line in str(exc).splitlines():  # one line per wrong setting
             print(f"dnsbackend: {line}", file=sys.stderr)
         return 2
     try:
         setup_logging(settings.log_level, settings.log_file)
     except OSError as exc:
+        stop_writer_server()
         print(f"dnsbackend: setting 'log_file': cannot open {settings.log_file}: "
               f"{exc.strerror}", file=sys.stderr)
         return 2
-    from .update.process import start_writer_server
+    return _run_daemon(args, settings, overrides)
 
-    start_writer_server()  # its imports run while ours do (the writers are forked from it)
+
+def _run_daemon(args: argparse.Namespace, settings: Settings, overrides: dict[str, Any]
+                ) -> int:
+    """Serve until SIGINT or SIGTERM: 0, or 1 (said why) if the server cannot start."""
+    import asyncio
+
     from .daemon import Launch, StartError, run
+    from .serve.sockets import BindError
+    from .store.database import StoreError
 
     try:
         import uvloop

@@ -76,6 +76,17 @@ def start_writer_server() -> None:
         multiprocessing.forkserver.ensure_running()
 
 
+def stop_writer_server() -> None:
+    """Stop the fork server started by start_writer_server() (the server did not start:
+    a bad setting), rather than leave it to finish its imports before it sees us gone."""
+    server = multiprocessing.forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        server._stop()  # type: ignore[attr-defined]  # (reaps it, closes its pipe)
+
+
 @contextlib.contextmanager
 def group_signals_ignored() -> Iterator[None]:
     """SIGINT and SIGHUP ignored while child processes start: they keep that through exec,
