@@ -52,7 +52,7 @@ from .store.snapshot import Reader
 from .store.transaction import journal_sizes
 from .transfer.service import TransferService
 from .transfer.tsig import TsigKey
-from .update import jobs
+from .update import named
 from .update.outcome import Action, Outcome, report
 from .update.policy import ZonePolicy
 from .update.process import (
@@ -217,12 +217,12 @@ class Daemon:
     async def _refresh_signatures(self, stop: asyncio.Event) -> None:
         """At start (signatures may have aged while the server was down), then every
         RESIGN_EVERY seconds: signed zones get fresh signatures where theirs are within a
-        quarter of their lifetime of expiry (update.jobs.resign_job)."""
+        quarter of their lifetime of expiry (update.named.resign_job)."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             if any(z.signing for z in self.policy.explicit.values()):
                 try:
-                    outcomes = await loop.run_in_executor(self.catalog_pool, jobs.resign_job,
+                    outcomes = await loop.run_in_executor(self.catalog_pool, named.resign_job,
                                                           self.data_dir)
                 except Exception as exc:
                     outcomes = []
@@ -258,9 +258,9 @@ class Daemon:
         # Serve what the store holds at once; the writers start meanwhile (the zone writers
         # too, not at the first edit: starting one takes a while).
         start_writer_server()  # (already running when started by `serve`)
-        recovering = loop.create_task(in_writer(self.catalog_pool, jobs.recover_job,
+        recovering = loop.create_task(in_writer(self.catalog_pool, named.recover_job,
                                                 self.data_dir))
-        self.starting = [loop.create_task(in_writer(pool, jobs.warm_up, self.data_dir))
+        self.starting = [loop.create_task(in_writer(pool, named.warm_up, self.data_dir))
                          for pool in self.zone_pools]
         limits = TCPLimits(self.settings.tcp_max_connections, self.settings.tcp_idle_timeout)
         handles = await serve_sockets(socks, self.responder, limits,
@@ -340,10 +340,10 @@ class Daemon:
         args = (self.data_dir, policy.pack(), served.pack())
         try:
             if startup:
-                outcomes = await self.zones.first_writer(jobs.sync_policy_job, *args, True)
+                outcomes = await self.zones.first_writer(named.sync_policy_job, *args, True)
             else:
                 outcomes = await asyncio.get_running_loop().run_in_executor(
-                    self.catalog_pool, jobs.sync_policy_job, *args)
+                    self.catalog_pool, named.sync_policy_job, *args)
         except Exception as exc:
             log.error("zone policy update failed: %s", exc)
             return set()
@@ -373,7 +373,9 @@ class Daemon:
         entries = [e for e in self.store.entries().values()
                    if (origins is None or e.origin in origins) and e.origin not in read
                    and e.file not in signed]
-        zones = jobs.worth_warming(entries)
+        from .update.jobs import worth_warming  # (imported once the zones are served)
+
+        zones = worth_warming(entries)
         if zones:
             task = asyncio.get_running_loop().create_task(self.zones.warm(zones))
             self.warming.add(task)

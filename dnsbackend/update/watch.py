@@ -21,7 +21,7 @@ from ..zone.files import (
     skipped_zone_files,
 )
 from ..zone.writing import any_open_for_writing
-from . import jobs
+from . import named
 from .outcome import Outcome, report
 from .policy import ZonePolicy
 
@@ -211,7 +211,7 @@ class ZoneWatcher:
                 self.warming.discard(path)
                 try:
                     outcomes, stamp = await loop.run_in_executor(
-                        self.pools[writer], jobs.load_zone_job, self.data_dir,
+                        self.pools[writer], named.load_zone_job, self.data_dir,
                         self.policy.zones_dir, origin, path, warm)
                 except Exception as exc:  # the writer process died: say so, keep watching
                     log.error("zone %s: update failed: %s", origin, exc)
