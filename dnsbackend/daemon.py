@@ -26,7 +26,7 @@ import dns.name
 
 from . import sdnotify
 from .logs import install, open_handler, setup_logging
-from .metrics import prepare_directory
+from .metrics import MULTIPROC_ENV, prepare_directory
 from .metrics.querylog import QueryLog
 from .query.responder import Responder
 from .serve.counters import SERVE
@@ -56,8 +56,8 @@ from .update import named
 from .update.outcome import Action, Outcome, report
 from .update.policy import ZonePolicy
 from .update.process import (
-    die_with_parent,
     group_signals_ignored,
+    init_serving_worker,
     init_writer_process,
     start_writer_server,
     writer_context,
@@ -308,11 +308,14 @@ class Daemon:
         self.store.close()
 
     def _start_worker(self, index: int, port: int) -> multiprocessing.process.BaseProcess:
-        context = multiprocessing.get_context("spawn")
+        # Forked from the writers' fork server (clean: no event loop, LMDB handle or
+        # thread), which has imported most of what a worker needs: a spawn imported it all.
+        context = writer_context()
         started = context.Event()
         proc = context.Process(
             target=worker_main,
-            args=(self.settings.model_dump(), self.launch.base_dir, port, index, started),
+            args=(self.settings.model_dump(), self.launch.base_dir, port, index, started,
+                  os.environ.get(MULTIPROC_ENV)),
             name=f"dnsbackend-worker-{index}", daemon=True)
         with group_signals_ignored():
             proc.start()
@@ -551,9 +554,14 @@ async def run(launch: Launch) -> None:
 
 
 def worker_main(settings_dump: dict[str, Any], base_dir: str, port: int, index: int,
-                started: Any) -> None:
+                started: Any, metrics_dir: str | None) -> None:
     """A serving worker of `--workers N`: its own sockets (SO_REUSEPORT), its own store
-    handle opened after the start, answers only; the first process does all the writing."""
+    handle opened after the start, answers only; the first process does all the writing.
+    `metrics_dir`: the first process's metrics directory (a fork of the fork server has
+    the environment of the server's start, from before the directory was made)."""
+    init_serving_worker()  # ends with the first process (SIGTERM: in order)
+    if metrics_dir is not None:
+        os.environ[MULTIPROC_ENV] = metrics_dir
     settings = Settings.model_validate(settings_dump)
     try:
         setup_logging(settings.log_level, settings.log_file, f"[worker {index}] ")
@@ -561,7 +569,6 @@ def worker_main(settings_dump: dict[str, Any], base_dir: str, port: int, index: 
         setup_logging(settings.log_level, None, f"[worker {index}] ")  # the first process said why
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the first process stops us in order
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # settings reach us through the store
-    die_with_parent(signal.SIGTERM)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         import uvloop

@@ -112,6 +112,14 @@ def _drop_fork_server_pipe() -> None:
         server._forkserver_alive_fd = None  # type: ignore[attr-defined]
 
 
+def init_serving_worker() -> None:
+    """Runs first in a serving worker of `--workers N`, forked from the fork server too: it
+    gets SIGTERM (and stops in order) when the fork server ends, which it does with the
+    server, since the worker does not hold its "alive" pipe either."""
+    _drop_fork_server_pipe()
+    die_with_parent(signal.SIGTERM)
+
+
 def init_writer_process() -> None:
     """Runs first in every writer process: stacks on SIGUSR1, as in the server."""
     # A writer killed with its server is a crash the store survives (see the crash tests);

@@ -90,17 +90,19 @@ def test_a_stop_signal_stops_every_process_cleanly(tmp_path: Path, server_factor
     assert pids_alive(tree) == []
 
 
-def test_a_killed_server_leaves_no_process_behind(tmp_path: Path,
-                                                  server_factory: StartServer) -> None:
-    """SIGKILL (the OOM killer, a crash): the writers, forked from multiprocessing's fork
-    server, and that server go too (a writer that outlived its server would be a leak)."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_killed_server_leaves_no_process_behind(tmp_path: Path, server_factory: StartServer,
+                                                  workers: int) -> None:
+    """SIGKILL (the OOM killer, a crash): the writers and the serving workers, forked from
+    multiprocessing's fork server, and that server go too (a process that outlived its
+    server would be a leak)."""
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / "one.test.zone").write_text(ZONE)
-    srv = server_factory(zones)
+    srv = server_factory(zones, extra=["--workers", str(workers)])
     srv.wait_served("one.test.")
     tree = process_tree(srv.proc.pid)
-    assert len(tree) >= 4  # the server, its three writers (and their helpers)
+    assert len(tree) >= 3 + workers  # the server, its three writers, the other workers
     srv.proc.kill()
     srv.proc.wait(30)
     deadline = time.monotonic() + 10
