@@ -2,7 +2,10 @@
 RFC 5155 section 7.2).
 
 Each function returns the lower-case owners of the records to add to the authority
-section, found in the zone's chain (ZoneView.covering_nsec, nsec3_match, nsec3_cover):
+section, found in the zone's chain (ZoneView.covering_nsec, nsec3_match, nsec3_cover,
+wildcard_cover; what depends only on a name of the zone, not on the query name, is found
+once per zone version: only the record covering the query name, or with NSEC3 its next
+closer name, is looked for per query):
 the caller adds each with its signatures, once. None among them: a name the proof needs
 covered has the hash of an NSEC3 owner (a hash collision, RFC 5155 section 7.2.9), so no
 proof can be given: the caller answers SERVFAIL.
@@ -19,10 +22,9 @@ def nxdomain(zone: ZoneView, lower: bytes, encloser: bytes) -> list[bytes | None
     """No such name: with NSEC, the record covering it and the one covering the wildcard at
     its closest encloser (one when it covers both); with NSEC3 the closest encloser proof
     and the record covering that wildcard (RFC 5155 section 7.2.2)."""
-    wildcard = b"\x01*" + encloser
     if zone.nsec3:
-        return [*_encloser_proof(zone, lower, encloser), zone.nsec3_cover(wildcard)]
-    return [zone.covering_nsec(lower), zone.covering_nsec(wildcard)]
+        return [*_encloser_proof(zone, lower, encloser), zone.wildcard_cover(encloser)]
+    return [zone.covering_nsec(lower), zone.wildcard_cover(encloser)]
 
 
 def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes | None]:

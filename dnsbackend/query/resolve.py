@@ -330,13 +330,25 @@ def _proof(zone: ZoneView, result: Result, owners: list[bytes | None]) -> bool:
         result.required.clear()
         result.optional.clear()
         return False
-    rtype = NSEC3 if zone.nsec3 else NSEC
+    proofs = zone.proofs
     for owner in owners:
         assert owner is not None
-        node = zone.nsec3_node(owner) if zone.nsec3 else zone.node(owner)
-        if node is None or rtype not in node:
-            continue
-        rrset = _rrset(owner, rtype, node, True)
-        if rrset not in result.authority:
+        rrset = proofs.get(owner, _UNSET)
+        if rrset is _UNSET:
+            rrset = proofs[owner] = _proof_rrset(zone, owner)
+        if rrset is not None and rrset not in result.authority:
             result.authority.append(rrset)
     return True
+
+
+_UNSET: Final[RRset] = RRset(b"", 0, 0, ())  # not yet in ZoneView.proofs
+
+
+def _proof_rrset(zone: ZoneView, owner: bytes) -> RRset | None:
+    """The signed NSEC or NSEC3 RRset of an owner of the chain (None if it has none), made
+    once per zone version and kept in ZoneView.proofs for every answer that needs it."""
+    rtype = NSEC3 if zone.nsec3 else NSEC
+    node = zone.nsec3_node(owner) if zone.nsec3 else zone.node(owner)
+    if node is None or rtype not in node:
+        return None
+    return _rrset(owner, rtype, node, True)

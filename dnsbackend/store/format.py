@@ -115,7 +115,7 @@ def chain_key(prefix: bytes, lower: bytes) -> bytes:
         pos = end
     parts = [prefix]
     for label in reversed(labels):
-        if b"\x00" in label or b"\x01" in label:
+        if 0 in label or 1 in label:  # octets as ints: bytes in bytes costs an exception
             label = label.replace(b"\x01", b"\x01\x02").replace(b"\x00", b"\x01\x01")
         parts.append(label)
         parts.append(b"\x00")

@@ -7,7 +7,6 @@ that keeps the ZoneViews (and their caches) of every zone whose version did not 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import marshal
@@ -32,6 +31,9 @@ from .format import (
 )
 
 NODE_CACHE_LIMIT: Final = 400_000  # per zone version; cleared when full
+_BASE32HEX: Final = b"0123456789abcdefghijklmnopqrstuv"  # RFC 4648 section 7, lower case
+# Ten bits of a hash as two base32hex digits: a 20-octet SHA-1 hash is 16 of them.
+_DIGIT_PAIRS: Final = [bytes((_BASE32HEX[i >> 5], _BASE32HEX[i & 31])) for i in range(1024)]
 RESPONSE_CACHE_LIMIT: Final = 200_000
 
 
@@ -48,7 +50,7 @@ class ZoneView:
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
                  "nsec3_iterations", "nsec3_salt", "signed_responses", "chain_prefix",
-                 "_chain_end", "_hashed")
+                 "_chain_end", "_hashed", "proofs", "_matches", "_wildcard_covers")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -83,6 +85,14 @@ class ZoneView:
                 self.nsec3_salt = rdata[5:5 + rdata[4]]
                 break
         self.signed_responses: dict[Any, Any] = {}
+        # What the proofs of denial of this version need again and again, found once: the
+        # records of each NSEC/NSEC3 owner as the answer engine sends them (filled there),
+        # the NSEC3 owner matching each existing name, and the record covering the
+        # wildcard below each existing name. The keys are existing names (or owners), so
+        # these are bounded by the zone, not by the names clients make up.
+        self.proofs: dict[bytes, Any] = {}
+        self._matches: dict[bytes, bytes | None] = {}
+        self._wildcard_covers: dict[bytes, bytes | None] = {}
         self.chain_prefix = chain_prefix(meta.zone_id)  # + chain key: the chain index
         self._chain_end = chain_prefix(meta.zone_id + 1)  # the first key after it
 
@@ -130,12 +140,29 @@ class ZoneView:
         digest = hashlib.sha1(lower + salt).digest()
         for _ in range(self.nsec3_iterations):
             digest = hashlib.sha1(digest + salt).digest()
-        return base64.b32hexencode(digest).lower()
+        pairs = _DIGIT_PAIRS
+        digits: list[bytes] = []
+        for at in range(0, 20, 5):  # 40 bits at a time: 8 digits
+            bits = int.from_bytes(digest[at:at + 5], "big")
+            digits += (pairs[bits >> 30], pairs[(bits >> 20) & 1023],
+                       pairs[(bits >> 10) & 1023], pairs[bits & 1023])
+        return b"".join(digits)
 
     def nsec3_match(self, lower: bytes) -> bytes | None:
-        """The owner of the NSEC3 record matching a name, or None."""
+        """The owner of the NSEC3 record matching a name, or None; kept per existing name
+        (any other the caller asks once: a closest encloser's ancestors in an opt-out
+        span)."""
+        matches = self._matches
+        found = matches.get(lower, _UNREAD)
+        if found is not _UNREAD:
+            return found
         owner = self._hashed_owner(lower)
-        return owner if self.nsec3_node(owner) is not None else None
+        match = owner if self.nsec3_node(owner) is not None else None
+        if self.node(lower) is not None:
+            if len(matches) >= NODE_CACHE_LIMIT:
+                matches.clear()
+            matches[lower] = match
+        return match
 
     def nsec3_cover(self, lower: bytes) -> bytes | None:
         """The owner of the NSEC3 record covering a name's hash (the last covers the
@@ -143,24 +170,45 @@ class ZoneView:
         that no record can cover it (RFC 5155 section 7.2.9: for a name that does not
         exist, a collision)."""
         owner = self._hashed_owner(lower)
-        if self.nsec3_node(owner) is not None:
+        found = self._chain_before(chain_key(self.chain_prefix, owner), CHAIN_NSEC3, False,
+                                   owner)
+        if found == owner:
             return None
-        found = self._chain_before(chain_key(self.chain_prefix, owner), CHAIN_NSEC3, False)
         return self.origin_lower if found is None else found
+
+    def wildcard_cover(self, encloser: bytes) -> bytes | None:
+        """The owner of the NSEC or NSEC3 record covering the wildcard at an existing name
+        (`*.encloser`, the one an NXDOMAIN proves absent), or None for an NSEC3 collision:
+        found once per name of this version."""
+        covers = self._wildcard_covers
+        found = covers.get(encloser, _UNREAD)
+        if found is not _UNREAD:
+            return found
+        wildcard = b"\x01*" + encloser
+        cover = self.nsec3_cover(wildcard) if self.nsec3 else self.covering_nsec(wildcard)
+        if len(covers) >= NODE_CACHE_LIMIT:
+            covers.clear()
+        covers[encloser] = cover
+        return cover
 
     def _hashed_owner(self, lower: bytes) -> bytes:
         label = self.nsec3_label(lower)
         return bytes((len(label),)) + label + self.origin_lower
 
-    def _chain_before(self, key: bytes, kind: int, inclusive: bool) -> bytes | None:
+    def _chain_before(self, key: bytes, kind: int, inclusive: bool,
+                      owner: bytes = b"") -> bytes | None:
         """The owner of the last chain index entry of `kind` at this version before `key`
-        (or at it, `inclusive`), wrapping round to the last of all; None if there is none."""
+        (or at it, `inclusive`), wrapping round to the last of all; None if there is none.
+        `owner` (the name of `key`) itself when its own entry is in the chain."""
         txn = self.env.begin(buffers=True)
         try:
             cursor = txn.cursor()
             if cursor.set_range(key):
-                found = self._walk_back(cursor, kind,
-                                        inclusive and bytes(cursor.key()) == key)
+                here = bytes(cursor.key()) == key
+                if here and owner and _chain_owner(cursor.value(), self.version, kind) == owner:
+                    found: bytes | None = owner
+                else:
+                    found = self._walk_back(cursor, kind, inclusive and here)
             else:  # nothing at or after it in the store: from the last key back
                 found = self._walk_back(cursor, kind, True) if cursor.last() else None
             if found is None:  # nothing before it: the last of all covers it

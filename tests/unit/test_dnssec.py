@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from dnsbackend.query.engine import answer
 from dnsbackend.store.format import chain_key
-from dnsbackend.store.snapshot import Snapshot, canonical_key
+from dnsbackend.store.snapshot import Snapshot, ZoneView, canonical_key
 from testkit import dnssec
 from testkit.store import store_with_zones
 
@@ -254,3 +254,43 @@ def test_names_without_a_collision_are_proved(collisions: Snapshot, name: str,
     response = dns.message.from_wire(_ask(collisions, name, "A", True))
     assert response.rcode() == rcode
     assert response.authority or response.answer
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=4),
+       st.binary(max_size=8), st.integers(0, 3))
+def test_nsec3_label_is_rfc5155_hash(nsec3_signed: tuple[Snapshot, dns.zone.Zone],
+                                     labels: list[bytes], salt: bytes, iterations: int) -> None:
+    snapshot, _ = nsec3_signed
+    shared = snapshot.zones[b"\x06signed\x04test\x00"]
+    view = ZoneView(shared.env, shared.version, shared.meta)  # the fixture's stays as it is
+    view.nsec3_salt, view.nsec3_iterations = salt, iterations
+    name = dns.name.Name([*labels, *dns.name.from_text("signed.test.").labels])
+    expected = dns.dnssec.nsec3_hash(name, salt.hex() or None, iterations, 1)
+    assert view.nsec3_label(_wire(name)) == expected.lower().encode()
+
+
+def _fresh(snapshot: Snapshot) -> Snapshot:
+    """The same zone versions in new views: nothing found or kept yet."""
+    zones = {o: ZoneView(v.env, v.version, v.meta) for o, v in snapshot.zones.items()}
+    return Snapshot(snapshot.txn_id, zones, snapshot.udp_payload)
+
+
+@pytest.mark.parametrize("which", ["nsec", "nsec3", "collisions"])
+def test_proofs_kept_per_version_answer_as_found_afresh(
+        which: str, signed: Signed, nsec3_signed: tuple[Snapshot, dns.zone.Zone],
+        collisions: Snapshot) -> None:
+    # What a zone version keeps for its proofs (the records of each owner, the match of
+    # each name, the cover of each wildcard) gives the answers a view that kept nothing
+    # gives, in whatever order the questions came.
+    snapshot = {"nsec": signed.snapshot, "nsec3": nsec3_signed[0],
+                "collisions": collisions}[which]
+    zone = signed.zone
+    names = {n.to_text() for n in zone.nodes} | set(_NAMES) | set(_COLLIDING)
+    names |= {f"q{i}.{n}" for i, n in enumerate(sorted(names))}
+    questions = [(n, t) for n in sorted(names) for t in QUERY_TYPES]
+    random.Random(which).shuffle(questions)
+    warm = _fresh(snapshot)
+    for name, rdtype in questions:
+        kept = _ask(warm, name, rdtype, True)
+        assert kept == _ask(_fresh(snapshot), name, rdtype, True), (name, rdtype)
