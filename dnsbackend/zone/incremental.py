@@ -36,9 +36,10 @@ from ..wire.codes import AAAA, CNAME, MX, NS, SOA, SRV, A
 from .bindreader import decode_zone_bytes, parse_text, read_zone_file
 from .build import Built, FileChanged, build_zone
 from .checks import at_or_below
-from .fastreader import ReaderState, initial_state, plain, read_lines
+from .fastreader import Marker, ReaderState, initial_state, plain, read_lines
 from .files import digest_content, file_stamp, read_regular
 from .records import ParsedZone, Record, ZoneBuilder, paused_gc
+from .split import find_split, read_in_two
 from .textdiff import Region, changed_regions
 
 MARK_EVERY = 8  # lines between the marks kept (a window reads some 2 x 8 lines more)
@@ -134,17 +135,30 @@ class _Recorder:
             states.append(state)
             return line + MARK_EVERY
 
-        builder = ZoneBuilder(origin, every_record=False)
         with paused_gc():
             try:
-                read_lines(_lines(text, 0, checked=True), origin, path, builder, 1, states[0],
-                           mark, MARK_EVERY)
-                records, nodes, count = builder.finish()
+                builder, (records, nodes, count) = _read_marked(text, origin, path, marks,
+                                                                states, mark)
             except Exception:  # noqa: BLE001 - read again by parse_text, which hands what
                 # the fast reader does not read (errors too) to dnspython's reader
                 return parse_text(text, origin, path, zones_root, notes, every_record=False)
         self.kept = (text, marks, states, builder.repeated, len(builder.warnings))
         return ParsedZone(origin, records, [], builder.warnings, nodes, count)
+
+
+def _read_marked(text: str, origin: dns.name.Name, path: str, marks: list[int],
+                 states: list[ReaderState], mark: Marker
+                 ) -> tuple[ZoneBuilder, tuple[list[Record], dict[bytes, Node], int]]:
+    """The fast reader's read of a whole text, marks recorded: in two processes when the
+    text is big (zone.split), else in this one. Raises where the fast reader does not read
+    the text."""
+    builder = ZoneBuilder(origin, every_record=False)
+    split = find_split(text, origin)
+    if split is not None:
+        return builder, read_in_two(text, split, origin, path, builder, mark, MARK_EVERY)
+    read_lines(_lines(text, 0, checked=True), origin, path, builder, 1, states[0], mark,
+               MARK_EVERY)
+    return builder, builder.finish()
 
 
 def full_build(path: str, origin: dns.name.Name, zones_root: str) -> Rebuilt:

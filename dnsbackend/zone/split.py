@@ -1,0 +1,296 @@
+"""A big zone file's full parse in two processes: split near its middle at a record's start.
+
+The writer forks a child (os.fork: the text is shared, nothing is copied) that reads the
+second half with the fast reader into a builder of its own and finishes it to nodes, while
+the writer reads the first half. The child's result comes back through a pipe in one
+marshal string (nodes, the records the checks read, warnings, marks), and the halves are
+joined. The result is always the one-process read's:
+
+- The split line is chosen by text alone (one with an owner name written other than the
+  line before's, no quote or parenthesis) and the reader's state before it guessed from
+  the `$ORIGIN` and `$TTL` lines before it (a `$TTL` is needed: without one the default
+  TTL may come from the SOA and a record's TTL from the record before, which text alone
+  does not tell). The first half's reader proves both: it reaches the split line at a
+  batch start (a new owner, so not inside parentheses, a quoted string or the batch
+  before) in the guessed state, or its own read goes on from where it stopped, in its own
+  state, and the child's answer is dropped.
+- An owner with records in both halves, or a TTL clamped in the second half (its warning
+  is said once per file), is not joined either: the writer reads the second half itself
+  (the one-process read's cost, plus nothing but the child's wasted core).
+- The child failing (a line the fast reader does not read, an error) raises HalfFailed:
+  the one-process read fails there too, and the caller reads the file as it does then.
+
+The reader's marks (zone.incremental) are the first half's, then the child's, whose states
+take the first half's last TTL until the child read one of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import re
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dns.name
+
+from ..store.format import Node
+from .fastreader import ReaderState, _ttl, initial_state, read_lines
+from .records import Record, ZoneBuilder
+
+SPLIT_LINES = 200_000  # files from this many lines on are read in two processes
+_LOOK = 1000  # lines looked at after the middle for one to split at
+_DIRECTIVE = re.compile(r"^\$([A-Za-z]+)[ \t]+([^ \t\n;]+)[ \t]*(?:;[^\n]*)?$", re.M)
+_ANY_DIRECTIVE = re.compile(r"^\$", re.M)
+_NOT_OWNER = " \t\n;$(\""  # what a line with an owner name cannot start with
+_CLAMPED = "> MAXTTL, setting TTL to 0"
+
+class HalfFailed(Exception):
+    """The second half did not read: neither would the whole file, in one process."""
+
+
+Mark = Callable[[int, ReaderState], int]  # fastreader.Marker, recording the marks
+
+
+def lines_of(text: str, start: int, chunk: int = 1 << 20) -> Iterator[str]:
+    """The lines of text from offset `start` on, a megabyte at a time."""
+    while True:
+        end = text.find("\n", start + chunk)
+        if end < 0:
+            yield from text[start:].split("\n")
+            return
+        yield from text[start:end].split("\n")
+        start = end + 1
+
+
+class Split:
+    """Where a text is split: the first line of its second half, where that line starts, and
+    the reader's state guessed for before it."""
+
+    __slots__ = ("line", "offset", "state")
+
+    def __init__(self, line: int, offset: int, state: ReaderState) -> None:
+        self.line = line
+        self.offset = offset
+        self.state = state
+
+
+def find_split(text: str, origin: dns.name.Name, min_lines: int | None = None,
+               near: int | None = None) -> Split | None:
+    """A line near the middle of `text` (or after offset `near`) to split it at, or None (a
+    file of fewer than `min_lines` lines, SPLIT_LINES by default; no line found, no `$TTL`
+    before it, a directive not understood)."""
+    if text.count("\n") + 1 < (SPLIT_LINES if min_lines is None else min_lines):
+        return None
+    offset = text.find("\n", len(text) // 2 if near is None else near) + 1
+    for _ in range(_LOOK):
+        if offset <= 0 or offset >= len(text):
+            return None
+        end = text.find("\n", offset)
+        line = text[offset:] if end < 0 else text[offset:end]
+        if line and line[0] not in _NOT_OWNER and not any(c in line for c in "\"()") and \
+                line.split(None, 1)[0] != _last_owner(text, offset):
+            state = _state_before(text, offset, origin)
+            if state is None:
+                return None
+            return Split(text.count("\n", 0, offset) + 1, offset, state)
+        offset = end + 1
+    return None
+
+
+def _last_owner(text: str, offset: int) -> str | None:
+    """The owner name written last before `offset`, as written (a guess: the first word
+    of the last line starting with one)."""
+    end = offset - 1
+    for _ in range(_LOOK):
+        if end <= 0:
+            return None
+        start = text.rfind("\n", 0, end) + 1
+        if text[start] not in _NOT_OWNER:
+            return text[start:end].split(None, 1)[0]
+        end = start - 1
+    return None
+
+
+def _state_before(text: str, offset: int, origin: dns.name.Name) -> ReaderState | None:
+    """The state the `$ORIGIN` and `$TTL` lines before `offset` leave (a guess, which the
+    first half's reader checks), or None without a `$TTL`."""
+    ttl = None
+    directives = 0
+    for m in _DIRECTIVE.finditer(text, 0, offset):
+        directives += 1
+        word = m[1].upper()
+        if word == "TTL":
+            ttl = _ttl(m[2])
+            if ttl is None:
+                return None
+        elif word == "ORIGIN":
+            try:
+                origin = dns.name.from_text(m[2], origin)
+            except Exception:  # noqa: BLE001 - the reader says what is wrong
+                return None
+        else:
+            return None
+    if ttl is None or directives != len(_ANY_DIRECTIVE.findall(text, 0, offset)):
+        return None
+    return ReaderState(origin, ttl, True, False, 0, False)
+
+
+Half = tuple[list[Record], dict[bytes, Node], int]  # what ZoneBuilder.finish gives
+
+
+def read_in_two(text: str, split: Split, origin: dns.name.Name, path: str,
+                builder: ZoneBuilder, mark: Mark, mark_every: int) -> Half:
+    """The whole text read as the fast reader reads it in one process (marks and states
+    appended by `mark`): the first half into `builder`, the second by a forked child, and
+    the two joined; where they cannot be (see the module docstring), this process reads
+    on from the split line itself, in the state its reader reached there. Raises where the
+    fast reader does not read the text (HalfFailed: the child said so)."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(rfd)
+        _child(text, split, origin, path, mark_every, wfd)
+    os.close(wfd)
+    stop: tuple[int, ReaderState] | None = None
+    payload = b""
+    try:
+        stop = _first_half(text, split, origin, path, builder, mark, mark_every)
+        if stop is not None and stop[0] == split.line and _agrees(stop[1], split.state):
+            payload = _received(rfd)
+            if not payload:  # the one-process read fails on the second half too
+                raise HalfFailed(path)
+    finally:
+        os.close(rfd)
+        if payload:
+            os.waitpid(pid, 0)
+        else:
+            _end(pid)  # its answer is not wanted
+    if stop is None:  # the text ended before the split line
+        return builder.finish()
+    if payload:
+        joined = _joined(builder, stop[1], marshal.loads(payload), mark)
+        if joined is not None:
+            return joined
+    line, state = stop
+    offset = split.offset
+    for _ in range(split.line, line):
+        offset = text.index("\n", offset) + 1
+    read_lines(lines_of(text, offset), origin, path, builder, line, state, mark, line)
+    return builder.finish()
+
+
+def _first_half(text: str, split: Split, origin: dns.name.Name, path: str,
+                builder: ZoneBuilder, mark: Mark, mark_every: int
+                ) -> tuple[int, ReaderState] | None:
+    """Read the first half, stopping before the first batch start at or after the split
+    line: that line and the reader's state there (None: the text ended before)."""
+    at: list[tuple[int, ReaderState]] = []
+
+    def marker(line: int, state: ReaderState) -> int:
+        if line >= split.line:
+            at.append((line, state))
+            return -1
+        mark(line, state)
+        return min(line + mark_every, split.line)
+
+    read_lines(lines_of(text, 0), origin, path, builder, 1, initial_state(origin), marker,
+               mark_every)
+    return at[0] if at else None
+
+
+def _agrees(real: ReaderState, guessed: ReaderState) -> bool:
+    """The same state as far as the second half can tell (the last TTL aside: with a
+    `$TTL` and no default from the SOA no record takes it)."""
+    return (real.origin == guessed.origin and real.origin.labels == guessed.origin.labels
+            and real[1:4] == guessed[1:4])
+
+
+def _child(text: str, split: Split, origin: dns.name.Name, path: str, mark_every: int,
+           wfd: int) -> None:
+    """The second half, read and finished, written to `wfd` in one marshal string (nothing
+    on any failure: the writer reads the file again in one process)."""
+    status = 1
+    try:
+        payload = _second_half(text, split, origin, path, mark_every)
+        status = 0
+    except BaseException:  # noqa: BLE001 - told by an empty answer
+        payload = b""
+    try:
+        with os.fdopen(wfd, "wb") as out:
+            out.write(payload)
+    finally:
+        os._exit(status)  # no atexit, no cleanup of the writer's store handles
+
+
+def _second_half(text: str, split: Split, origin: dns.name.Name, path: str,
+                 mark_every: int) -> bytes:
+    builder = ZoneBuilder(origin, every_record=False)
+    marks: list[int] = []
+    states: list[tuple[bytes, int, bool, bool, int, bool]] = []
+    wires: dict[tuple[bytes, ...], bytes] = {}  # by labels: names compare ignoring case
+
+    def marker(line: int, state: ReaderState) -> int:
+        labels = state.origin.labels
+        wire = wires.get(labels)
+        if wire is None:
+            wire = wires[labels] = _wire(state.origin)
+        marks.append(line)
+        states.append((wire, *state[1:]))
+        return line + mark_every
+
+    read_lines(lines_of(text, split.offset), origin, path, builder, split.line, split.state,
+               marker, split.line)
+    records, nodes, count = builder.finish()
+    return marshal.dumps((nodes, [tuple(r) for r in records], count, builder.warnings,
+                          builder.repeated, marks, states))
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    wire = name.to_wire()
+    assert wire is not None
+    return wire
+
+
+def _received(rfd: int) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        part = os.read(rfd, 1 << 20)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+
+
+def _end(pid: int) -> None:
+    """Stop the child and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _joined(builder: ZoneBuilder, at_split: ReaderState, second: Any, mark: Mark
+            ) -> Half | None:
+    """The first half (in `builder`) and the second (as the child sent it) as one, or None
+    (`builder` untouched) where the two cannot be joined."""
+    nodes2, records2, count2, warnings2, repeated2, marks, states = second
+    names = builder.names
+    if any(name in names for name in nodes2):
+        return None  # an owner in both halves
+    if any(_CLAMPED in warning for warning in warnings2):
+        return None
+    records, nodes, count = builder.finish()
+    records += [Record._make(r) for r in records2]
+    nodes.update(nodes2)
+    builder.warnings += warnings2
+    builder.repeated.update(repeated2)
+    origins: dict[bytes, dns.name.Name] = {}
+    for line, (wire, *rest) in zip(marks, states, strict=True):
+        origin = origins.get(wire)
+        if origin is None:
+            origin = origins[wire] = dns.name.from_wire(wire, 0)[0]
+        if not rest[4]:  # no TTL read in the child yet: the first half's last one
+            rest[3], rest[4] = at_split.last_ttl, at_split.last_ttl_known
+        mark(line, ReaderState(origin, *rest))
+    return records, nodes, count + count2
