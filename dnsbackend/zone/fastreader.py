@@ -177,10 +177,9 @@ def _unescape(text: str) -> bytes:
     return bytes(out)
 
 
-def _split_lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
-    """text.split("\n"), a megabyte at a time so that a large file is not held a second time
-    as one string per line."""
-    start = 0
+def split_lines(text: str, start: int = 0, chunk: int = 1 << 20) -> Iterator[str]:
+    """text[start:].split("\n"), a megabyte at a time so that a large file is not held a
+    second time as one string per line."""
     while True:
         end = text.find("\n", start + chunk)
         if end < 0:
@@ -303,7 +302,7 @@ class _FastReader:
         _refuse_unplain(text, _ESCAPED)
         self.escapes = "\\" in text
         self.text = text
-        self.read_lines(_split_lines(text), 0, None, _NEVER)
+        self.read_lines(split_lines(text), 0, None, _NEVER)
         records, nodes, count = self.builder.finish()
         return ParsedZone(self.zone_origin, records, self.includes, self.builder.warnings,
                           nodes, count)
@@ -609,7 +608,7 @@ class _FastReader:
         self.escapes = "\\" in text
         self.text = text
         self._set_origin(origin)
-        self._read_file(_split_lines(text), 0, owner, owner_id, owner_ok)
+        self._read_file(split_lines(text), 0, owner, owner_id, owner_ok)
         self.reading.pop()
         state, self.filename, self.escapes, self.file_id, self.text = saved
         self.set_state(state)

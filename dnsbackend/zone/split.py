@@ -31,13 +31,13 @@ import marshal
 import os
 import re
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import dns.name
 
 from ..store.format import Node
-from .fastreader import ReaderState, _ttl, initial_state, read_lines
+from .fastreader import ReaderState, _ttl, initial_state, read_lines, split_lines
 from .records import Record, ZoneBuilder
 
 SPLIT_LINES = 200_000  # files from this many lines on are read in two processes
@@ -52,17 +52,6 @@ class HalfFailed(Exception):
 
 
 Mark = Callable[[int, ReaderState], int]  # fastreader.Marker, recording the marks
-
-
-def lines_of(text: str, start: int, chunk: int = 1 << 20) -> Iterator[str]:
-    """The lines of text from offset `start` on, a megabyte at a time."""
-    while True:
-        end = text.find("\n", start + chunk)
-        if end < 0:
-            yield from text[start:].split("\n")
-            return
-        yield from text[start:end].split("\n")
-        start = end + 1
 
 
 class Split:
@@ -178,7 +167,7 @@ def read_in_two(text: str, split: Split, origin: dns.name.Name, path: str,
     offset = split.offset
     for _ in range(split.line, line):
         offset = text.index("\n", offset) + 1
-    read_lines(lines_of(text, offset), origin, path, builder, line, state, mark, line)
+    read_lines(split_lines(text, offset), origin, path, builder, line, state, mark, line)
     return builder.finish()
 
 
@@ -196,7 +185,7 @@ def _first_half(text: str, split: Split, origin: dns.name.Name, path: str,
         mark(line, state)
         return min(line + mark_every, split.line)
 
-    read_lines(lines_of(text, 0), origin, path, builder, 1, initial_state(origin), marker,
+    read_lines(split_lines(text, 0), origin, path, builder, 1, initial_state(origin), marker,
                mark_every)
     return at[0] if at else None
 
@@ -241,7 +230,7 @@ def _second_half(text: str, split: Split, origin: dns.name.Name, path: str,
         states.append((wire, *state[1:]))
         return line + mark_every
 
-    read_lines(lines_of(text, split.offset), origin, path, builder, split.line, split.state,
+    read_lines(split_lines(text, split.offset), origin, path, builder, split.line, split.state,
                marker, split.line)
     records, nodes, count = builder.finish()
     return marshal.dumps((nodes, [tuple(r) for r in records], count, builder.warnings,

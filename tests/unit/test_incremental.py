@@ -34,7 +34,7 @@ ORIGIN = dns.name.from_text("example.com.")
 
 _OWNERS = ["www", "WWW", "mail", "a.b", "b", "*.w", "x.example.com.", "out.other.",
            "sub", "ns.sub", "deep.a.b", "@", "c"]
-_LINES = [
+LINES = [
     "{o} A 192.0.2.{n}",
     "{o} 300 A 192.0.2.{n}",
     "{o} 600 IN A 192.0.2.{n}",
@@ -61,18 +61,18 @@ _LINES = [
     "{o} A 192.0.2.{n} ; trailing",
     "{o} TXT ( \"open",
 ]
-_HEAD = ["$TTL 300", "@ SOA ns hostmaster ( 1 3600 600\n\t86400 300 )", "@ NS ns",
+HEAD = ["$TTL 300", "@ SOA ns hostmaster ( 1 3600 600\n\t86400 300 )", "@ NS ns",
          "ns A 192.0.2.53"]
 
 
 def _line(rng: random.Random) -> str:
-    return rng.choice(_LINES).format(o=rng.choice(_OWNERS), n=rng.randrange(1, 40),
+    return rng.choice(LINES).format(o=rng.choice(_OWNERS), n=rng.randrange(1, 40),
                                      t=rng.choice(["60", "1h", "300"]),
                                      r=rng.choice(["b", "B", "example.com.", "sub"]))
 
 
 def _zone(rng: random.Random, size: int) -> list[str]:
-    head = list(_HEAD)
+    head = list(HEAD)
     if rng.random() < 0.3:
         head[0] = "; no $TTL"
     return head + [_line(rng) for _ in range(size)]
