@@ -11,6 +11,7 @@ from ..wire.codes import (
     EDE_NOT_AUTHORITATIVE,
     EDE_NOT_READY,
     EDE_NOT_SUPPORTED,
+    EDE_OTHER,
     EDE_PROHIBITED,
     NSID,
     OPT,
@@ -32,6 +33,8 @@ NOT_READY: Final = ede_option(EDE_NOT_READY)
 PROHIBITED: Final = ede_option(EDE_PROHIBITED)
 NOT_AUTHORITATIVE: Final = ede_option(EDE_NOT_AUTHORITATIVE)
 NOT_SUPPORTED: Final = ede_option(EDE_NOT_SUPPORTED)
+# With the SERVFAIL of an NSEC3 hash collision (RFC 5155 section 7.2.9), as NSD 4.6 says it.
+NSEC3_COLLISION: Final = ede_option(EDE_OTHER, b"NSEC3 hash collision")
 
 
 def opt_rdata(msg: bytes, question_end: int) -> bytes:

@@ -112,6 +112,7 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
             prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
     else:
         prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
+        extra = _signed_options(prepared, extra)
     limit = 65535 if tcp else max(512, min(client_payload, payload)) if edns_ else 512
     return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit - reserve,
                   payload, extra)
@@ -262,6 +263,15 @@ def _signed(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: b
                                  len(prepared[1]) > SYNTHESIZED_CACHE_MAX):
         _keep(zone.signed_responses, key, prepared)
     return prepared
+
+
+def _signed_options(prepared: Prepared, extra: bytes) -> bytes:
+    """The EDNS options of a signed answer (DO=1: the query has EDNS): with a SERVFAIL, the
+    only one resolve() gives it (an NSEC3 hash collision, RFC 5155 section 7.2.9), EDE 0
+    Other, "NSEC3 hash collision", as NSD 4.6 sends it."""
+    if prepared[0] & 0xF == SERVFAIL:
+        return extra + edns.NSEC3_COLLISION
+    return extra
 
 
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597

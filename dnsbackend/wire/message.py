@@ -222,9 +222,9 @@ def edns_option(code: int, data: bytes) -> bytes:
     return _TWO_TWO.pack(code, len(data)) + data
 
 
-def ede_option(info_code: int) -> bytes:
-    """An Extended DNS Error option (RFC 8914) without extra text."""
-    return edns_option(EDE, _TWO.pack(info_code))
+def ede_option(info_code: int, text: bytes = b"") -> bytes:
+    """An Extended DNS Error option (RFC 8914), with extra text (UTF-8) if given."""
+    return edns_option(EDE, _TWO.pack(info_code) + text)
 
 
 def with_options(opt: bytes, options: bytes) -> bytes:

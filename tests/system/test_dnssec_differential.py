@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Iterator
 
 import dns.dnssec
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -243,8 +244,16 @@ def test_nsec3_collisions_answer_as_nsd(colliding: tuple[int, int], name: str) -
     and an empty NXDOMAIN without AA for the others; BIND sends the impossible proof.)"""
     nsd_port, our_port = colliding
     for rdtype in ("A", "TXT"):
-        nsd = _summary(_ask(nsd_port, name, rdtype, 1232))
-        ours = _summary(_ask(our_port, name, rdtype, 1232))
+        nsd_response = _ask(nsd_port, name, rdtype, 1232)
+        our_response = _ask(our_port, name, rdtype, 1232)
+        nsd, ours = _summary(nsd_response), _summary(our_response)
         assert (ours["rcode"], ours["aa"]) == (nsd["rcode"], nsd["aa"]), (name, rdtype)
+        # The Extended DNS Error NSD gives the SERVFAIL (EDE 0 Other, its text), if any.
+        assert _edes(our_response) == _edes(nsd_response), (name, rdtype)
         if nsd["rcode"] == "SERVFAIL":
             assert ours["answer"] == ours["authority"] == ours["additional"] == []
+
+
+def _edes(response: dns.message.Message) -> list[tuple[int, str | None]]:
+    return [(int(o.code), o.text) for o in response.options
+            if isinstance(o, dns.edns.EDEOption)]

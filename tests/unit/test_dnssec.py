@@ -8,6 +8,7 @@ import random
 from typing import NamedTuple
 
 import dns.dnssec
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -240,6 +241,9 @@ def test_nsec3_hash_collision_is_servfail(collisions: Snapshot, name: str,
     response = dns.message.from_wire(_ask(collisions, name, rdtype, True))
     assert response.rcode() == dns.rcode.SERVFAIL
     assert response.flags & dns.flags.AA
+    # Why, as NSD 4.6 says it: EDE 0 (Other) with its text.
+    assert [(o.code, o.text) for o in response.options if isinstance(o, dns.edns.EDEOption)
+            ] == [(dns.edns.EDECode.OTHER, "NSEC3 hash collision")]
     assert response.answer == [] and response.authority == [] and response.additional == []
     # Without DO no proof is needed: the answer as ever.
     plain = dns.message.from_wire(_ask(collisions, name, rdtype, False))
