@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .update.process import start_writer_server, stop_writer_server
 
-    start_writer_server()  # its imports run while ours do (the writers are forked from it)
+    # The writers' fork server imports their code on another CPU while this process
+    # imports its own. On one CPU it would only share ours and delay the serving of what
+    # the store holds: the daemon then starts it once its sockets are bound.
+    if _cpus() > 1:
+        start_writer_server()
     from .logs import setup_logging
     from .settings import SettingsError, load_settings, policy_from_settings
 
@@ -162,6 +166,14 @@ def _run_daemon(args: argparse.Namespace, settings: Settings, overrides: dict[st
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (taskset, cgroup cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -257,7 +257,7 @@ class Daemon:
                              reuse_port=self.settings.workers > 1)
         # Serve what the store holds at once; the writers start meanwhile (the zone writers
         # too, not at the first edit: starting one takes a while).
-        start_writer_server()  # (already running when started by `serve`)
+        start_writer_server()  # (already running if `serve` started it: more than one CPU)
         recovering = loop.create_task(in_writer(self.catalog_pool, named.recover_job,
                                                 self.data_dir))
         self.starting = [loop.create_task(in_writer(pool, named.warm_up, self.data_dir))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import faulthandler
 import gc
 import multiprocessing
@@ -19,6 +18,8 @@ LARGE_ZONE_RECORDS = 50_000  # zones from this size on are followed by release_m
 
 
 def _libc() -> ctypes.CDLL | None:
+    import ctypes.util  # (here: it imports subprocess, shutil and tempfile, 10 ms at start)
+
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     except OSError:

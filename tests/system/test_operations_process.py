@@ -90,16 +90,23 @@ def test_a_stop_signal_stops_every_process_cleanly(tmp_path: Path, server_factor
     assert pids_alive(tree) == []
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("workers", "one_cpu"), [(1, False), (2, False), (1, True)])
 def test_a_killed_server_leaves_no_process_behind(tmp_path: Path, server_factory: StartServer,
-                                                  workers: int) -> None:
+                                                  workers: int, one_cpu: bool) -> None:
     """SIGKILL (the OOM killer, a crash): the writers and the serving workers, forked from
     multiprocessing's fork server, and that server go too (a process that outlived its
-    server would be a leak)."""
+    server would be a leak). On one CPU the fork server is started later, by the daemon
+    once its sockets are bound, not by the command line."""
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / "one.test.zone").write_text(ZONE)
-    srv = server_factory(zones, extra=["--workers", str(workers)])
+    cpus = os.sched_getaffinity(0)
+    if one_cpu:
+        os.sched_setaffinity(0, {min(cpus)})  # inherited by the server from its start
+    try:
+        srv = server_factory(zones, extra=["--workers", str(workers)])
+    finally:
+        os.sched_setaffinity(0, cpus)
     srv.wait_served("one.test.")
     tree = process_tree(srv.proc.pid)
     assert len(tree) >= 3 + workers  # the server, its three writers, the other workers
