@@ -11,7 +11,7 @@ from .resolve import Result, RRset
 # An encoded answer whose question is at offset 12, ready to be stamped per query. A plain
 # tuple, not a class: the caches hold hundreds of thousands, and the garbage collector
 # stops tracking a tuple of bytes and ints but would scan every instance of a class.
-#   (flags: AA and rcode bits,
+#   (flags: AA and rcode bits, and MADE_UP,
 #    tail: answer, authority and additional sections,
 #    an, ns, ar: the section counts,
 #    required_len: bytes of tail that must fit, else the response is truncated,
@@ -24,6 +24,10 @@ from .resolve import Result, RRset
 Prepared = tuple[int, bytes, int, int, int, int, int, tuple[tuple[int, int], ...], int,
                  tuple[tuple[int, int, int], ...]]
 _TXN: Final = 8  # index of catalog_txn (the tail is [1])
+# A flag above the header's 16 bits: something of the answer was made up (a wildcard, a
+# DNAME; Result.synthesized). Without it the query name has a node, which rate limiting
+# then need not look up (query.rrl.classified); _stamp() leaves it out of the header.
+MADE_UP: Final = 1 << 16
 
 
 def encode(qname: bytes, result: Result, catalog_txn: int = -1, anchor: int = 0) -> Prepared:
@@ -75,7 +79,7 @@ def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
     for rrset in result.optional:
         ar += _put(w, rrset)
         optional.append((len(w.buf), ar))
-    flags = (AA if result.aa else 0) | (result.rcode & 0xF)
+    flags = (AA if result.aa else 0) | (result.rcode & 0xF) | (MADE_UP if result.synthesized else 0)
     return (flags, bytes(w.buf), an, ns, ar, required_len, required_ar, tuple(optional),
             catalog_txn, tuple(partial))
 

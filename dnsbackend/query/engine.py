@@ -43,7 +43,7 @@ from ..wire.codes import (
 from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields, with_options
 from . import edns
 from .edns import Client
-from .encode import _TXN, Prepared, encode, encode_anchored
+from .encode import _TXN, MADE_UP, Prepared, encode, encode_anchored
 from .facts import Note
 from .ident import CLASS_CH, chaos
 from .resolve import EXACT, NO_DATA, locate, resolve, zone_for
@@ -102,8 +102,6 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     zone = zone_for(snapshot, lower, qtype)
     if zone is None:
         return _not_served(Query(*fields), msg, snapshot, payload, extra)
-    if note is not None:
-        _note(note, snapshot, zone, lower, qtype)
     tcp_any = tcp and qtype == ANY
     key = (lower, qtype, tcp_any)
     if not (do and zone.signed):
@@ -113,17 +111,23 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
     else:
         prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
         extra = _signed_options(prepared, extra)
+    if note is not None:
+        _note(note, snapshot, zone, lower, qtype, prepared)
     limit = 65535 if tcp else max(512, min(client_payload, payload)) if edns_ else 512
     return _stamp(msg, ident, qflags, question_end, edns_, do, prepared, limit - reserve,
                   payload, extra)
 
 
-def _note(note: Note, snapshot: Snapshot, zone: ZoneView, lower: bytes, qtype: int) -> None:
+def _note(note: Note, snapshot: Snapshot, zone: ZoneView, lower: bytes, qtype: int,
+          prepared: tuple[object, ...]) -> None:
     """Note the zone a query is answered from (the closest to its name: for DS, the child
-    zone_for() passed over), its name and type."""
+    zone_for() passed over), its name and type, and whether anything was made up (the
+    flags of the `prepared` answer, taken as a tuple of any length: one item read)."""
     note.zone = zone if qtype != DS else snapshot.find_zone(lower)
     note.lower = lower
     note.qtype = qtype
+    flags = prepared[0]
+    note.made_up = isinstance(flags, int) and bool(flags & MADE_UP)
 
 
 def _options(msg: bytes, fields: Fields, snapshot: Snapshot, tcp: bool, payload: int,
@@ -319,7 +323,7 @@ def _stamp(msg: bytes, ident: int, qflags: int, question_end: int, edns_: bool, 
     if extra:
         opt = with_options(opt, extra)
     pflags, tail, an, ns, ar, required_len, required_ar, optional, _, partial = prepared
-    flags = QR | pflags | (qflags & (RD | CD))
+    flags = QR | (pflags & 0xFFFF) | (qflags & (RD | CD))
     room = limit - 12 - len(question) - len(opt)
     if len(tail) > room:
         if required_len > room:

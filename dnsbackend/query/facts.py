@@ -1,15 +1,15 @@
 """What each response says for the metrics and rate limiting, found once, where it is made.
 
-With the metrics or rate limiting on, the responder keeps beside the snapshot's memo a
-Facts: for each remembered response, one int (a fact) made of the id of its metric labels
-(zone, query type, rcode, TC) and its rate limiting account (query.rrl: the kind of
-answer and the name it is accounted by, hashed), in a dict of ints the garbage collector
-never walks. Both are found on a memo miss, from what answer() noted (Note: the zone it
-answered from, the lower-case name and the type), so neither needs the zone looked up
-again nor the response parsed past its header. A repeated query then costs one dict
-look-up, one count bumped in place (a Cell per label set, summed once a second, off the
-query path, by metrics.tally) and one attribute write of its account (read by
-OneSnapshot.finish()).
+With the metrics or rate limiting on, the responder remembers its responses in a Facts
+instead of the snapshot's memo: each response (less its ID) with its fact, one int made of
+the id of its metric labels (zone, query type, rcode, TC) and its rate limiting account
+(query.rrl: the kind of answer and the name it is accounted by, hashed), in tuples of
+bytes and ints the garbage collector stops tracking. Both are found on a memo miss, from
+what answer() noted (Note: the zone it answered from, the lower-case name and the type,
+whether anything was made up), so neither needs the zone looked up again nor the
+response parsed past its header. A repeated query then costs the one memo look-up, one
+count bumped in place (a Cell per label set, summed once a second, off the query path,
+by metrics.tally) and one attribute write of its account (read by the UDP layer).
 A response made elsewhere (signed, IXFR over UDP, an internal error), or one answer() gave
 without a zone (errors, class CH), is read from its bytes by the same rules.
 """
@@ -19,6 +19,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from librt.vecs import vec
+from mypy_extensions import i64
+
 from ..store.snapshot import Snapshot, ZoneView
 from ..wire.codes import FORMERR, NOTIMP, OPT, REFUSED, SERVFAIL
 from ..wire.message import name_end
@@ -26,19 +29,22 @@ from .rrl import account_of, classified, response_account
 
 DROPPED: Final = 0  # the label id of "no response"
 NO_TYPE: Final = -1  # the type of a label whose response has no question
-LIMIT: Final = 100_000  # facts per transport (as the responder's memo); cleared when full
 LABELS_LIMIT: Final = 100_000  # label ids before they are all forgotten (metrics.tally)
 LABEL_BITS: Final = 20  # a fact: (account + 1) << LABEL_BITS | label id
 LABEL_MASK: Final = (1 << LABEL_BITS) - 1
+LABEL_SLOTS: Final = 4093  # label ids of recent label sets kept in a cache
 _COUNTS: Final = struct.Struct("!HHHH")  # after the flags: QD, AN, NS, AR counts
-# Errors given before any zone is looked at, because none serves the name, or because none
-# could answer (SERVFAIL: not ready at first start, an internal error); and the extended
-# ones, above 15: BADVERS, BADCOOKIE. Their label has no zone.
-_NOT_FROM_A_ZONE: Final = frozenset([FORMERR, SERVFAIL, NOTIMP, REFUSED])
-
 # A metric label set: (the zone's origin, wire form as served, b"": none; the query type,
 # NO_TYPE: none; the rcode, extended bits included; whether truncated).
 LabelKey = tuple[bytes, int, int, bool]
+
+
+def _from_a_zone(rcode: int) -> bool:
+    """Whether the label of a response of this (4-bit) rcode has a zone: not the errors
+    given before any zone is looked at, because none serves the name, or because none
+    could answer (SERVFAIL: not ready at first start, an internal error). (The extended
+    ones, above 15: BADVERS, BADCOOKIE, have none either.)"""
+    return rcode != FORMERR and rcode != SERVFAIL and rcode != NOTIMP and rcode != REFUSED
 
 
 class Note:
@@ -48,6 +54,7 @@ class Note:
         self.zone: ZoneView | None = None  # the closest served zone to the query name
         self.lower = b""  # the query name in lower case
         self.qtype = 0
+        self.made_up = True  # whether anything of the answer was (wildcard, DNAME)
 
 
 class Cell:
@@ -64,14 +71,20 @@ class Facts:
         self.metrics = metrics  # whether responses are counted
         self.accounting = accounting  # whether UDP responses' accounts are found
         self.snapshot: Snapshot | None = None  # the snapshot the facts are of
-        # The fact of each response of the snapshot's memo (the same keys), per transport
-        # (attributes of their own: the compiled code reads them without an index).
-        self.udp_memo: dict[bytes, int] = {}
-        self.tcp_memo: dict[bytes, int] = {}
+        # The memo of the snapshot while the facts are kept (in place of its own), per
+        # transport (attributes of their own: the compiled code reads them without an
+        # index): the response less its ID (b"": none), and its fact.
+        self.udp_memo: dict[bytes, tuple[bytes, int]] = {}
+        self.tcp_memo: dict[bytes, tuple[bytes, int]] = {}
         self.labels: list[LabelKey] = [(b"", NO_TYPE, 0, False)]  # by id; 0: DROPPED
         self.ids: dict[bytes, dict[int, int]] = {}  # by origin: by type, rcode and TC
-        self.last_origin = b""  # the origin of the last label set found, and its ids
+        self.numbers: dict[bytes, int] = {}  # by origin: its number (from 1), for the cache
+        self.last_origin = b""  # the origin of the last label set found, its ids and number
         self.last_ids: dict[int, int] = {}
+        self.last_number: i64 = 0
+        # The ids of recent label sets by (origin number << 30 | code) % LABEL_SLOTS.
+        self.recent_keys: vec[i64] = vec[i64]([-1] * LABEL_SLOTS)
+        self.recent_ids: vec[i64] = vec[i64]([0] * LABEL_SLOTS)
         # The counts by label id since the last fold, per transport.
         self.udp_cells: list[Cell] = [Cell()]
         self.tcp_cells: list[Cell] = [Cell()]
@@ -84,8 +97,8 @@ class Facts:
             self.accounting = accounting
             self.snapshot = None
 
-    def memo_of(self, snapshot: Snapshot, tcp: bool) -> dict[bytes, int]:
-        """The facts of a transport, emptied when the snapshot is not the last one's."""
+    def memo_of(self, snapshot: Snapshot, tcp: bool) -> dict[bytes, tuple[bytes, int]]:
+        """The memo of a transport, emptied when the snapshot is not the last one's."""
         if snapshot is not self.snapshot:
             self.snapshot = snapshot
             self.udp_memo.clear()
@@ -101,8 +114,11 @@ class Facts:
         facts; only once the counts are summed (metrics.tally)."""
         del self.labels[1:]
         self.ids.clear()
+        self.numbers.clear()
         self.last_origin = b""
         self.last_ids = {}
+        self.last_number = 0
+        self.recent_keys = vec[i64]([-1] * LABEL_SLOTS)
         del self.udp_cells[1:]
         del self.tcp_cells[1:]
         self.snapshot = None
@@ -124,10 +140,11 @@ class Facts:
         label = 0
         if self.metrics:
             rcode = response[3] & 0x0F
-            origin = b"" if rcode in _NOT_FROM_A_ZONE else zone.origin
+            origin = zone.origin if _from_a_zone(rcode) else b""
             label = self.label(origin, note.qtype, rcode, bool(response[2] & 0x02))
         if self.accounting and not tcp:
-            kind, name, qtype = classified(response, zone, note.lower, 16 + len(note.lower))
+            kind, name, qtype = classified(response, zone, note.lower, 16 + len(note.lower),
+                                           note.made_up)
             label |= (account_of(kind, name, qtype) + 1) << LABEL_BITS
         return label
 
@@ -143,23 +160,35 @@ class Facts:
         self.given(DROPPED if response is None else self.read(response, snapshot, tcp), tcp)
 
     def label(self, origin: bytes, qtype: int, rcode: int, truncated: bool) -> int:
-        """The id of a label set."""
-        if origin is self.last_origin:
-            ids = self.last_ids
-        else:
-            found_ids = self.ids.get(origin)
-            if found_ids is None:
-                found_ids = self.ids[origin] = {}
-            ids = self.last_ids = found_ids
-            self.last_origin = origin
+        """The id of a label set: from the recent ones' cache (a vector indexed by the set's
+        code), else from the origin's ids."""
+        if origin is not self.last_origin:
+            self._origin(origin)
         code = (qtype & 0xFFFF) | (rcode << 16) | (truncated << 28) | ((qtype < 0) << 29)
+        key: i64 = (self.last_number << 30) | code
+        slot = key % LABEL_SLOTS
+        if self.recent_keys[slot] == key:
+            return self.recent_ids[slot]
+        ids = self.last_ids
         found = ids.get(code, -1)
         if found < 0:
             found = ids[code] = len(self.labels)
             self.labels.append((origin, qtype, rcode, truncated))
             self.udp_cells.append(Cell())
             self.tcp_cells.append(Cell())
+        self.recent_keys[slot] = key
+        self.recent_ids[slot] = found
         return found
+
+    def _origin(self, origin: bytes) -> None:
+        """Make `origin` the last one: its ids and number."""
+        found_ids = self.ids.get(origin)
+        if found_ids is None:
+            found_ids = self.ids[origin] = {}
+            self.numbers[origin] = len(self.numbers) + 1
+        self.last_ids = found_ids
+        self.last_number = self.numbers[origin]
+        self.last_origin = origin
 
 
 def read_label(response: bytes, snapshot: Snapshot) -> LabelKey:
@@ -179,7 +208,7 @@ def read_label(response: bytes, snapshot: Snapshot) -> LabelKey:
             response[at:at + 3] == b"\x00" + OPT.to_bytes(2, "big") and len(response) > at + 5:
         rcode |= response[at + 5] << 4  # the OPT's upper 8 bits (BADVERS, BADCOOKIE)
     origin = b""
-    if rcode not in _NOT_FROM_A_ZONE and rcode <= 15:
+    if _from_a_zone(rcode) and rcode <= 15:
         zone = snapshot.find_zone(response[12:end].lower())
         if zone is not None:
             origin = zone.origin

@@ -27,7 +27,7 @@ from ..wire.codes import CD, IXFR, OPCODE_MASK, OPT, QR, RD, SERVFAIL
 from ..wire.message import FormatError, name_end, opt_record, parse_fields
 from .edns import Client
 from .engine import AnswerOptions, answer
-from .facts import DROPPED, Facts
+from .facts import Facts
 from .rrl import RateLimiter
 
 log = logging.getLogger("dnsbackend")
@@ -73,9 +73,9 @@ def respond(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | 
             facts: Facts | None = None) -> bytes | None:
     """answer(), remembered. `options` None means the store's options (the memo's case).
 
-    `facts` (when the metrics or rate limiting are on) remembers each response's fact
-    beside it (its label id and account: query.facts), counts each response as it is
-    given and keeps its account. NEEDS_CLIENT (neither remembered nor counted)
+    `facts` (when the metrics or rate limiting are on) remembers each response with its
+    fact (its label id and account: query.facts) in a memo of its own, counts each
+    response as it is given and keeps its account. NEEDS_CLIENT (neither remembered nor counted)
     for a query answered only knowing the client."""
     if facts is not None:
         return _respond_noting(msg, snapshot, tcp, options, facts)
@@ -103,20 +103,15 @@ def _remembered(msg: bytes, response: bytes | None, options: AnswerOptions | Non
 
 def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOptions | None,
                     facts: Facts) -> bytes | None:
-    """respond() with the metrics or rate limiting on: each remembered response has its
-    fact beside it (query.facts)."""
-    memo = snapshot.memo[tcp]
-    noted = facts.memo_of(snapshot, tcp)
+    """respond() with the metrics or rate limiting on: the memo is the facts' own, each
+    response remembered with its fact (query.facts), so that a hit costs one look-up."""
+    memo = facts.memo_of(snapshot, tcp)
     key = msg[2:]
     hit = memo.get(key)
     if hit is not None:
-        response = msg[:2] + hit if hit else None
-        fact = noted.get(key, -1)
-        if fact < 0:  # remembered without its fact (the memos are cleared apart)
-            fact = noted[key] = DROPPED if response is None else \
-                facts.read(response, snapshot, tcp)
+        tail, fact = hit
         facts.given(fact, tcp)
-        return response
+        return msg[:2] + tail if tail else None
     facts.account = -1
     if len(msg) >= 12 and unusual(msg):
         return DIVERT
@@ -129,10 +124,7 @@ def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOp
     if _remembered(msg, response, options):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        if len(noted) >= MEMO_LIMIT:
-            noted.clear()
-        memo[key] = _DROP if response is None else response[2:]
-        noted[key] = fact
+        memo[key] = (_DROP if response is None else response[2:], fact)
     facts.given(fact, tcp)
     return response
 

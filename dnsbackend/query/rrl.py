@@ -115,25 +115,36 @@ def _classify(response: bytes, snapshot: Snapshot | None) -> tuple[int, bytes, i
 
 
 def classified(response: bytes, zone: ZoneView | None, lower: bytes,
-               question_end: int) -> tuple[int, bytes, int]:
+               question_end: int, made_up: bool = True) -> tuple[int, bytes, int]:
     """(kind, name, type: a positive answer's, else 0) of a response to the question
-    `lower` (ending at `question_end`) answered from `zone`, the closest served to it."""
+    `lower` (ending at `question_end`) answered from `zone`, the closest served to it.
+    `made_up` False: nothing of the answer was (query.encode.MADE_UP), so the name has a
+    node (only a wildcard or a DNAME answers a name without one)."""
     rcode = response[3] & 0xF
     if rcode == NXDOMAIN:
         return NXDOMAIN_KIND, b"" if zone is None else zone.origin_lower, 0
     if rcode != NOERROR:
         return ERROR, b"", 0
     if response[6] or response[7]:
-        if zone is not None and _synthesized(zone, lower):
+        if made_up and zone is not None and _synthesized(zone, lower):
             return SYNTHESIZED, zone.origin_lower, 0
         return POSITIVE, lower, (response[question_end - 4] << 8) | response[question_end - 3]
     if (response[8] or response[9]) and not ((response[2] << 8) & AA):
-        try:
-            cut = read_name(response, question_end)[0].lower()
-        except FormatError:
-            cut = b""
-        return REFERRAL, cut, 0
+        return REFERRAL, _cut(response, lower, question_end), 0
     return NODATA, lower, 0
+
+
+def _cut(response: bytes, lower: bytes, at: int) -> bytes:
+    """The lower-case owner of a referral's first NS record (at `at`): mostly a pointer to
+    a suffix of the question `lower`, taken from it without reading the name."""
+    if at + 1 < len(response) and response[at] >= 0xC0:
+        pointer = ((response[at] & 0x3F) << 8) | response[at + 1]
+        if 12 <= pointer < 12 + len(lower):
+            return lower[pointer - 12:]
+    try:
+        return read_name(response, at)[0].lower()
+    except FormatError:
+        return b""
 
 
 def _synthesized(zone: ZoneView, lower: bytes) -> bool:
