@@ -11,6 +11,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from testkit.procs import children_map
 from testkit.server import ServerProcess, StartServer
 from testkit.zones import generate, write_atomically, write_in_place
 
@@ -174,3 +175,32 @@ def test_a_large_zone_the_settings_add_is_read_where_it_changes_from_its_first_e
     srv.wait_logged("read 1 large zone file in the writers for their next edits", timeout=120)
     assert _loaded(srv, 1) == (2026112601, written)
     _first_edit(srv, path, text, host, written, 2)
+
+
+def test_a_zone_read_in_two_processes_is_served_and_edited(server_factory: StartServer,
+                                                           tmp_path: Path) -> None:
+    """A file of zone.split.SPLIT_LINES lines: the writer's first read of it is in two
+    processes (a child forked by the writer); every part is served, the child leaves no
+    process behind, and an edit in the child's half is read only where it changed (from
+    the marks the child kept)."""
+    from dnsbackend.zone.split import SPLIT_LINES
+
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    path = zones / f"{ORIGIN}zone"
+    hosts = SPLIT_LINES
+    text = "".join(["$TTL 3600\n@\tIN\tSOA\tns hostmaster (\n", SERIAL, "\n\t\t7200 1800 "
+                    "1209600 300 )\n@\tIN\tNS\tns\nns\tIN\tA\t192.0.2.1\n",
+                    *(f"h{n}\tIN\tA\t10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}\n"
+                      for n in range(hosts))])
+    path.write_text(text)
+    srv = server_factory(zones)
+    assert _loaded(srv, 1) == (2026112601, hosts + 3)
+    for n in (0, hosts // 3, hosts - 1):
+        assert _addresses(srv.query(f"h{n}.{ORIGIN}", "A")) == \
+            {f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
+    _first_edit(srv, path, text, f"h{hosts - 1000}", hosts + 3, 2)
+    kids = children_map()  # the server, its fork server, the writers it forked: no more
+    assert not [grandchild for child in kids.get(srv.proc.pid, [])
+                for grandchild in kids.get(child, []) if kids.get(grandchild)]
+    assert "Traceback" not in srv.output()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,24 @@ def test_the_joined_read_feeds_the_next_edit(tmp_path: Path,
 
 def test_small_files_are_read_in_one_process() -> None:
     assert split.find_split(_text(random.Random(1), 50), ORIGIN) is None
+
+
+def test_a_child_with_no_answer_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child stuck (or starved of CPU) past twice the writer's own half: the writer stops
+    it and reads on, to the one-process read."""
+    text = _text(random.Random(11), 300)
+    def stuck(*args: Any) -> bytes:
+        time.sleep(60)
+        return b""
+
+    answers: list[bytes | None] = []
+    received = split._received
+
+    def spied(rfd: int, deadline: float) -> bytes | None:
+        answers.append(received(rfd, deadline))
+        return answers[-1]
+
+    monkeypatch.setattr(split, "_second_half", stuck)
+    monkeypatch.setattr(split, "_received", spied)
+    assert _read(text, len(text) // 3) == _read(text, None)
+    assert answers == [None]  # none came: the writer read on
