@@ -19,8 +19,8 @@ joined. The result is always the one-process read's:
   (the one-process read's cost, plus nothing but the child's wasted core).
 - The child failing (a line the fast reader does not read, an error) raises HalfFailed:
   the one-process read fails there too, and the caller reads the file as it does then.
-  A child with no answer when the writer has waited twice as long as its own half took
-  (starved of CPU by the serving process, or stuck) is killed, and the writer reads on.
+  A child with no answer when the writer has waited three times as long as its own part
+  took (starved of CPU, or stuck) is killed, and the writer reads on.
 
 The reader's marks (zone.incremental) are the first half's, then the child's, whose states
 take the first half's last TTL until the child read one of its own.
@@ -49,6 +49,9 @@ SPLIT_LINES = 200_000  # files from this many lines on are read in two processes
 # child's nodes and joins them (at 1,000,000 A records: the child's half 1.7 s of CPU, the
 # writer's 1.5 s and 0.7 s more to join, busy machine).
 FIRST_SHARE = 0.45
+# How long the writer waits for the child once its own part is read, in times what that
+# took (plus a second): the child's part is some 1.4 times the writer's work.
+WAIT_SHARE = 3.0
 _LOOK = 1000  # lines looked at after the middle for one to split at
 _DIRECTIVE = re.compile(r"^\$([A-Za-z]+)[ \t]+([^ \t\n;]+)[ \t]*(?:;[^\n]*)?$", re.M)
 _ANY_DIRECTIVE = re.compile(r"^\$", re.M)
@@ -157,7 +160,8 @@ def read_in_two(text: str, split: Split, origin: dns.name.Name, path: str,
     try:
         stop = _first_half(text, split, origin, path, builder, mark, mark_every)
         if stop is not None and stop[0] == split.line and _agrees(stop[1], split.state):
-            got = _received(rfd, time.monotonic() + max(1.0, 2 * (time.monotonic() - started)))
+            took = time.monotonic() - started
+            got = _received(rfd, time.monotonic() + 1.0 + WAIT_SHARE * took)
             if got == b"":  # the one-process read fails on the second half too
                 raise HalfFailed(path)
             payload = got or b""  # None: too slow, or stuck, this process reads on
@@ -255,8 +259,7 @@ def _wire(name: dns.name.Name) -> bytes:
 
 def _received(rfd: int, deadline: float) -> bytes | None:
     """What the child sent (b"": it failed), or None if it has not by `deadline` (it is
-    starved of CPU, or stuck: the writer never waits on it for longer than its own half
-    took twice)."""
+    starved of CPU, or stuck: see WAIT_SHARE)."""
     parts: list[bytes] = []
     while True:
         if not select.select([rfd], [], [], max(0.0, deadline - time.monotonic()))[0]:

@@ -202,8 +202,8 @@ def test_small_files_are_read_in_one_process() -> None:
 
 
 def test_a_child_with_no_answer_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child stuck (or starved of CPU) past twice the writer's own half: the writer stops
-    it and reads on, to the one-process read."""
+    """A child stuck (or starved of CPU) past split.WAIT_SHARE times the writer's own part:
+    the writer stops it and reads on, to the one-process read."""
     text = _text(random.Random(11), 300)
     def stuck(*args: Any) -> bytes:
         time.sleep(60)
