@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import errno
 import logging
 import socket
@@ -98,7 +97,8 @@ def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
     if not hasattr(socket, "SO_REUSEPORT"):  # not Linux-like: keep to the portable path
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # this process's own symbols, libc's among them (find_library ran ldconfig)
+        libc = ctypes.CDLL(None, use_errno=True)
         recvmmsg = libc.recvmmsg
         sendmmsg = libc.sendmmsg
     except (OSError, AttributeError):

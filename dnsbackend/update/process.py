@@ -18,10 +18,11 @@ LARGE_ZONE_RECORDS = 50_000  # zones from this size on are followed by release_m
 
 
 def _libc() -> ctypes.CDLL | None:
-    import ctypes.util  # (here: it imports subprocess, shutil and tempfile, 10 ms at start)
-
+    """The C library's functions: this process's own symbols (dlopen(NULL)), libc's among
+    them. (ctypes.util.find_library ran ldconfig, after importing subprocess, shutil and
+    tempfile: 10-30 ms in each writer as it started.)"""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
 
