@@ -63,6 +63,7 @@ from .update.process import (
     writer_context,
 )
 from .update.watch import SettingsWatcher, ZoneWatcher
+from .update.watch import prepare as prepare_watching
 from .zone.files import origin_key
 
 log = logging.getLogger("dnsbackend")
@@ -173,6 +174,10 @@ class Daemon:
                                          self.reload_settings, self.sync)
         tasks: list[asyncio.Task[None]] = []
         try:
+            if not self.reader.snapshot().zones:
+                # Nothing to serve yet, so the loop is free while the writers start: the
+                # watchers' first import is done now, off the path of the first load.
+                prepare_watching()
             freed, emptied = await recovering
             if emptied:
                 log.info("the store in %s had an older layout; rebuilt from the zone files",
