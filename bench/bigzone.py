@@ -4,6 +4,7 @@ time; `--chart FILE` also draws the load and restart times (bench/charts.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -64,8 +65,10 @@ def big(opts: Options) -> int:
         Question("nxdomain", f"n{i}x.{ORIGIN}", "A", edns=i % 2 == 0) for i in range(5000)]
     mixfile = tmp / "probe.bin"
     write_binary(mixfile, probe)
+    cores = min(opts.load_cores, os.cpu_count() or 1)
     lines = ["Each zone loaded alone into each server with one worker, from an empty data "
-             "directory; memory after the load and "
+             f"directory, every server on {cores} core{'s' if cores > 1 else ''}; "
+             "memory after the load and "
              f"{opts.warmup + 4:g} s of queries. **load s**: from the server's start until "
              "the zone's SOA is answered. **restart s**: the server stopped and started "
              "again on the same files and data directory (dnsbackend: serving from its "
@@ -93,14 +96,14 @@ def big(opts: Options) -> int:
         results.append((f"{records:,} {SHAPE_SHORT[shape]}", rows))
     print("\n".join(lines))
     if opts.chart:
-        chart(opts.chart, results)
+        chart(opts.chart, results, cores)
         log(f"chart written to {opts.chart}")
     if not opts.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def chart(path: str, results: list[tuple[str, list[BigRow]]]) -> None:
+def chart(path: str, results: list[tuple[str, list[BigRow]]], cores: int) -> None:
     """Load and restart seconds of each server, grouped by zone."""
     groups = [zone for zone, _ in results]
     servers = [row.server for row in results[0][1]]
@@ -109,7 +112,8 @@ def chart(path: str, results: list[tuple[str, list[BigRow]]]) -> None:
         return [Bars(name, [getattr(rows[i], pick) for _, rows in results])
                 for i, name in enumerate(servers)]
 
-    grouped_bars(path, "Big zones: seconds until the zone is served (one worker each)",
+    grouped_bars(path, "Big zones: seconds until the zone is served (one worker each, "
+                 f"{cores} core{'s' if cores > 1 else ''})",
                  groups, [("first load, s (empty data directory)", series("load_s")),
                           ("restart, s (same files and data)", series("restart_s"))])
 
@@ -119,7 +123,9 @@ def big_row(server: Contender, zones: list[Zone], mixfile: Path, opts: Options,
     """One server: start it on the zone, time the load, query it, read its memory; then
     stop it and time a restart on the same directory."""
     server_cpus, gen_cpu, _ = cpu_plan(1)
-    log(f"{server.name}: loading")
+    if opts.load_cores > 1:  # the probe after the load then shares a core with the server
+        server_cpus = f"0-{min(opts.load_cores, os.cpu_count() or 1) - 1}"
+    log(f"{server.name}: loading on cpus {server_cpus}")
     tmp.mkdir(parents=True, exist_ok=True)
     row = BigRow(server.name)
     started = time.monotonic()  # (ours returns from start() once it listens)

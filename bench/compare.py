@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
                    help="instead: memory and load time with a zone of RECORDS (1,000,000)")
     p.add_argument("--chart", metavar="PNG", help="with --big: also draw the load and restart "
                    "times into this file (e.g. docs/big-zones-load.png)")
+    p.add_argument("--load-cores", type=int, default=1, metavar="N",
+                   help="with --big: each server, peers and ours alike, runs on the first N "
+                   "cores (default 1, the cores of the throughput runs; a load has no "
+                   "load generator beside it, so N may be all of them)")
     return p
 
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         spread_queries=args.spread_queries, no_latency_run=args.no_latency_run,
         timeout=timeout, profile=args.profile, profile_out=args.profile_out,
         write=args.write, keep=args.keep, big=args.big, chart=args.chart,
-        signed=args.signed)
+        signed=args.signed, load_cores=args.load_cores)
     try:
         return big(opts) if opts.big else bench(opts)
     except MissingProgram as exc:

@@ -27,3 +27,4 @@ class Options:
     big: int  # records of the --big zone, 0 for the throughput benchmark
     chart: str | None = None  # --big: draw the load and restart times into this PNG
     signed: bool = False  # also the signed zones and their DO=1 mixes
+    load_cores: int = 1  # --big: how many cores every server may use (its probe is pinned)
