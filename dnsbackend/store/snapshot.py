@@ -142,10 +142,13 @@ class ZoneView:
             digest = hashlib.sha1(digest + salt).digest()
         pairs = _DIGIT_PAIRS
         digits: list[bytes] = []
-        for at in range(0, 20, 5):  # 40 bits at a time: 8 digits
-            bits = int.from_bytes(digest[at:at + 5], "big")
-            digits += (pairs[bits >> 30], pairs[(bits >> 20) & 1023],
-                       pairs[(bits >> 10) & 1023], pairs[bits & 1023])
+        for at in range(0, 20, 5):  # 40 bits at a time (a short int, compiled): 8 digits
+            bits = ((digest[at] << 32) | (digest[at + 1] << 24) | (digest[at + 2] << 16)
+                    | (digest[at + 3] << 8) | digest[at + 4])
+            digits.append(pairs[bits >> 30])
+            digits.append(pairs[(bits >> 20) & 1023])
+            digits.append(pairs[(bits >> 10) & 1023])
+            digits.append(pairs[bits & 1023])
         return b"".join(digits)
 
     def nsec3_match(self, lower: bytes) -> bytes | None:
