@@ -181,7 +181,8 @@ class Driver:
         for memo in snapshot.memo:
             memo.clear()
         for zone in snapshot.zones.values() if answers else ():
-            for cache in (zone.responses, zone.outcomes, zone.signed_responses):
+            for cache in (zone.responses, zone.outcomes, zone.signed_responses,
+                          getattr(zone, "signed_outcomes", {})):
                 cache.clear()
         facts = getattr(self.responder, "facts", None)
         if facts is not None:

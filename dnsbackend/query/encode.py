@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..wire.codes import AA, RRSIG
+from ..wire.codes import AA
 from ..wire.compress import Compressor
 from .resolve import Result, RRset
 
@@ -87,8 +87,8 @@ def _encode(w: Compressor, result: Result, catalog_txn: int) -> Prepared:
 def _put(w: Compressor, rrset: RRset) -> int:
     """Write an RRset and the signatures covering it (their TTL its own, RFC 4035 section
     2.2); as one piece, so they fit or are cut together."""
-    for rdata in rrset.rdatas:
-        w.rr(rrset.owner, rrset.rtype, rrset.ttl, rdata)
-    for rdata in rrset.sigs:
-        w.rr(rrset.owner, RRSIG, rrset.ttl, rdata)
+    if rrset.sigs or len(rrset.rdatas) != 1:
+        w.rrset(rrset.owner, rrset.rtype, rrset.ttl, rrset.rdatas, rrset.sigs)
+    else:
+        w.rr(rrset.owner, rrset.rtype, rrset.ttl, rrset.rdatas[0])
     return len(rrset.rdatas) + len(rrset.sigs)

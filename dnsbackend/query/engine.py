@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..store.format import DEFAULT_UDP_PAYLOAD
+from ..store.format import DEFAULT_UDP_PAYLOAD, Node
 from ..store.snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
 from ..wire.codes import (
     AA,
@@ -35,6 +35,7 @@ from ..wire.codes import (
     QR,
     RD,
     REFUSED,
+    RRSIG,
     SERVFAIL,
     SOA,
     SRV,
@@ -46,7 +47,18 @@ from .edns import Client
 from .encode import _TXN, MADE_UP, Prepared, encode, encode_anchored
 from .facts import Note
 from .ident import CLASS_CH, chaos
-from .resolve import EXACT, NO_DATA, locate, resolve, zone_for
+from .resolve import (
+    EXACT,
+    NO_DATA,
+    NOT_FOUND,
+    Result,
+    absent,
+    absent_proof,
+    locate,
+    resolve,
+    rrsigs,
+    zone_for,
+)
 
 # Answers made up for the query name (wildcard, DNAME) are kept only up to this size: the
 # client chooses those names freely, so big ones would fill memory one name at a time.
@@ -109,7 +121,7 @@ def answer(msg: bytes, snapshot: Snapshot, tcp: bool = False,
         if prepared is None or prepared[_TXN] not in (-1, snapshot.txn_id):
             prepared = _prepare(snapshot, zone, qname, lower, qtype, tcp, key)
     else:
-        prepared = _signed(snapshot, zone, qname, qtype, tcp, key)
+        prepared = _signed(snapshot, zone, qname, lower, qtype, tcp, key)
         extra = _signed_options(prepared, extra)
     if note is not None:
         _note(note, snapshot, zone, lower, qtype, prepared)
@@ -254,15 +266,33 @@ def _resolve_and_keep(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: b
     return prepared
 
 
-def _signed(snapshot: Snapshot, zone: ZoneView, qname: bytes, qtype: int, tcp: bool,
-            key: tuple[bytes, int, bool]) -> Prepared:
+def _signed(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
+            tcp: bool, key: tuple[bytes, int, bool]) -> Prepared:
     """The answer to a query with DO=1 in a signed zone: with signatures and proofs,
     resolved and kept per name (apart from the DO=0 answers, which stay as they are)."""
     prepared: Prepared | None = zone.signed_responses.get(key)
     if prepared is not None and prepared[_TXN] in (-1, snapshot.txn_id):
         return prepared
+    landed = locate(zone, lower)
+    if landed is not None and landed[0] == EXACT:
+        node = _plain_node(zone, landed[2], qtype)
+        if node is not None:
+            ttl, rdatas = node[qtype]
+            prepared = _plain_answer(qtype, (ttl, rdatas), rrsigs(node, qtype))
+            _keep(zone.signed_responses, key, prepared)
+            return prepared
+    elif landed is not None and landed[0] == NOT_FOUND:
+        prepared = _signed_absent(zone, qname, lower, qtype, key, landed[1])
+        if prepared is not None:
+            return prepared
     result = resolve(snapshot, zone, qname, qtype, tcp, dnssec=True)
-    prepared = encode(qname, result, snapshot.txn_id if result.leaves_zones else -1)
+    return _keep_signed(zone, key, encode(qname, result, snapshot.txn_id
+                                          if result.leaves_zones else -1), result)
+
+
+def _keep_signed(zone: ZoneView, key: tuple[bytes, int, bool], prepared: Prepared,
+                 result: Result) -> Prepared:
+    """Keep a signed answer under the name's key (answers made up for it not too big)."""
     if result.cacheable and not (result.synthesized and
                                  len(prepared[1]) > SYNTHESIZED_CACHE_MAX):
         _keep(zone.signed_responses, key, prepared)
@@ -278,18 +308,66 @@ def _signed_options(prepared: Prepared, extra: bytes) -> bytes:
     return extra
 
 
+def _signed_absent(zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
+                   key: tuple[bytes, int, bool], at: int) -> Prepared | None:
+    """The signed answer for a name without a node, its closest encloser at offset `at`:
+    NXDOMAIN, or synthesized from the wildcard there, with the proof. The answer depends
+    on the name only through its length and the records of its proof, so that one
+    encoding (against the question from the encloser up) is kept for every name of that
+    length proved by the same records (in random names, an NSEC span's or an NSEC3
+    hash span's). None when the wildcard holds a CNAME to follow: the full way."""
+    wildcard = zone.node(b"\x01*" + lower[at:])
+    if wildcard is not None and CNAME in wildcard:
+        return None
+    owners = absent_proof(zone, lower, at, wildcard, qtype)
+    # NXDOMAIN is the same whatever the type; a wildcard answers the type (ANY: over TCP
+    # all of its types).
+    outcome = (lower[at:], len(lower), tuple(owners),
+               -1 if wildcard is None else qtype, key[2])
+    kept = zone.signed_outcomes.get(outcome)
+    if kept is not None and not (kept[1] and _shares_below(lower, at, kept[1])):
+        return kept[0]
+    result, whole = absent(zone, qname, lower, at, wildcard, qtype, key[2], owners)
+    if not whole:
+        return None
+    prepared, below = encode_anchored(qname, result, -1, at)
+    _keep(zone.signed_outcomes, outcome, (prepared, below))
+    if below and _shares_below(lower, at, below):  # a name the answer mentions
+        prepared = encode(qname, result)
+    return _keep_signed(zone, key, prepared, result)
+
+
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597
 # section 4 allows compression only in the RFC 1035 types) and no additional section.
 _PLAIN_TYPES: Final = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
 
 
-def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]]) -> Prepared:
+def _plain_node(zone: ZoneView, node: Node | None, qtype: int) -> Node | None:
+    """The node at the query name when the answer is its RRset of a plain type alone (as
+    _prepare() answers it: no ANY, CNAME or referral), else None."""
+    if qtype not in _PLAIN_TYPES or node is None or qtype not in node or CNAME in node or (
+            NS in node and node is not zone.apex and qtype != DS):
+        return None
+    return node
+
+
+def _plain_answer(qtype: int, data: tuple[int, tuple[bytes, ...]],
+                  sigs: tuple[bytes, ...] | None = None) -> Prepared:
     """The answer RRset of a plain type at the query name, owner a pointer to the question:
-    what resolve() and encode() give, without building either."""
+    what resolve() and encode() give, without building either. With `sigs` (DO=1 in a
+    signed zone), the RRSIGs covering it after it, with its TTL, the RRset and its
+    signatures one piece for truncation."""
     ttl, rdatas = data
     head = b"\xc0\x0c" + _TYPE_CLASS_TTL.pack(qtype, CLASS_IN, ttl)
-    tail = b"".join([head + _TWO.pack(len(rdata)) + rdata for rdata in rdatas])
-    return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1, ())
+    parts = [head + _TWO.pack(len(rdata)) + rdata for rdata in rdatas]
+    if sigs is None:
+        tail = b"".join(parts)
+        return (AA, tail, len(rdatas), 0, 0, len(tail), 0, (), -1, ())
+    head = b"\xc0\x0c" + _TYPE_CLASS_TTL.pack(RRSIG, CLASS_IN, ttl)
+    parts += [head + _TWO.pack(len(rdata)) + rdata for rdata in sigs]
+    tail = b"".join(parts)
+    count = len(parts)
+    return (AA, tail, count, 0, 0, len(tail), 0, (), -1, ((len(tail), count, 0),))
 
 
 def _shares_below(lower: bytes, anchor: int, below: frozenset[bytes]) -> bool:

@@ -190,7 +190,7 @@ def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
         if signed:
             _proof(zone, result, denial.nodata(zone, source or owner.lower(), node))
         return None
-    rrset = RRset(owner, qtype, data[0], data[1], _sigs(node, qtype) if signed else ())
+    rrset = RRset(owner, qtype, data[0], data[1], rrsigs(node, qtype) if signed else ())
     result.answer.append(rrset)
     _additional(zone, rrset, result)
     return None
@@ -199,21 +199,60 @@ def _from_node(zone: ZoneView, owner: bytes, node: Node, qtype: int, tcp: bool,
 def _not_found(zone: ZoneView, name: bytes, lower: bytes, starts: list[int], encloser: int,
                qtype: int, tcp: bool, result: Result) -> bytes | None:
     """No node at `name`: synthesize from the wildcard at the closest encloser, or NXDOMAIN."""
-    source = b"\x01*" + lower[starts[encloser]:]
+    at = starts[encloser]
+    source = b"\x01*" + lower[at:]
     wildcard = zone.node(source)
+    if result.dnssec and zone.signed:
+        owners = absent_proof(zone, lower, at, wildcard, qtype)
+        return _absent(zone, name, lower, source, wildcard, qtype, tcp, result, owners)
     if wildcard is not None:
         result.synthesized = True
-        answered = len(result.answer)
+        return _from_node(zone, name, wildcard, qtype, tcp, result, source)
+    _negative(zone, result, NXDOMAIN)
+    return None
+
+
+def absent_proof(zone: ZoneView, lower: bytes, at: int, wildcard: Node | None,
+                 qtype: int) -> list[bytes | None]:
+    """The owners of the records proving a name without a node absent, its closest
+    encloser at offset `at` (the wildcard there, `wildcard`, or None): NXDOMAIN's proof,
+    or that of an answer synthesized from the wildcard (no closer name exists)."""
+    if wildcard is None:
+        return denial.nxdomain(zone, lower, lower[at:])
+    return denial.wildcard(zone, lower, lower[at:], not _gives_records(wildcard, qtype))
+
+
+def absent(zone: ZoneView, qname: bytes, lower: bytes, at: int, wildcard: Node | None,
+           qtype: int, tcp: bool, owners: list[bytes | None]) -> tuple[Result, bool]:
+    """resolve()'s signed answer for a name without a node in the zone it starts in, the
+    proof's owners given (absent_proof's); with whether it is whole: False when the
+    wildcard holds a CNAME to follow (resolve() then gives the answer)."""
+    result = Result(dnssec=True)
+    target = _absent(zone, qname, lower, b"\x01*" + lower[at:], wildcard, qtype, tcp, result,
+                     owners)
+    return result, target is None
+
+
+def _absent(zone: ZoneView, name: bytes, lower: bytes, source: bytes, wildcard: Node | None,
+            qtype: int, tcp: bool, result: Result, owners: list[bytes | None]) -> bytes | None:
+    """_not_found() signed: the wildcard's answer (at `source`) or NXDOMAIN, with the proof
+    of the records `owners`."""
+    if wildcard is not None:
+        result.synthesized = True
         target = _from_node(zone, name, wildcard, qtype, tcp, result, source)
-        if result.dnssec and zone.signed:  # no closer name exists
-            no_data = len(result.answer) == answered
-            if not _proof(zone, result, denial.wildcard(zone, lower, source[2:], no_data)):
-                return None
+        if not _proof(zone, result, owners):  # no closer name exists
+            return None
         return target
     _negative(zone, result, NXDOMAIN)
-    if result.dnssec and zone.signed:
-        _proof(zone, result, denial.nxdomain(zone, lower, lower[starts[encloser]:]))
+    _proof(zone, result, owners)
     return None
+
+
+def _gives_records(node: Node, qtype: int) -> bool:
+    """Whether _from_node() answers from a node with records (of the type, ANY's, or a
+    CNAME to follow), rather than NODATA."""
+    return (qtype == ANY and bool(node)) or qtype in node or (
+        qtype not in _AT_CNAME and CNAME in node)
 
 
 def _referral(zone: ZoneView, cut: bytes, node: Node, result: Result,
@@ -258,7 +297,7 @@ def _dname(zone: ZoneView, name: bytes, at: int, node: Node, qtype: int,
 def _negative(zone: ZoneView, result: Result, rcode: int) -> None:
     result.rcode = rcode
     meta = zone.meta
-    sigs = _sigs(zone.apex, SOA) if result.dnssec and zone.signed else ()
+    sigs = rrsigs(zone.apex, SOA) if result.dnssec and zone.signed else ()
     result.authority.append(RRset(meta.origin, SOA, meta.negative_ttl, (meta.soa_rdata,), sigs))
 
 
@@ -305,10 +344,10 @@ def _is_subdomain(lower: bytes, parent_lower: bytes) -> bool:
 def _rrset(owner: bytes, rtype: int, node: Node, signed: bool) -> RRset:
     """The node's RRset of a type, with the signatures covering it when `signed`."""
     ttl, rdatas = node[rtype]
-    return RRset(owner, rtype, ttl, rdatas, _sigs(node, rtype) if signed else ())
+    return RRset(owner, rtype, ttl, rdatas, rrsigs(node, rtype) if signed else ())
 
 
-def _sigs(node: Node, rtype: int) -> tuple[bytes, ...]:
+def rrsigs(node: Node, rtype: int) -> tuple[bytes, ...]:
     """The node's RRSIG rdatas that cover a type (the first two octets: type covered)."""
     found = node.get(RRSIG)
     if found is None:

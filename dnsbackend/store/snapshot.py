@@ -49,8 +49,9 @@ class ZoneView:
 
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
-                 "nsec3_iterations", "nsec3_salt", "signed_responses", "chain_prefix",
-                 "_chain_end", "_hashed", "proofs", "_matches", "_wildcard_covers")
+                 "nsec3_iterations", "nsec3_salt", "signed_responses", "signed_outcomes",
+                 "chain_prefix", "_chain_end", "_hashed", "proofs", "_matches",
+                 "_wildcard_covers")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -85,6 +86,7 @@ class ZoneView:
                 self.nsec3_salt = rdata[5:5 + rdata[4]]
                 break
         self.signed_responses: dict[Any, Any] = {}
+        self.signed_outcomes: dict[Any, Any] = {}  # DO=1 answers per proof (query.engine)
         # What the proofs of denial of this version need again and again, found once: the
         # records of each NSEC/NSEC3 owner as the answer engine sends them (filled there),
         # the NSEC3 owner matching each existing name, and the record covering the

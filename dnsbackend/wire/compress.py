@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from .codes import CLASS_IN, CNAME, MX, NS, PTR, SOA
+from .codes import CLASS_IN, CNAME, MX, NS, PTR, RRSIG, SOA
 from .message import read_name
 
 # Types whose rdata names may be compressed (RFC 3597 section 4: the RFC 1035 types).
@@ -66,13 +66,51 @@ class Compressor:
 
     def rr(self, owner: bytes, rtype: int, ttl: int, rdata: bytes) -> None:
         self.name(owner)
+        self._body(rtype, ttl, rdata)
+
+    def rrset(self, owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...],
+              sigs: tuple[bytes, ...] = ()) -> None:
+        """The records of an RRset, then the RRSIGs covering it (`sigs`, their TTL its own):
+        what rr() writes for each, the owner after the first being the pointer to it that
+        name() would find again, made once."""
+        if not rdatas:  # none: the signatures alone, each written as rr() does
+            for rdata in sigs:
+                self.rr(owner, RRSIG, ttl, rdata)
+            return
+        self.name(owner)
+        self._body(rtype, ttl, rdatas[0])
+        if owner is self.qname:
+            ref = b"\xc0\x0c"
+        else:
+            at = self.table.get(owner.lower())
+            if at is None:  # past the offsets a pointer reaches: written out each time
+                for rdata in rdatas[1:]:
+                    self.rr(owner, rtype, ttl, rdata)
+                for rdata in sigs:
+                    self.rr(owner, RRSIG, ttl, rdata)
+                return
+            ref = _TWO.pack(0xC000 | at)
+        buf = self.buf
+        for rdata in rdatas[1:]:
+            buf += ref
+            self._body(rtype, ttl, rdata)
+        for rdata in sigs:  # no names to compress in RRSIG rdata (RFC 4034 section 3.1.7)
+            buf += ref
+            buf += _RR_FIXED.pack(RRSIG, CLASS_IN, ttl, len(rdata))
+            buf += rdata
+
+    def _body(self, rtype: int, ttl: int, rdata: bytes) -> None:
+        """A record after its owner: type, class, TTL, length and rdata (names compressed
+        in the RFC 1035 types)."""
+        prefix = COMPRESSIBLE.get(rtype)
+        if prefix is None:  # its length known: one pack
+            self.buf += _RR_FIXED.pack(rtype, CLASS_IN, ttl, len(rdata))
+            self.buf += rdata
+            return
         fixed_at = len(self.buf)
         self.buf += _RR_FIXED.pack(rtype, CLASS_IN, ttl, 0)
         start = len(self.buf)
-        prefix = COMPRESSIBLE.get(rtype)
-        if prefix is None:
-            self.buf += rdata
-        elif rtype == SOA:
+        if rtype == SOA:
             mname, off = read_name(rdata, 0)
             rname, off = read_name(rdata, off)
             self.name(mname)
