@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -310,6 +310,54 @@ class ZoneBuilder:
                 if other and other != kind:
                     raise ZoneFileError(
                         f"{self.where_text(where)}: {_text(owner)}: CNAME and other data")
+
+    def join_node(self, lower: bytes, node: Node, wheres: dict[int, int],
+                  canonical: Callable[[int, bytes], bytes], apply: bool) -> bool:
+        """Take in the node a builder of a later part of the file (zone.split) made of a
+        name this one holds too, as if its records had been added here, the name's first
+        batch there not this builder's last one: each RRset of it new here is added after
+        this name's own (`wheres`: where by type, for those listed), one there is too
+        takes the later TTL and the rdata not here (by `canonical` form, the later
+        spelling). Whether that can be done (not when a CNAME would sit beside other data,
+        a singleton type would get a second record, or the node holds RRSIGs, whose
+        covered types it no longer tells); `apply`: do it (once it said it can)."""
+        name = self.names[lower]
+        kinds = {_node_kind(rtype, covers) for rtype, covers in name.types()} - {0}
+        for rtype, (ttl, rdatas) in node.items():
+            if rtype == RRSIG:
+                return False
+            key = self._key(rtype, 0)
+            rrset = name.get(key)
+            if rrset is None:
+                kinds.add(_node_kind(rtype, 0))
+                if len(kinds - {0}) > 1:
+                    return False
+                if apply:
+                    draft = _RRsetDraft(ttl, self.batch, wheres.get(rtype, 0), rdatas[0],
+                                        rdatas[0])
+                    if len(rdatas) > 1:  # (their own canonical forms are not needed now)
+                        draft.more = {rdata: rdata for rdata in rdatas[1:]}
+                    name.put(key, draft)
+                continue
+            if rtype in SINGLETON_TYPES and any(canonical(rtype, rdata) != rrset.first_canonical
+                                                for rdata in rdatas):
+                return False
+            if apply:
+                self._join_rrset(rrset, ttl, rdatas, rtype, canonical)
+        return True
+
+    @staticmethod
+    def _join_rrset(rrset: _RRsetDraft, ttl: int, rdatas: tuple[bytes, ...], rtype: int,
+                    canonical: Callable[[int, bytes], bytes]) -> None:
+        rrset.ttl = ttl
+        for rdata in rdatas:
+            form = canonical(rtype, rdata)
+            if form == rrset.first_canonical:
+                rrset.first = rdata
+            elif rrset.more is None:
+                rrset.more = {form: rdata}
+            else:
+                rrset.more[form] = rdata
 
     def records(self) -> list[Record]:
         """The records finish() lists."""

@@ -14,9 +14,12 @@ joined. The result is always the one-process read's:
   batch start (a new owner, so not inside parentheses, a quoted string or the batch
   before) in the guessed state, or its own read goes on from where it stopped, in its own
   state, and the child's answer is dropped.
-- An owner with records in both halves, or a TTL clamped in the second half (its warning
-  is said once per file), is not joined either: the writer reads the second half itself
-  (the one-process read's cost, plus nothing but the child's wasted core).
+- An owner with records in both halves is joined by the builder's rules
+  (ZoneBuilder.join_node: the TTL of the later batch, duplicates by canonical form, the
+  CNAME and singleton checks). Where those would fail (an error of the one-process read),
+  where such a node holds RRSIGs, or where a TTL was clamped in the second half (its
+  warning is said once per file), the halves are not joined: the writer reads the second
+  half itself (the one-process read's cost, plus nothing but the child's wasted core).
 - The child failing (a line the fast reader does not read, an error) raises HalfFailed:
   the one-process read fails there too, and the caller reads the file as it does then.
   A child with no answer when the writer has waited three times as long as its own part
@@ -39,6 +42,9 @@ from collections.abc import Callable
 from typing import Any
 
 import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 
 from ..store.format import Node
 from .fastreader import ReaderState, _ttl, initial_state, read_lines, split_lines
@@ -282,11 +288,16 @@ def _joined(builder: ZoneBuilder, at_split: ReaderState, second: Any, mark: Mark
     """The first half (in `builder`) and the second (as the child sent it) as one, or None
     (`builder` untouched) where the two cannot be joined."""
     nodes2, records2, count2, warnings2, repeated2, marks, states = second
-    names = builder.names
-    if any(name in names for name in nodes2):
-        return None  # an owner in both halves
     if any(_CLAMPED in warning for warning in warnings2):
         return None
+    names = builder.names
+    shared = [name for name in nodes2 if name in names]
+    if shared:
+        taken = _take_shared(builder, shared, nodes2, records2, repeated2)
+        if taken is None:
+            return None
+        records2, gone = taken
+        count2 -= gone
     records, nodes, count = builder.finish()
     records += [Record._make(r) for r in records2]
     nodes.update(nodes2)
@@ -301,3 +312,38 @@ def _joined(builder: ZoneBuilder, at_split: ReaderState, second: Any, mark: Mark
             rest[3], rest[4] = at_split.last_ttl, at_split.last_ttl_known
         mark(line, ReaderState(origin, *rest))
     return records, nodes, count + count2
+
+
+def _take_shared(builder: ZoneBuilder, shared: list[bytes], nodes2: dict[bytes, Node],
+                 records2: list[tuple[Any, ...]], repeated2: dict[bytes, int]
+                 ) -> tuple[list[tuple[Any, ...]], int] | None:
+    """The child's nodes of owners the first half has too, taken into the builder's drafts
+    by its rules (ZoneBuilder.join_node) and out of what the child sent: its records left,
+    and how many records they were. None (nothing changed) where they cannot be."""
+    wanted = set(shared)
+    wheres: dict[bytes, dict[int, int]] = {lower: {} for lower in shared}
+    kept = []
+    for record in records2:
+        lower = record[0].lower()
+        if lower in wanted:
+            file, line = record[4].rsplit(":", 1)
+            wheres[lower].setdefault(record[1], builder.file_code(file) + int(line))
+        else:
+            kept.append(record)
+    if not all(builder.join_node(lower, nodes2[lower], wheres[lower], _canonical, False)
+               for lower in shared):
+        return None
+    taken = 0
+    for lower in shared:
+        node = nodes2.pop(lower)
+        builder.join_node(lower, node, wheres[lower], _canonical, True)
+        taken += sum(len(rdatas) for _, rdatas in node.values())
+        builder.repeated[lower] = builder.repeated.get(lower, 1) + repeated2.pop(lower, 1)
+    return kept, taken
+
+
+def _canonical(rtype: int, wire: bytes) -> bytes:
+    """An rdata's canonical form (RFC 4034 6.2, as the readers compare records)."""
+    rdata = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.RdataType.make(rtype), wire,
+                                0, len(wire))
+    return rdata.to_digestable()
