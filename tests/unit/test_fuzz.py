@@ -49,6 +49,11 @@ def check_response(query: bytes, response: bytes | None) -> None:
     """A response is None or a message dnspython reads, with the query's ID and QR set."""
     if response is None:
         return
+    if (response[2] >> 3) & 0xF == dns.opcode.UPDATE:
+        # dnspython reads an UPDATE's question as RFC 2136's zone section and rejects one
+        # that is not of type SOA: a fault of the echoed query, not of the response's wire
+        # form, which is what is checked here. Read it as a QUERY's.
+        response = response[:2] + bytes([response[2] & 0x87]) + response[3:]
     r = dns.message.from_wire(response)
     assert response[:2] == query[:2]
     assert r.flags & dns.flags.QR
