@@ -14,7 +14,7 @@ proof can be given: the caller answers SERVFAIL.
 from __future__ import annotations
 
 from ..store.format import Node
-from ..store.snapshot import ZoneView
+from ..store.snapshot import NODE_CACHE_LIMIT, ZoneView
 from ..wire.codes import NSEC
 
 
@@ -35,8 +35,24 @@ def nodata(zone: ZoneView, lower: bytes, node: Node) -> list[bytes | None]:
     opt-out flag."""
     if zone.nsec3:
         match = zone.nsec3_match(lower)
-        return [match] if match is not None else _provable_encloser_proof(zone, lower)
-    return [lower] if NSEC in node else [zone.covering_nsec(lower)]
+        return [match] if match is not None else _unmatched_proof(zone, lower)
+    return [lower] if NSEC in node else _unmatched_proof(zone, lower)
+
+
+def _unmatched_proof(zone: ZoneView, lower: bytes) -> list[bytes | None]:
+    """The proof for an existing name without a record of its own (NSEC: an empty
+    non-terminal, the record covering it; NSEC3: a delegation in an opt-out span, the
+    closest provable encloser proof). It depends on the zone only, so it is found once per
+    zone version: every referral to an unsigned delegation of an opt-out zone needs its
+    cut's."""
+    kept: list[bytes | None] | None = zone.unmatched.get(lower)
+    if kept is None:
+        if len(zone.unmatched) >= NODE_CACHE_LIMIT:
+            zone.unmatched.clear()
+        kept = (_provable_encloser_proof(zone, lower) if zone.nsec3
+                else [zone.covering_nsec(lower)])
+        zone.unmatched[lower] = kept
+    return kept
 
 
 def wildcard(zone: ZoneView, lower: bytes, encloser: bytes,

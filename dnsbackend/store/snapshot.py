@@ -50,7 +50,7 @@ class ZoneView:
     __slots__ = ("env", "origin", "origin_lower", "depth", "version", "prefix", "meta_key",
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
                  "nsec3_iterations", "nsec3_salt", "signed_responses", "signed_outcomes",
-                 "chain_prefix", "_chain_end", "_hashed", "proofs", "_matches",
+                 "chain_prefix", "_chain_end", "_hashed", "proofs", "unmatched", "_matches",
                  "_wildcard_covers")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
@@ -93,6 +93,9 @@ class ZoneView:
         # wildcard below each existing name. The keys are existing names (or owners), so
         # these are bounded by the zone, not by the names clients make up.
         self.proofs: dict[bytes, Any] = {}
+        # The proof of each existing name without an NSEC/NSEC3 record of its own (an
+        # empty non-terminal; with NSEC3 opt-out, a delegation), filled by query.denial.
+        self.unmatched: dict[bytes, Any] = {}
         self._matches: dict[bytes, bytes | None] = {}
         self._wildcard_covers: dict[bytes, bytes | None] = {}
         self.chain_prefix = chain_prefix(meta.zone_id)  # + chain key: the chain index
