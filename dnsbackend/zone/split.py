@@ -51,10 +51,12 @@ from .fastreader import ReaderState, _ttl, initial_state, read_lines, split_line
 from .records import Record, ZoneBuilder
 
 SPLIT_LINES = 200_000  # files from this many lines on are read in two processes
-# The share of the text the writer reads itself: less than half, as it also takes in the
-# child's nodes and joins them (at 1,000,000 A records: the child's half 1.7 s of CPU, the
-# writer's 1.5 s and 0.7 s more to join, busy machine).
-FIRST_SHARE = 0.45
+# The share of the text the writer reads itself. More than half: the child's part costs it
+# more than reading (it finishes its nodes and marshals them), and at 45% the writer waited
+# 0.8 s for it at 1,000,000 A records. Wall time of the whole read, quiet machine, 2 cores,
+# alternating runs: 1M A 2.98-3.32 s at 0.45, 2.32-2.72 s at 0.62; 1M mixed 4.94-5.63 s
+# against 4.62-4.95 s (one process: 2.6-2.9 s and 4.5 s).
+FIRST_SHARE = 0.62
 # How long the writer waits for the child once its own part is read, in times what that
 # took (plus a second): the child's part is some 1.4 times the writer's work.
 WAIT_SHARE = 3.0
