@@ -217,8 +217,7 @@ def _prepare(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qty
         kind, anchor, node = landed
         if kind == EXACT:
             assert node is not None
-            if qtype == ANY or CNAME in node or (NS in node and node is not zone.apex
-                                                 and qtype != DS):
+            if _full_way(zone, node, qtype):
                 landed = None  # ANY, a CNAME to follow, or a referral: the full way
             elif qtype in node:
                 if qtype in _PLAIN_TYPES:
@@ -342,11 +341,18 @@ def _signed_absent(zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
 _PLAIN_TYPES: Final = frozenset(range(65536)) - {NS, CNAME, PTR, MX, SOA, SRV, ANY}
 
 
+def _full_way(zone: ZoneView, node: Node, qtype: int) -> bool:
+    """Whether a query landing on `node` needs resolve(): ANY, a CNAME to follow, or a
+    referral (NS below the apex, unless DS is asked)."""
+    return qtype == ANY or CNAME in node or (NS in node and node is not zone.apex
+                                             and qtype != DS)
+
+
 def _plain_node(zone: ZoneView, node: Node | None, qtype: int) -> Node | None:
     """The node at the query name when the answer is its RRset of a plain type alone (as
-    _prepare() answers it: no ANY, CNAME or referral), else None."""
-    if qtype not in _PLAIN_TYPES or node is None or qtype not in node or CNAME in node or (
-            NS in node and node is not zone.apex and qtype != DS):
+    _prepare() answers it), else None."""
+    if qtype not in _PLAIN_TYPES or node is None or qtype not in node or \
+            _full_way(zone, node, qtype):
         return None
     return node
 
