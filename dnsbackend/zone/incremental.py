@@ -39,15 +39,14 @@ from .checks import at_or_below
 from .fastreader import Marker, ReaderState, initial_state, plain, read_lines
 from .files import digest_content, file_stamp, read_regular
 from .records import ParsedZone, Record, ZoneBuilder, paused_gc
-from .split import find_split, read_in_two
+from .split import directive_lines, find_split, read_in_two
 from .textdiff import Region, changed_regions
 
 MARK_EVERY = 8  # lines between the marks kept (a window reads some 2 x 8 lines more)
 CHUNK = 1 << 12  # characters handed to the reader at first (then twice as many each time)
 _TARGET_AT = {NS: 0, MX: 2, SRV: 6}  # where the name a record points to starts in its rdata
 _CLAMPED = "> MAXTTL, setting TTL to 0"
-# A directive other than $ORIGIN and $TTL ($INCLUDE, $GENERATE): read in full.
-_DOUBTFUL = re.compile(r"^\$(?!ORIGIN[ \t]|TTL[ \t])", re.I | re.M)
+_KNOWN = re.compile(r"\$(?:ORIGIN|TTL)[ \t]", re.I)  # the directives read incrementally
 _WHERE = re.compile(r"(\d+): ")
 
 Changes = dict[bytes, "Node | None"]
@@ -126,7 +125,7 @@ class _Recorder:
             return read_zone_file(path, origin, zones_root, every_record=False)  # says why
         text, notes = decode_zone_bytes(raw, path)
         del raw
-        if notes.errors or notes.undecodable or not plain(text) or _DOUBTFUL.search(text):
+        if notes.errors or notes.undecodable or not plain(text) or _doubtful(text):
             return parse_text(text, origin, path, zones_root, notes, every_record=False)
         marks, states = [1], [initial_state(origin)]
 
@@ -231,6 +230,12 @@ def _targets(node: Node) -> list[bytes]:
             for rdata in node[rtype][1]]
 
 
+def _doubtful(text: str) -> bool:
+    """Whether a text has a directive other than $ORIGIN and $TTL ($INCLUDE, $GENERATE):
+    then it is read in full."""
+    return any(_KNOWN.match(text, start) is None for start in directive_lines(text))
+
+
 def _lines(text: str, offset: int, checked: bool = False) -> Iterator[str]:
     """The lines of text from offset on, a chunk at a time, refusing what only a full parse
     may read (characters the fast reader does not take, directives but $ORIGIN and $TTL)
@@ -239,7 +244,7 @@ def _lines(text: str, offset: int, checked: bool = False) -> Iterator[str]:
     while True:
         end = text.find("\n", offset + size)
         chunk = text[offset:] if end < 0 else text[offset:end]
-        if not checked and (not plain(chunk) or _DOUBTFUL.search(chunk)):
+        if not checked and (not plain(chunk) or _doubtful(chunk)):
             raise _Doubt
         yield from chunk.split("\n")
         if end < 0:

@@ -38,7 +38,7 @@ import re
 import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dns.name
@@ -61,8 +61,7 @@ FIRST_SHARE = 0.62
 # took (plus a second): the child's part is some 1.4 times the writer's work.
 WAIT_SHARE = 3.0
 _LOOK = 1000  # lines looked at after the middle for one to split at
-_DIRECTIVE = re.compile(r"^\$([A-Za-z]+)[ \t]+([^ \t\n;]+)[ \t]*(?:;[^\n]*)?$", re.M)
-_ANY_DIRECTIVE = re.compile(r"^\$", re.M)
+_DIRECTIVE = re.compile(r"\$([A-Za-z]+)[ \t]+([^ \t\n;]+)[ \t]*(?:;[^\n]*)?")  # a whole line
 _NOT_OWNER = " \t\n;$(\""  # what a line with an owner name cannot start with
 _CLAMPED = "> MAXTTL, setting TTL to 0"
 
@@ -126,9 +125,11 @@ def _state_before(text: str, offset: int, origin: dns.name.Name) -> ReaderState 
     """The state the `$ORIGIN` and `$TTL` lines before `offset` leave (a guess, which the
     first half's reader checks), or None without a `$TTL`."""
     ttl = None
-    directives = 0
-    for m in _DIRECTIVE.finditer(text, 0, offset):
-        directives += 1
+    for start in directive_lines(text, offset):
+        end = text.find("\n", start, offset)
+        m = _DIRECTIVE.fullmatch(text, start, offset if end < 0 else end)
+        if m is None:
+            return None
         word = m[1].upper()
         if word == "TTL":
             ttl = _ttl(m[2])
@@ -141,9 +142,22 @@ def _state_before(text: str, offset: int, origin: dns.name.Name) -> ReaderState 
                 return None
         else:
             return None
-    if ttl is None or directives != len(_ANY_DIRECTIVE.findall(text, 0, offset)):
+    if ttl is None:
         return None
     return ReaderState(origin, ttl, True, False, 0, False)
+
+
+def directive_lines(text: str, end: int | None = None) -> Iterator[int]:
+    """Where each line of `text` (before `end`) that starts with "$" starts: found with
+    str.find, which a big text costs milliseconds, not with a multi-line regular expression
+    (a dollar sign after `^`, re.M), which tries every position (0.2 s for 36 MB)."""
+    stop = len(text) if end is None else end
+    if text.startswith("$") and stop > 0:
+        yield 0
+    at = text.find("\n$", 0, stop)
+    while at >= 0 and at + 1 < stop:
+        yield at + 1
+        at = text.find("\n$", at + 1, stop)
 
 
 Half = tuple[list[Record], dict[bytes, Node], int]  # what ZoneBuilder.finish gives

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -238,3 +239,54 @@ def test_owners_in_both_halves_are_joined_as_one_process_reads_them() -> None:
     cname = text.replace("h40 AAAA 2001:db8::40", "h40 CNAME www")
     assert not _check(cname, near)
     assert _read(cname, near)[0] == "failed"
+
+
+# The multi-line regular expressions the line scans replaced (each tries every position of
+# a big text): the from-scratch twins of directive_lines, _state_before and _doubtful.
+_OLD_DIRECTIVE = re.compile(r"^\$([A-Za-z]+)[ \t]+([^ \t\n;]+)[ \t]*(?:;[^\n]*)?$", re.M)
+_OLD_ANY = re.compile(r"^\$", re.M)
+_OLD_DOUBTFUL = re.compile(r"^\$(?!ORIGIN[ \t]|TTL[ \t])", re.I | re.M)
+_PIECES = ["$TTL 1h", "$ttl 300 ; c", "$TTL\t60\t", "$TTL bad", "$ORIGIN sub", "$origin x.",
+           "$ORIGIN a..b", "$INCLUDE f", "$GENERATE 1-2 h$ A 1.2.3.4", "$", "$TTL", "$TTLX 5",
+           "www A 1.2.3.4", " A 1.2.3.4", "; $TTL 5", "a TXT \"$TTL 1\"", "", "\r", "$TTL 1h\r"]
+
+
+def _old_state_before(text: str, offset: int, origin: dns.name.Name
+                      ) -> split.ReaderState | None:
+    ttl = None
+    directives = 0
+    for m in _OLD_DIRECTIVE.finditer(text, 0, offset):
+        directives += 1
+        word = m[1].upper()
+        if word == "TTL":
+            ttl = split._ttl(m[2])
+            if ttl is None:
+                return None
+        elif word == "ORIGIN":
+            try:
+                origin = dns.name.from_text(m[2], origin)
+            except Exception:  # noqa: BLE001
+                return None
+        else:
+            return None
+    if ttl is None or directives != len(_OLD_ANY.findall(text, 0, offset)):
+        return None
+    return split.ReaderState(origin, ttl, True, False, 0, False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=12), st.booleans(), st.integers(0, 12))
+def test_directive_scans_find_what_the_regular_expressions_found(
+        pieces: list[str], newline: bool, cut: int) -> None:
+    text = "\n".join(pieces) + ("\n" if newline else "")
+    assert list(split.directive_lines(text)) == [m.start() for m in _OLD_ANY.finditer(text)]
+    assert incremental._doubtful(text) == (_OLD_DOUBTFUL.search(text) is not None)
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    offset = starts[min(cut, len(starts) - 1)]
+    assert list(split.directive_lines(text, offset)) == \
+        [m.start() for m in _OLD_ANY.finditer(text, 0, offset)]
+    new = split._state_before(text, offset, ORIGIN)
+    old = _old_state_before(text, offset, ORIGIN)
+    assert (new is None) == (old is None)
+    if new is not None and old is not None:
+        assert new == old and new.origin.labels == old.origin.labels
