@@ -87,9 +87,15 @@ class Split:
 def find_split(text: str, origin: dns.name.Name, min_lines: int | None = None,
                near: int | None = None) -> Split | None:
     """A line near FIRST_SHARE of `text` (or after offset `near`) to split it at, or None (a
-    file of fewer than `min_lines` lines, SPLIT_LINES by default; no line found, no `$TTL`
-    before it, a directive not understood)."""
-    if text.count("\n") + 1 < (SPLIT_LINES if min_lines is None else min_lines):
+    file of fewer than `min_lines` lines, SPLIT_LINES by default; this process may run on one
+    CPU only, where the child would only take turns with it and its extra work, finishing
+    and marshalling its nodes, and the join would be added to the read; no line found, no
+    `$TTL` before it, a directive not understood)."""
+    if min_lines is None:
+        if _cpus() < 2:
+            return None
+        min_lines = SPLIT_LINES
+    if text.count("\n") + 1 < min_lines:
         return None
     offset = text.find("\n", int(len(text) * FIRST_SHARE) if near is None else near) + 1
     for _ in range(_LOOK):
@@ -105,6 +111,14 @@ def find_split(text: str, origin: dns.name.Name, min_lines: int | None = None,
             return Split(text.count("\n", 0, offset) + 1, offset, state)
         offset = end + 1
     return None
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (taskset, cgroup cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _last_owner(text: str, offset: int) -> str | None:

@@ -180,9 +180,9 @@ def test_a_large_zone_the_settings_add_is_read_where_it_changes_from_its_first_e
 def test_a_zone_read_in_two_processes_is_served_and_edited(server_factory: StartServer,
                                                            tmp_path: Path) -> None:
     """A file of zone.split.SPLIT_LINES lines: the writer's first read of it is in two
-    processes (a child forked by the writer); every part is served, the child leaves no
-    process behind, and an edit in the child's half is read only where it changed (from
-    the marks the child kept)."""
+    processes (a child forked by the writer, given two CPUs or more); every part is served,
+    the child leaves no process behind, and an edit in the child's half is read only where
+    it changed (from the marks the child kept)."""
     from dnsbackend.zone.split import SPLIT_LINES
 
     zones = tmp_path / "zones"

@@ -202,6 +202,15 @@ def test_small_files_are_read_in_one_process() -> None:
     assert split.find_split(_text(random.Random(1), 50), ORIGIN) is None
 
 
+def test_a_big_file_is_split_only_with_two_cpus_or_more(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    text = "\n".join([*_HEAD, *(f"h{i} A 192.0.2.1" for i in range(split.SPLIT_LINES))])
+    monkeypatch.setattr(split.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert split.find_split(text, ORIGIN) is not None
+    monkeypatch.setattr(split.os, "sched_getaffinity", lambda pid: {1})
+    assert split.find_split(text, ORIGIN) is None
+
+
 def test_a_child_with_no_answer_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     """A child stuck (or starved of CPU) past split.WAIT_SHARE times the writer's own part:
     the writer stops it and reads on, to the one-process read."""
