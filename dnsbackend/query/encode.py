@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Final
 
 from ..wire.codes import AA
@@ -28,6 +29,7 @@ _TXN: Final = 8  # index of catalog_txn (the tail is [1])
 # DNAME; Result.synthesized). Without it the query name has a node, which rate limiting
 # then need not look up (query.rrl.classified); _stamp() leaves it out of the header.
 MADE_UP: Final = 1 << 16
+_TWO: Final = struct.Struct("!H")
 
 
 def encode(qname: bytes, result: Result, catalog_txn: int = -1, anchor: int = 0) -> Prepared:
@@ -92,3 +94,100 @@ def _put(w: Compressor, rrset: RRset) -> int:
     else:
         w.rr(rrset.owner, rrset.rtype, rrset.ttl, rrset.rdatas[0])
     return len(rrset.rdatas) + len(rrset.sigs)
+
+
+# An RRset with its signatures (a proof's NSEC or NSEC3 records, the negative answer's SOA)
+# encoded once per zone version, to be placed after the question of any answer of the zone
+# whose name ends in its context name (the longest suffix the owner shares with the query
+# name), as the Compressor would write it there. A tuple:
+#   (the bytes between its compression pointers,
+#    each pointer's target: (whether into the piece itself, offset from the piece's start
+#                            or from the context name's place in the question),
+#    its length, its records (with the signatures),
+#    the names its name look-ups try before reaching a suffix of the context name: a name
+#    elsewhere in the message among them would have been a pointer's target instead)
+Piece = tuple[tuple[bytes, ...], tuple[tuple[bool, int], ...], int, int, frozenset[bytes]]
+# Past this offset a pointer cannot reach a name (RFC 1035 section 4.1.4): the Compressor
+# writes names out in full there, which a piece, encoded at the start, does not.
+_POINTER_REACH: Final = 0x4000
+
+
+def encode_piece(context: bytes, rrset: RRset) -> Piece:
+    """An RRset encoded once as a Piece, against a question whose name ends in `context`
+    (lower case)."""
+    question = bytes(bytearray(context))  # never the owner's object: no pointer to 12 for it
+    w = Compressor(question)
+    w.written = []
+    w.pointers = []
+    count = _put(w, rrset)
+    buf = bytes(w.buf)
+    segments = []
+    targets = []
+    at = 0
+    for pos in w.pointers:
+        segments.append(buf[at:pos])
+        value = ((buf[pos] & 0x3F) << 8) | buf[pos + 1]
+        inside = value >= w.base
+        targets.append((inside, value - w.base if inside else value - 12))
+        at = pos + 2
+    segments.append(buf[at:])
+    known = set(label_suffixes(context))
+    names = {suffix for name in w.written for suffix in label_suffixes(name)} - known
+    return tuple(segments), tuple(targets), len(buf), count, frozenset(names)
+
+
+def label_suffixes(lower: bytes) -> list[bytes]:
+    """A wire name and each of its suffixes from a label start, the root's left out."""
+    found = []
+    pos = 0
+    while lower[pos]:
+        found.append(lower[pos:])
+        pos += lower[pos] + 1
+    return found
+
+
+def encode_pieces(lower: bytes, flags: int, head: Prepared | None,
+                  pieces: list[tuple[Piece, int]]) -> tuple[Prepared, frozenset[bytes]] | None:
+    """A signed answer to the lower-case query name `lower` made of pieces: the answer
+    section `head` (a Prepared of the answer RRset alone, owner the question; or None),
+    then each piece (with its context name's length) in the authority section; the bytes
+    encode() gives for the same sections, with the names the pieces write (a query name
+    with one of them as a suffix needs its own). None when they could differ: a name a piece
+    writes is one the question or another piece holds, or a piece lies past a pointer's
+    reach (the caller encodes the full way)."""
+    names: set[bytes] = set()
+    total = 0
+    for piece, _ in pieces:
+        names.update(piece[4])
+        total += len(piece[4])
+    if len(names) != total:
+        return None
+    pos = 0
+    while lower[pos]:
+        if lower[pos:] in names:
+            return None
+        pos += lower[pos] + 1
+    parts: list[bytes] = []
+    partial: list[tuple[int, int, int]] = []
+    an = ns = size = 0
+    if head is not None:
+        parts.append(head[1])
+        an = head[2]
+        size = len(head[1])
+        partial.extend(head[9])
+    base = 12 + len(lower) + 4
+    for (segments, targets, length, count, _), context_len in pieces:
+        start = base + size
+        if start + length >= _POINTER_REACH:
+            return None
+        context_at = 12 + len(lower) - context_len
+        parts.append(segments[0])
+        for i in range(len(targets)):
+            inside, offset = targets[i]
+            parts.append(_TWO.pack(0xC000 | ((start if inside else context_at) + offset)))
+            parts.append(segments[i + 1])
+        size += length
+        ns += count
+        partial.append((size, an, ns))
+    tail = b"".join(parts)
+    return (flags, tail, an, ns, 0, size, 0, (), -1, tuple(partial)), frozenset(names)

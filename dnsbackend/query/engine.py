@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..store.format import DEFAULT_UDP_PAYLOAD, Node
-from ..store.snapshot import RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
+from ..store.snapshot import NODE_CACHE_LIMIT, RESPONSE_CACHE_LIMIT, Snapshot, ZoneView
 from ..wire.codes import (
     AA,
     ANY,
@@ -29,6 +29,7 @@ from ..wire.codes import (
     MX,
     NOTIMP,
     NS,
+    NXDOMAIN,
     OPCODE_MASK,
     OPT,
     PTR,
@@ -42,9 +43,18 @@ from ..wire.codes import (
     TC,
 )
 from ..wire.message import Fields, FormatError, Query, opt_record, parse_fields, with_options
-from . import edns
+from . import denial, edns
 from .edns import Client
-from .encode import _TXN, MADE_UP, Prepared, encode, encode_anchored
+from .encode import (
+    _TXN,
+    MADE_UP,
+    Piece,
+    Prepared,
+    encode,
+    encode_anchored,
+    encode_piece,
+    encode_pieces,
+)
 from .facts import Note
 from .ident import CLASS_CH, chaos
 from .resolve import (
@@ -55,6 +65,8 @@ from .resolve import (
     absent,
     absent_proof,
     locate,
+    negative_soa,
+    proof_rrset,
     resolve,
     rrsigs,
     zone_for,
@@ -274,12 +286,19 @@ def _signed(snapshot: Snapshot, zone: ZoneView, qname: bytes, lower: bytes, qtyp
         return prepared
     landed = locate(zone, lower)
     if landed is not None and landed[0] == EXACT:
-        node = _plain_node(zone, landed[2], qtype)
-        if node is not None:
+        node = landed[2]
+        if _plain_node(zone, node, qtype) is not None:
+            assert node is not None
             ttl, rdatas = node[qtype]
             prepared = _plain_answer(qtype, (ttl, rdatas), rrsigs(node, qtype))
             _keep(zone.signed_responses, key, prepared)
             return prepared
+        if node is not None and qtype not in node and not _full_way(zone, node, qtype):
+            # NODATA: the SOA and the name's proof, from their pieces.
+            made = _from_pieces(zone, lower, AA, None, denial.nodata(zone, lower, node), True)
+            if made is not None:
+                _keep(zone.signed_responses, key, made[0])
+                return made[0]
     elif landed is not None and landed[0] == NOT_FOUND:
         prepared = _signed_absent(zone, qname, lower, qtype, key, landed[1])
         if prepared is not None:
@@ -326,6 +345,14 @@ def _signed_absent(zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
     kept = zone.signed_outcomes.get(outcome)
     if kept is not None and not (kept[1] and _shares_below(lower, at, kept[1])):
         return kept[0]
+    made = _absent_from_pieces(zone, lower, at, qtype, wildcard, owners)
+    if made is not None:
+        prepared, below, shared = made
+        if shared:
+            _keep(zone.signed_outcomes, outcome, (prepared, below))
+        if wildcard is None or len(prepared[1]) <= SYNTHESIZED_CACHE_MAX:
+            _keep(zone.signed_responses, key, prepared)
+        return prepared
     result, whole = absent(zone, qname, lower, at, wildcard, qtype, key[2], owners)
     if not whole:
         return None
@@ -334,6 +361,102 @@ def _signed_absent(zone: ZoneView, qname: bytes, lower: bytes, qtype: int,
     if below and _shares_below(lower, at, below):  # a name the answer mentions
         prepared = encode(qname, result)
     return _keep_signed(zone, key, prepared, result)
+
+
+def _absent_from_pieces(zone: ZoneView, lower: bytes, at: int, qtype: int,
+                        wildcard: Node | None, owners: list[bytes | None]
+                        ) -> tuple[Prepared, frozenset[bytes], bool] | None:
+    """_signed_absent()'s answer from pieces, as _from_pieces() gives it: NXDOMAIN, or from
+    the wildcard at offset `at` (a plain type's RRset, or NODATA, whose proof starts with
+    the wildcard's own). None where only the full way can say (a type with names in its
+    rdata or additional data, ANY)."""
+    if wildcard is None:
+        return _from_pieces(zone, lower, AA | NXDOMAIN, None, owners, True, at)
+    if qtype in wildcard:
+        if qtype not in _PLAIN_TYPES:
+            return None
+        head = _plain_answer(qtype, wildcard[qtype], rrsigs(wildcard, qtype))
+        return _from_pieces(zone, lower, AA | MADE_UP, head, owners, False, at)
+    if qtype == ANY and wildcard:
+        return None
+    source = b"\x01*" + lower[at:]
+    return _from_pieces(zone, lower, AA | MADE_UP, None,
+                        [*denial.nodata(zone, source, wildcard), *owners], True, at)
+
+
+def _from_pieces(zone: ZoneView, lower: bytes, flags: int, head: Prepared | None,
+                 owners: list[bytes | None], negative: bool,
+                 at: int = 0) -> tuple[Prepared, frozenset[bytes], bool] | None:
+    """A signed answer made of pieces (query.encode): `head` (the answer section, or
+    None), then in authority the negative SOA if `negative` and the records of the proof's
+    `owners` (each once; none for an owner without them, as resolve() adds them). With the
+    names the pieces write, and whether the answer fits every name of its length whose
+    closest encloser is at offset `at` (no piece encoded against a name below it). None
+    for a proof that cannot be given (an NSEC3 hash collision: resolve() answers it) or
+    pieces that do not fit together (encode_pieces)."""
+    placed: list[tuple[Piece, int]] = []
+    if negative:
+        placed.append((_negative_piece(zone), len(zone.origin_lower)))
+    shared = True
+    done: list[bytes] = []
+    for owner in owners:
+        if owner is None:
+            return None
+        if owner in done:
+            continue
+        done.append(owner)
+        context = _context_len(lower, owner, len(zone.origin_lower))
+        shared = shared and context <= len(lower) - at
+        piece = _proof_piece(zone, owner, context)
+        if piece is not None:
+            placed.append((piece, context))
+    made = encode_pieces(lower, flags, head, placed)
+    return None if made is None else (made[0], made[1], shared)
+
+
+def _negative_piece(zone: ZoneView) -> Piece:
+    """The negative answer's signed SOA as a piece, made once per zone version."""
+    piece: Piece | None = zone.pieces.get((b"", 0))
+    if piece is None:
+        piece = zone.pieces[(b"", 0)] = encode_piece(zone.origin_lower,
+                                                     negative_soa(zone, True))
+    return piece
+
+
+_NO_PIECE: Any = object()  # not yet in ZoneView.pieces (None: the owner has no records)
+
+
+def _proof_piece(zone: ZoneView, owner: bytes, context: int) -> Piece | None:
+    """The piece of a proof's owner encoded against its suffix of `context` octets, made
+    once per zone version; None for an owner without records of the chain."""
+    pieces = zone.pieces
+    piece: Any = pieces.get((owner, context), _NO_PIECE)
+    if piece is _NO_PIECE:
+        rrset = proof_rrset(zone, owner)
+        piece = None if rrset is None else encode_piece(owner[len(owner) - context:], rrset)
+        if len(pieces) >= NODE_CACHE_LIMIT:
+            pieces.clear()
+        pieces[(owner, context)] = piece
+    return piece
+
+
+def _context_len(lower: bytes, owner: bytes, origin_len: int) -> int:
+    """The length of the longest suffix (from a label start) a proof's owner shares with
+    the query name: the name its piece is encoded against (at least the origin)."""
+    pos = 0
+    while len(owner) - pos > origin_len:
+        suffix = owner[pos:]
+        if lower.endswith(suffix) and _label_start(lower, len(lower) - len(suffix)):
+            return len(suffix)
+        pos += owner[pos] + 1
+    return origin_len
+
+
+def _label_start(name: bytes, at: int) -> bool:
+    pos = 0
+    while pos < at:
+        pos += name[pos] + 1
+    return pos == at
 
 
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597

@@ -296,9 +296,7 @@ def _dname(zone: ZoneView, name: bytes, at: int, node: Node, qtype: int,
 
 def _negative(zone: ZoneView, result: Result, rcode: int) -> None:
     result.rcode = rcode
-    meta = zone.meta
-    sigs = rrsigs(zone.apex, SOA) if result.dnssec and zone.signed else ()
-    result.authority.append(RRset(meta.origin, SOA, meta.negative_ttl, (meta.soa_rdata,), sigs))
+    result.authority.append(negative_soa(zone, result.dnssec))
 
 
 def _additional(zone: ZoneView, rrset: RRset, result: Result) -> None:
@@ -369,12 +367,9 @@ def _proof(zone: ZoneView, result: Result, owners: list[bytes | None]) -> bool:
         result.required.clear()
         result.optional.clear()
         return False
-    proofs = zone.proofs
     for owner in owners:
         assert owner is not None
-        rrset = proofs.get(owner, _UNSET)
-        if rrset is _UNSET:
-            rrset = proofs[owner] = _proof_rrset(zone, owner)
+        rrset = proof_rrset(zone, owner)
         if rrset is not None and rrset not in result.authority:
             result.authority.append(rrset)
     return True
@@ -383,9 +378,24 @@ def _proof(zone: ZoneView, result: Result, owners: list[bytes | None]) -> bool:
 _UNSET: Final[RRset] = RRset(b"", 0, 0, ())  # not yet in ZoneView.proofs
 
 
-def _proof_rrset(zone: ZoneView, owner: bytes) -> RRset | None:
+def proof_rrset(zone: ZoneView, owner: bytes) -> RRset | None:
     """The signed NSEC or NSEC3 RRset of an owner of the chain (None if it has none), made
     once per zone version and kept in ZoneView.proofs for every answer that needs it."""
+    rrset: RRset | None = zone.proofs.get(owner, _UNSET)
+    if rrset is _UNSET:
+        rrset = zone.proofs[owner] = _proof_rrset(zone, owner)
+    return rrset
+
+
+def negative_soa(zone: ZoneView, dnssec: bool) -> RRset:
+    """The SOA of a negative answer: its TTL RFC 2308's (RFC 9077), signed with `dnssec`
+    where the zone is."""
+    meta = zone.meta
+    sigs = rrsigs(zone.apex, SOA) if dnssec and zone.signed else ()
+    return RRset(meta.origin, SOA, meta.negative_ttl, (meta.soa_rdata,), sigs)
+
+
+def _proof_rrset(zone: ZoneView, owner: bytes) -> RRset | None:
     rtype = NSEC3 if zone.nsec3 else NSEC
     node = zone.nsec3_node(owner) if zone.nsec3 else zone.node(owner)
     if node is None or rtype not in node:

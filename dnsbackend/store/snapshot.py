@@ -51,7 +51,7 @@ class ZoneView:
                  "meta", "nodes", "responses", "outcomes", "apex", "signed", "nsec3",
                  "nsec3_iterations", "nsec3_salt", "signed_responses", "signed_outcomes",
                  "chain_prefix", "_chain_end", "_hashed", "proofs", "unmatched", "_matches",
-                 "_wildcard_covers")
+                 "_wildcard_covers", "pieces")
 
     def __init__(self, env: lmdb.Environment, version: int, meta: ZoneMeta) -> None:
         self.env = env
@@ -93,6 +93,10 @@ class ZoneView:
         # wildcard below each existing name. The keys are existing names (or owners), so
         # these are bounded by the zone, not by the names clients make up.
         self.proofs: dict[bytes, Any] = {}
+        # The same records, and the negative answer's SOA (owner b""), encoded once to be
+        # placed in any answer (query.encode's pieces), per (owner, length of the name
+        # they are encoded against).
+        self.pieces: dict[tuple[bytes, int], Any] = {}
         # The proof of each existing name without an NSEC/NSEC3 record of its own (an
         # empty non-terminal; with NSEC3 opt-out, a delegation), filled by query.denial.
         self.unmatched: dict[bytes, Any] = {}

@@ -23,7 +23,7 @@ class Compressor:
     and the question name itself (the very object passed in) is written as a pointer to it.
     """
 
-    __slots__ = ("buf", "table", "base", "qname", "written")
+    __slots__ = ("buf", "table", "base", "qname", "written", "pointers")
 
     def __init__(self, qname: bytes, anchor: int = 0) -> None:
         self.buf = bytearray()
@@ -33,6 +33,9 @@ class Compressor:
         self._remember(qname[anchor:].lower(), 12 + anchor)
         # Set to a list to collect every other name written, lower case (encode_anchored).
         self.written: list[bytes] | None = None
+        # Set to a list to collect the offset in buf of every pointer written (query.encode's
+        # pieces, which move them to the place of their use).
+        self.pointers: list[int] | None = None
 
     def _remember(self, lower: bytes, at: int) -> None:
         pos = 0
@@ -45,7 +48,7 @@ class Compressor:
 
     def name(self, name: bytes) -> None:
         if name is self.qname:
-            self.buf += b"\xc0\x0c"
+            self._pointer(b"\xc0\x0c")
             return
         lower = name.lower()
         if self.written is not None:
@@ -58,7 +61,7 @@ class Compressor:
                 if pos:
                     self._remember(lower, self.base + len(self.buf))
                 self.buf += name[:pos]
-                self.buf += _TWO.pack(0xC000 | ptr)
+                self._pointer(_TWO.pack(0xC000 | ptr))
                 return
             pos += lower[pos] + 1
         self._remember(lower, self.base + len(self.buf))
@@ -74,8 +77,7 @@ class Compressor:
         what rr() writes for each, the owner after the first being the pointer to it that
         name() would find again, made once."""
         if not rdatas:  # none: the signatures alone, each written as rr() does
-            for rdata in sigs:
-                self.rr(owner, RRSIG, ttl, rdata)
+            self._records(owner, rtype, ttl, (), sigs)
             return
         self.name(owner)
         self._body(rtype, ttl, rdatas[0])
@@ -84,20 +86,30 @@ class Compressor:
         else:
             at = self.table.get(owner.lower())
             if at is None:  # past the offsets a pointer reaches: written out each time
-                for rdata in rdatas[1:]:
-                    self.rr(owner, rtype, ttl, rdata)
-                for rdata in sigs:
-                    self.rr(owner, RRSIG, ttl, rdata)
+                self._records(owner, rtype, ttl, rdatas[1:], sigs)
                 return
             ref = _TWO.pack(0xC000 | at)
         buf = self.buf
         for rdata in rdatas[1:]:
-            buf += ref
+            self._pointer(ref)
             self._body(rtype, ttl, rdata)
         for rdata in sigs:  # no names to compress in RRSIG rdata (RFC 4034 section 3.1.7)
-            buf += ref
+            self._pointer(ref)
             buf += _RR_FIXED.pack(RRSIG, CLASS_IN, ttl, len(rdata))
             buf += rdata
+
+    def _records(self, owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...],
+                 sigs: tuple[bytes, ...]) -> None:
+        """Records and RRSIGs each written as rr() writes it."""
+        for rdata in rdatas:
+            self.rr(owner, rtype, ttl, rdata)
+        for rdata in sigs:
+            self.rr(owner, RRSIG, ttl, rdata)
+
+    def _pointer(self, ref: bytes) -> None:
+        if self.pointers is not None:
+            self.pointers.append(len(self.buf))
+        self.buf += ref
 
     def _body(self, rtype: int, ttl: int, rdata: bytes) -> None:
         """A record after its owner: type, class, TTL, length and rdata (names compressed
