@@ -49,11 +49,7 @@ class Tally:
         by_labels: dict[Labels, int] = {}
         dropped = malformed = 0
         keys = facts.labels
-        for label, cell in enumerate(facts.cells(tcp)):
-            count = cell.count
-            if not count:
-                continue
-            cell.count = 0
+        for label, count in facts.take_counts(tcp):
             if label == DROPPED:
                 dropped += count
                 continue

@@ -3,15 +3,16 @@
 With the metrics or rate limiting on, the responder remembers its responses in a Facts
 instead of the snapshot's memo: each response (less its ID) with its fact, one int made of
 the id of its metric labels (zone, query type, rcode, TC) and its rate limiting account
-(query.rrl: the kind of answer and the name it is accounted by, hashed), in tuples of
-bytes and ints the garbage collector stops tracking. Both are found on a memo miss, from
+(query.rrl: the kind of answer and the name it is accounted by, hashed), kept apart in a
+list and a vector, so that remembering a response makes no object the snapshot's memo
+would not (and none the garbage collector looks at). Both are found on a memo miss, from
 what answer() noted (Note: the zone it answered from, the lower-case name and the type,
 whether anything was made up), so neither needs the zone looked up again nor the
 response parsed past its header. A repeated query then costs the one memo look-up, one
-count bumped in place (a Cell per label set, summed once a second, off the query path,
-by metrics.tally) and one attribute write of its account (read by the UDP layer).
-A response made elsewhere (signed, IXFR over UDP, an internal error), or one answer() gave
-without a zone (errors, class CH), is read from its bytes by the same rules.
+count bumped in place (a vector of counts by label id, summed once a second, off the
+query path, by metrics.tally) and one attribute write of its account (read by the UDP
+layer). A response made elsewhere (signed, IXFR over UDP, an internal error), or one
+answer() gave without a zone (errors, class CH), is read from its bytes by the same rules.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from librt.vecs import vec
+from librt.vecs import append, vec
 from mypy_extensions import i64
 
 from ..store.snapshot import Snapshot, ZoneView
@@ -57,11 +58,44 @@ class Note:
         self.made_up = True  # whether anything of the answer was (wildcard, DNAME)
 
 
-class Cell:
-    """The count of one label set over one transport since the last fold."""
+class Memo:
+    """The responses of one transport remembered with their facts, in place of the
+    snapshot's memo: under the query less its ID, the place of its response (less its ID;
+    b"": none) and fact in a list and a vector. No object is made per response beyond
+    what the snapshot's memo makes (the places are ints made once, shared), so that the
+    garbage collector has nothing new to look at."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.places: dict[bytes, object] = {}  # an int: the index in tails and facts
+        self.tails: list[bytes] = []
+        self.facts: vec[i64] = vec[i64]()
+        self.numbers = _NUMBERS
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def clear(self) -> None:
+        self.places.clear()
+        self.tails.clear()
+        self.facts = vec[i64]()
+
+    def keep(self, key: bytes, tail: bytes, fact: i64, limit: int) -> None:
+        """Remember `tail` and `fact` under `key`; all is forgotten first if `limit`
+        entries are kept."""
+        tails = self.tails
+        at = len(tails)
+        if at >= limit:
+            self.clear()
+            at = 0
+        numbers = self.numbers
+        if at >= len(numbers):
+            numbers.append(at)
+        self.places[key] = numbers[at]
+        tails.append(tail)
+        self.facts = append(self.facts, fact)
+
+
+_NUMBERS: list[object] = []  # the ints 0, 1, 2...: Memo's places, each made once
 
 
 class Facts:
@@ -73,9 +107,9 @@ class Facts:
         self.snapshot: Snapshot | None = None  # the snapshot the facts are of
         # The memo of the snapshot while the facts are kept (in place of its own), per
         # transport (attributes of their own: the compiled code reads them without an
-        # index): the response less its ID (b"": none), and its fact.
-        self.udp_memo: dict[bytes, tuple[bytes, int]] = {}
-        self.tcp_memo: dict[bytes, tuple[bytes, int]] = {}
+        # index).
+        self.udp_memo = Memo()
+        self.tcp_memo = Memo()
         self.labels: list[LabelKey] = [(b"", NO_TYPE, 0, False)]  # by id; 0: DROPPED
         self.ids: dict[bytes, dict[int, int]] = {}  # by origin: by type, rcode and TC
         self.numbers: dict[bytes, int] = {}  # by origin: its number (from 1), for the cache
@@ -86,10 +120,10 @@ class Facts:
         self.recent_keys: vec[i64] = vec[i64]([-1] * LABEL_SLOTS)
         self.recent_ids: vec[i64] = vec[i64]([0] * LABEL_SLOTS)
         # The counts by label id since the last fold, per transport.
-        self.udp_cells: list[Cell] = [Cell()]
-        self.tcp_cells: list[Cell] = [Cell()]
+        self.udp_counts: vec[i64] = vec[i64]([0])
+        self.tcp_counts: vec[i64] = vec[i64]([0])
         self.note = Note()
-        self.account = -1  # the account of the last response given (-1: none)
+        self.account: i64 = -1  # the account of the last response given (-1: none)
 
     def account_too(self, accounting: bool) -> None:
         """Find accounts from now on, or stop: the facts found without them go."""
@@ -97,7 +131,7 @@ class Facts:
             self.accounting = accounting
             self.snapshot = None
 
-    def memo_of(self, snapshot: Snapshot, tcp: bool) -> dict[bytes, tuple[bytes, int]]:
+    def memo_of(self, snapshot: Snapshot, tcp: bool) -> Memo:
         """The memo of a transport, emptied when the snapshot is not the last one's."""
         if snapshot is not self.snapshot:
             self.snapshot = snapshot
@@ -105,9 +139,17 @@ class Facts:
             self.tcp_memo.clear()
         return self.tcp_memo if tcp else self.udp_memo
 
-    def cells(self, tcp: bool) -> list[Cell]:
-        """The counts of a transport, by label id."""
-        return self.tcp_cells if tcp else self.udp_cells
+    def take_counts(self, tcp: bool) -> list[tuple[int, int]]:
+        """(label id, count) of the label sets of a transport counted since the last time,
+        their counts zeroed."""
+        counts = self.tcp_counts if tcp else self.udp_counts
+        taken = []
+        for label in range(len(counts)):
+            count = counts[label]
+            if count:
+                counts[label] = 0
+                taken.append((label, int(count)))
+        return taken
 
     def forget_labels(self) -> None:
         """Forget the label ids (when there are more than LABELS_LIMIT), and with them the
@@ -119,17 +161,21 @@ class Facts:
         self.last_ids = {}
         self.last_number = 0
         self.recent_keys = vec[i64]([-1] * LABEL_SLOTS)
-        del self.udp_cells[1:]
-        del self.tcp_cells[1:]
+        self.udp_counts = vec[i64]([0])
+        self.tcp_counts = vec[i64]([0])
         self.snapshot = None
 
-    def given(self, fact: int, tcp: bool) -> None:
+    def given(self, fact: i64, tcp: bool) -> None:
         """A response of this fact is given: count it, keep its account."""
         if self.metrics:
-            (self.tcp_cells if tcp else self.udp_cells)[fact & LABEL_MASK].count += 1
+            label = fact & LABEL_MASK
+            if tcp:
+                self.tcp_counts[label] += 1
+            else:
+                self.udp_counts[label] += 1
         self.account = (fact >> LABEL_BITS) - 1
 
-    def noted(self, response: bytes | None, snapshot: Snapshot, tcp: bool) -> int:
+    def noted(self, response: bytes | None, snapshot: Snapshot, tcp: bool) -> i64:
         """The fact of a response answer() just gave, by what it noted."""
         if response is None:
             return DROPPED
@@ -137,7 +183,7 @@ class Facts:
         zone = note.zone
         if zone is None:
             return self.read(response, snapshot, tcp)
-        label = 0
+        label: i64 = 0
         if self.metrics:
             rcode = response[3] & 0x0F
             origin = zone.origin if _from_a_zone(rcode) else b""
@@ -148,9 +194,9 @@ class Facts:
             label |= (account_of(kind, name, qtype) + 1) << LABEL_BITS
         return label
 
-    def read(self, response: bytes, snapshot: Snapshot, tcp: bool) -> int:
+    def read(self, response: bytes, snapshot: Snapshot, tcp: bool) -> i64:
         """The fact of a response, read from its bytes."""
-        fact = self.label(*read_label(response, snapshot)) if self.metrics else 0
+        fact: i64 = self.label(*read_label(response, snapshot)) if self.metrics else 0
         if self.accounting and not tcp and len(response) >= 12:
             fact |= (response_account(response, snapshot) + 1) << LABEL_BITS
         return fact
@@ -159,7 +205,7 @@ class Facts:
         """Count a response made elsewhere (read from its bytes), and keep its account."""
         self.given(DROPPED if response is None else self.read(response, snapshot, tcp), tcp)
 
-    def label(self, origin: bytes, qtype: int, rcode: int, truncated: bool) -> int:
+    def label(self, origin: bytes, qtype: int, rcode: int, truncated: bool) -> i64:
         """The id of a label set: from the recent ones' cache (a vector indexed by the set's
         code), else from the origin's ids."""
         if origin is not self.last_origin:
@@ -174,8 +220,8 @@ class Facts:
         if found < 0:
             found = ids[code] = len(self.labels)
             self.labels.append((origin, qtype, rcode, truncated))
-            self.udp_cells.append(Cell())
-            self.tcp_cells.append(Cell())
+            self.udp_counts = append(self.udp_counts, 0)
+            self.tcp_counts = append(self.tcp_counts, 0)
         self.recent_keys[slot] = key
         self.recent_ids[slot] = found
         return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Final
+from typing import Final, cast
 
 from ..store.format import DEFAULT_UDP_PAYLOAD, RateLimits, ServedSettings
 from ..store.snapshot import Reader, Snapshot, StaleSnapshot
@@ -107,10 +107,11 @@ def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOp
     response remembered with its fact (query.facts), so that a hit costs one look-up."""
     memo = facts.memo_of(snapshot, tcp)
     key = msg[2:]
-    hit = memo.get(key)
-    if hit is not None:
-        tail, fact = hit
-        facts.given(fact, tcp)
+    place = memo.places.get(key)
+    if place is not None:
+        at = cast(int, place)
+        facts.given(memo.facts[at], tcp)
+        tail = memo.tails[at]
         return msg[:2] + tail if tail else None
     facts.account = -1
     if len(msg) >= 12 and unusual(msg):
@@ -122,9 +123,7 @@ def _respond_noting(msg: bytes, snapshot: Snapshot, tcp: bool, options: AnswerOp
         return response  # NEEDS_CLIENT: respond_from() answers (and counts) it
     fact = facts.noted(response, snapshot, tcp)
     if _remembered(msg, response, options):
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[key] = (_DROP if response is None else response[2:], fact)
+        memo.keep(key, _DROP if response is None else response[2:], fact, MEMO_LIMIT)
     facts.given(fact, tcp)
     return response
 

@@ -46,6 +46,16 @@ _COUNTS: Final = struct.Struct("!HHHH")
 ACCOUNT_MASK: Final[i64] = (1 << 40) - 1  # accounts and keys: ints the compiled code keeps unboxed
 _EXEMPT_CACHE: Final = 4096  # addresses whose exemption is remembered
 V6_PREFIX: Final[i64] = 1 << 56  # tells an IPv6 prefix_key() from an IPv4 one
+# A table entry's two ints (RateLimiter): its key plus one in the lowest 41 bits (0: no
+# entry), the limited responses since the last slip above; the second, its lower 31 bits
+# (ages are taken modulo 2 ** 31: a clock gone back by up to 34 years is told from one gone
+# forward), above 32 bits of credits (the balance less the deepest debt).
+KEY_FIELD: Final[i64] = (1 << 41) - 1
+SLIPS_SHIFT: Final = 41
+STAMP_SHIFT: Final = 32
+STAMP_MASK: Final[i64] = (1 << 31) - 1
+STAMP_HALF: Final[i64] = 1 << 30
+CREDITS_MASK: Final[i64] = (1 << 32) - 1
 
 
 def prefix(ip: bytes) -> bytes:
@@ -165,9 +175,14 @@ def truncated(response: bytes) -> bytes:
 class RateLimiter:
     """The table of one serving process, and what it limited.
 
-    The table is four vectors of unboxed ints (librt.vecs, which the compiled code reads
-    and writes in place: no int object per response), an entry found by its key, the
-    client's prefix (prefix_key()) mixed with the answer's account."""
+    The table is one vector of unboxed ints (librt.vecs, which the compiled code reads and
+    writes in place: no int object per response), two per entry, so that an entry is one
+    cache line (a table of a million entries is far larger than the caches, and nearly
+    every response of many clients or names touches an entry of its own): the entry's key
+    (the client's prefix, prefix_key(), mixed with the answer's account) plus one (0:
+    none) with the limited responses since the last slip above it; and its second (lower 31 bits of
+    the time) above its credits (offset by the deepest debt, so never negative). An entry
+    is found by its key."""
 
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
@@ -175,13 +190,10 @@ class RateLimiter:
         self.slip: i64 = limits.slip
         self.window: i64 = limits.window
         self.size: i64 = limits.size
+        self.floor: i64 = -self.window * self.rate  # the deepest debt
         self.exempt = [ipaddress.ip_network(p, strict=False) for p in limits.exempt]
         self.exempt_seen: dict[bytes, bool] = {}
-        size = limits.size
-        self.keys: vec[i64] = vec[i64]([-1] * size)  # the entry's key (-1: none)
-        self.balance: vec[i64] = vec[i64]([0] * size)  # credits left (negative: the debt)
-        self.stamps: vec[i64] = vec[i64]([0] * size)  # the second last accounted
-        self.slips: vec[i64] = vec[i64]([0] * size)  # limited responses since the last slip
+        self.table: vec[i64] = vec[i64]([0] * (2 * limits.size))
         self.last: i64 = PASS  # the last verdict (for the network layer's counters)
 
     def limit(self, response: bytes, ip: bytes, now: float,
@@ -215,40 +227,39 @@ class RateLimiter:
     def spend(self, client: i64, account: i64, now: i64) -> i64:
         """Spend one credit of the entry of (client prefix_key(), account) at second `now`."""
         key = entry_key(client, account)
-        i = key % self.size
+        i = key % self.size * 2
+        table = self.table
         rate = self.rate
-        balances = self.balance
-        stamps = self.stamps
-        balance = balances[i]
-        if self.keys[i] != key:
-            self.keys[i] = key
+        floor = self.floor
+        second = now & STAMP_MASK
+        head = table[i]
+        if head & KEY_FIELD != key + 1:  # none, or another key's: start afresh
             balance = rate
-            stamps[i] = now
-            self.slips[i] = 0
+            slips: i64 = 0
         else:
-            age = now - stamps[i]
-            if age > 0:  # a clock gone back earns nothing
-                stamps[i] = now
+            slips = head >> SLIPS_SHIFT
+            entry = table[i + 1]
+            balance = (entry & CREDITS_MASK) + floor
+            age = (second - (entry >> STAMP_SHIFT)) & STAMP_MASK
+            if 0 < age < STAMP_HALF:  # a clock gone back (or still) earns nothing
                 balance = rate if age > self.window else balance + rate * age
                 if balance >= rate:
                     balance = rate
-                    self.slips[i] = 0
+                    slips = 0
+            else:
+                second = entry >> STAMP_SHIFT
         balance -= 1
-        if balance >= 0:
-            balances[i] = balance
-            return PASS
-        floor = -self.window * rate
-        balances[i] = balance if balance > floor else floor
-        return self._slip(i)
-
-    def _slip(self, i: i64) -> i64:
-        """BIND's pattern: the first limited response slips, then every `slip`-th."""
-        slip = self.slip
-        if not slip:
-            return DROP
-        count = self.slips[i]
-        self.slips[i] = 0 if count + 1 >= slip else count + 1
-        return SLIP if count == 0 else DROP
+        verdict = PASS
+        if balance < 0:
+            if balance < floor:
+                balance = floor
+            verdict = DROP
+            if self.slip:  # BIND's pattern: the first limited response slips, then every slip-th
+                verdict = SLIP if slips == 0 else DROP
+                slips = 0 if slips + 1 >= self.slip else slips + 1
+        table[i] = (key + 1) | (slips << SLIPS_SHIFT)
+        table[i + 1] = (second << STAMP_SHIFT) | (balance - floor)
+        return verdict
 
     def _exempt(self, ip: bytes) -> bool:
         found = self.exempt_seen.get(ip)

@@ -23,7 +23,6 @@ from typing import Any, Final
 
 from mypy_extensions import i64
 
-from ..query.facts import Facts
 from ..query.responder import DIVERT, OneSnapshot
 from ..query.rrl import DROP, PASS, SLIP, V6_PREFIX, RateLimiter
 from .counters import SERVE
@@ -124,6 +123,15 @@ def _address(buf: bytearray) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(buf))
 
 
+def _count_verdict(limiter: RateLimiter) -> None:
+    """Count the limiter's last verdict (a response dropped or slipped) for the metrics."""
+    if limiter.last == DROP:
+        SERVE.rate_limited_dropped += 1
+    elif limiter.last == SLIP:
+        SERVE.rate_limited_slipped += 1
+    limiter.last = PASS
+
+
 class BatchedUDP:
     """Reads a batch of queries when the socket is readable, answers them, sends the batch."""
 
@@ -182,21 +190,22 @@ class BatchedUDP:
         rhdr[:] = self.rhdr_fresh
         n = self._recvmmsg(self.fd, self.rhdr_addr, self.batch, MSG_DONTWAIT, None)
         if n <= 0:
-            if n < 0:
-                self._failed("recvmmsg")
+            self._failed("recvmmsg", n < 0)
             return
         answering = self.batch_responder()
         respond = answering.respond
         limiter = answering.rate_limiter()
         facts = answering.facts
         now = time.time()
+        second: i64 = int(now)
         rview = self.rview
         sbuf, shdr, siov = self.sbuf, self.shdr, self.siov
         names = self.names_addr
         out = 0
         received = _RECEIVED.unpack_from
         query_log = SERVE.query_log
-        senders = b""  # the senders' addresses (sockaddrs), copied when first needed
+        # The senders' addresses (sockaddrs), which rate limiting reads.
+        senders = b"" if limiter is None else bytes(self.names_view[:n * NAME_SLOT])
         for i in range(n):
             namelen, msg_flags, size = received(rhdr, i * _HDR + _NAMELEN_OFF)
             if msg_flags & MSG_TRUNC:
@@ -205,19 +214,27 @@ class BatchedUDP:
             start = i * RECV_SLOT
             query = bytes(rview[start:start + size])
             response = respond(query)
-            if limiter is not None or (response is not None and len(response) < 12):
-                if not senders:
-                    senders = bytes(self.names_view[:n * NAME_SLOT])
-                response = self._from_client(query, senders, i * NAME_SLOT, answering,
-                                             response, now, limiter, facts)
-            if response is None:
+            if limiter is not None:
+                if facts is not None and facts.account >= 0 and response is not None and \
+                        len(response) >= 12:
+                    # Nearly all: an ordinary answer whose account query.facts kept, the
+                    # sender's prefix read in place; the address made only if limited.
+                    verdict = limiter.spend(client_prefix(senders, i * NAME_SLOT),
+                                            facts.account, second)
+                    if verdict != PASS:
+                        response = self._limited(response, senders, i * NAME_SLOT, verdict,
+                                                 limiter)
+                else:
+                    response = self._from_client(query, i, answering, response, now, limiter)
+            elif response is not None and len(response) < 12:
+                response = self._from_client(query, i, answering, response, now, None)
+            # (Longer than SEND_SLOT cannot happen: answers are cut to the payload size.)
+            if response is None or len(response) > SEND_SLOT:
                 continue
             length = len(response)
             if query_log is not None:
                 name = i * NAME_SLOT
                 query_log.add(bytes(self.names_view[name:name + namelen]), response, False)
-            if length > SEND_SLOT:
-                continue  # cannot happen: answers are cut to the payload size, at most 4096
             at = out * SEND_SLOT
             sbuf[at:at + length] = response
             _SIZE.pack_into(siov, out * _IOV + _IOV_LEN_OFF, length)
@@ -231,38 +248,36 @@ class BatchedUDP:
         while sent < out:
             done = self._sendmmsg(self.fd, self.shdr_addr + sent * _HDR, out - sent, 0)
             if done < 0:
-                self._failed("sendmmsg")  # like a lost datagram: the client asks again
+                self._failed("sendmmsg", True)  # like a lost datagram: the client asks again
                 return
             sent += done
 
-    def _from_client(self, query: bytes, senders: bytes, at: int, answering: OneSnapshot,
-                     response: bytes | None, now: float, limiter: RateLimiter | None,
-                     facts: Facts | None) -> bytes | None:
-        """The answer to a query from the sender at `at` in `senders` respond() could not
-        answer without its address: NEEDS_CLIENT (cookies), or DIVERT (serve.divert;
-        dropped without it); and any answer while rate limiting is on. An ordinary answer
-        whose account query.facts kept (nearly all) is accounted here, the sender's prefix
-        read in place; its address is made only if it is limited."""
-        if limiter is not None and facts is not None and response is not None and \
-                len(response) >= 12 and facts.account >= 0:
-            verdict = limiter.spend(client_prefix(senders, at), facts.account, int(now))
-            if verdict == PASS:
-                return response
-            response = limiter.limited(response, client_ip(senders, at), verdict)
-        elif response == DIVERT:
-            ip = client_ip(senders, at)
+    def _from_client(self, query: bytes, i: int, answering: OneSnapshot,
+                     response: bytes | None, now: float,
+                     limiter: RateLimiter | None) -> bytes | None:
+        """The answer to the batch's `i`-th query, which respond() could not answer without
+        its sender's address: NEEDS_CLIENT (cookies), or DIVERT (serve.divert; dropped
+        without it); and, while rate limiting is on, an answer whose account query.facts
+        did not keep."""
+        ip = client_ip(bytes(self.names_view[i * NAME_SLOT:(i + 1) * NAME_SLOT]), 0)
+        if response == DIVERT:
             return None if self.diverted is None else self.diverted(query, ip)
-        else:
-            response = answering.finish(query, response, client_ip(senders, at), now, limiter)
-        if limiter is not None and limiter.last:
-            if limiter.last == DROP:
-                SERVE.rate_limited_dropped += 1
-            elif limiter.last == SLIP:
-                SERVE.rate_limited_slipped += 1
-            limiter.last = 0
+        response = answering.finish(query, response, ip, now, limiter)
+        if limiter is not None:
+            _count_verdict(limiter)
         return response
 
-    def _failed(self, call: str) -> None:
+    def _limited(self, response: bytes, senders: bytes, at: int, verdict: i64,
+                 limiter: RateLimiter) -> bytes | None:
+        """What goes out of an answer RateLimiter.spend() did not pass (counted)."""
+        response_out = limiter.limited(response, client_ip(senders, at), verdict)
+        _count_verdict(limiter)
+        return response_out
+
+    def _failed(self, call: str, failed: bool) -> None:
+        """Log (the first ten times) that `call` failed, if it did and not for want of data."""
+        if not failed:
+            return
         code = ctypes.get_errno()
         if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
             return

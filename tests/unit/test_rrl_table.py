@@ -59,19 +59,21 @@ steps = st.lists(st.tuples(clients, st.integers(0, 3), st.integers(0, 3)), max_s
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 6), st.integers(0, 4), st.integers(1, 20),
-       st.lists(accounts, min_size=4, max_size=4, unique=True), steps)
+       st.lists(accounts, min_size=4, max_size=4, unique=True), steps,
+       st.sampled_from([1_800_000_000, (1 << 31) - 20, (1 << 32) - 20]))
 def test_the_table_gives_the_models_verdicts(rate: int, slip: int, window: int,
                                              account_of: list[int],
-                                             steps: list[tuple[int, int, int]]) -> None:
+                                             steps: list[tuple[int, int, int]],
+                                             start: int) -> None:
     """Any sequence of responses (client, account, seconds later) gets from the table what
     the model gives, as long as no two of its keys share an entry (which the table resets:
-    NSD's rrl-size)."""
+    NSD's rrl-size); also where the lower 31 bits of the time it keeps wrap around."""
     size = 1 << 16
     keys = {entry_key(client, account) % size for client in CLIENTS for account in account_of}
     assume(len(keys) == len(CLIENTS) * len(account_of))
     table = RateLimiter(RateLimits(rate, slip, window, size))
     model = Model(rate, slip, window)
-    now = 1_800_000_000
+    now = start
     for client, which, later in steps:
         now += later - 1  # the clock may also go back a second
         assert table.spend(client, account_of[which], now) == \
