@@ -22,7 +22,7 @@ from ..zone.files import (
     skipped_zone_files,
 )
 from ..zone.writing import any_open_for_writing
-from . import named
+from . import background, named
 from .outcome import Outcome, report
 from .policy import ZonePolicy
 
@@ -66,6 +66,10 @@ class ZoneWatcher:
         self.running: dict[str, asyncio.Task[None]] = {}  # by zone file path
         self.again: set[str] = set()
         self.warming: set[str] = set()  # zone files whose next job is a warm one (warm())
+        # Writers at SCHED_IDLE for a warm job (update.background), by writer, and the
+        # zone file whose warm job each runs.
+        self.lowered: dict[int, background.Lowered] = {}
+        self.warm_in: dict[str, int] = {}
         self.restart = asyncio.Event()
         self.jobs_done = 0  # progress counter, for watchdogs
         self.said: set[tuple[str, str]] = set()  # problems logged (and not solved since)
@@ -172,6 +176,7 @@ class ZoneWatcher:
     async def first_writer(self, job: Callable[..., T], *args: Any) -> T:
         """A job in the first zone writer, counted as busy there (the start-up sync: it
         keeps what it parses for those zones' next edits, which then go to it)."""
+        self._lift(0)
         self.busy[0] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.pools[0], job, *args)
@@ -205,6 +210,8 @@ class ZoneWatcher:
     def schedule(self, origin: str, path: str) -> None:
         if path in self.running:
             self.again.add(path)
+            if path in self.warm_in:  # an edit waits for this read: not at SCHED_IDLE
+                self._lift(self.warm_in[path])
             return
         self.running[path] = asyncio.get_running_loop().create_task(self._job(origin, path))
 
@@ -215,9 +222,10 @@ class ZoneWatcher:
                 self.again.discard(path)
                 await self._until_closed(origin, path)
                 writer = self._pick_writer(path)
-                self.busy[writer] += 1
                 warm = path in self.warming
                 self.warming.discard(path)
+                self._lower_for(writer, path, warm)
+                self.busy[writer] += 1
                 try:
                     outcomes, stamp = await loop.run_in_executor(
                         self.pools[writer], named.load_zone_job, self.data_dir,
@@ -227,6 +235,9 @@ class ZoneWatcher:
                     return
                 finally:
                     self.busy[writer] -= 1
+                    if self.warm_in.get(path) == writer:
+                        del self.warm_in[path]
+                        self._lift(writer)
                 self.writer_of[path] = writer
                 self.jobs_done += 1
                 for outcome in outcomes:
@@ -239,6 +250,24 @@ class ZoneWatcher:
         finally:
             del self.running[path]
 
+
+    def _lower_for(self, writer: int, path: str, warm: bool) -> None:
+        """Before a job goes to `writer`: a warm job given to a free writer runs at
+        SCHED_IDLE (update.background), so that it takes only what the serving process
+        leaves of the CPU; any other job lifts the writer first, so that it never waits
+        behind a warm read starved by a busy server."""
+        if not warm or self.busy[writer]:
+            self._lift(writer)
+            return
+        lowered = background.lower(self.pools[writer])
+        if lowered is not None:
+            self.lowered[writer] = lowered
+            self.warm_in[path] = writer
+
+    def _lift(self, writer: int) -> None:
+        lowered = self.lowered.pop(writer, None)
+        if lowered is not None:
+            background.lift(lowered)
 
     def _pick_writer(self, path: str) -> int:
         last = self.writer_of.get(path)
