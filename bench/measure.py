@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from testkit import dnsperf
@@ -43,17 +44,37 @@ def throughput_load(port: int, queries: Path, mode: str, seconds: float, opts: O
                 cpus=gen_cpu)
 
 
+@dataclass
+class Timed:
+    """What the timed runs against one started server found, beside dnsperf's figures."""
+
+    perf: PerfResult  # the throughput run
+    cpu_s: float  # the server's CPU seconds during it, all its processes
+    background_cpu_s: float  # of those, the processes that do not serve the port
+    after_ready_s: float  # how long after the server first answered the run started
+    load: float  # the load average after it
+    p99_ms: float | None  # of the latency run
+
+
 def timed_runs(run: Running, mix: Mix, mode: str, opts: Options, gen_cpu: str,
-               tmp: Path) -> tuple[PerfResult, float, float, float | None]:
-    """Warm-up, throughput run, latency run: (throughput result, the server's CPU seconds
-    during it, the load average after it, p99 of the latency run)."""
+               tmp: Path, ready_at: float) -> Timed:
+    """Warm-up, throughput run, latency run. `ready_at`: time.monotonic() when the server
+    answered every zone. Its CPU time is read for the whole process tree, and apart for
+    the processes beside the serving ones (writers, fork server, their children; NSD's
+    and Knot's helpers), which share the serving core: a restarted server's start-up
+    work there during the timing shows in that figure."""
     dnsperf.run(throughput_load(run.port, mix.binary, mode, opts.warmup, opts, gen_cpu),
                 tmp / "dnsperf.out")
     tree = process_tree(run.proc.pid)
+    serving = set(udp_socket_owners(tree, run.port))
     before = cpu_seconds(tree)
+    beside = cpu_seconds([p for p in tree if p not in serving], reaped=True)
+    started = time.monotonic()
     perf = dnsperf.run(throughput_load(run.port, mix.binary, mode, opts.seconds, opts,
                                        gen_cpu), tmp / "dnsperf.out")
     cpu_s = cpu_seconds(tree) - before
+    after = [p for p in process_tree(run.proc.pid) if p not in serving]
+    background = cpu_seconds(after, reaped=True) - beside
     load = os.getloadavg()[0]
     p99 = None
     if not opts.no_latency_run and not perf.error:
@@ -63,21 +84,24 @@ def timed_runs(run: Running, mix: Mix, mode: str, opts: Options, gen_cpu: str,
         p99 = lat.percentiles_ms(0.99)[0]
         verbose.unlink(missing_ok=True)
         verbose.with_name(verbose.name + ".err").unlink(missing_ok=True)
-    return perf, cpu_s, load, p99
+    return Timed(perf, cpu_s, max(background, 0.0), started - ready_at, load, p99)
 
 
 def measure(run: Running, workers: int, mixes: dict[str, Mix], opts: Options, gen_cpu: str,
-            tmp: Path, round_no: int) -> list[Row]:
+            tmp: Path, round_no: int, ready_at: float) -> list[Row]:
     """The timed runs against one started server: each mix, each mode."""
     rows = []
     for mix in mixes.values():
         for mode in opts.modes:
-            perf, cpu_s, load, p99 = timed_runs(run, mix, mode, opts, gen_cpu, tmp)
+            t = timed_runs(run, mix, mode, opts, gen_cpu, tmp, ready_at)
+            perf = t.perf
             memory = total_pss_mib(process_tree(run.proc.pid))
             rows.append(Row(run.name, mix.name, mode, workers, perf, memory, perf.error,
-                            round_no, load, cpu_s, p99))
-            log(f"  {mix.name} {mode}: {perf.qps:,.0f} q/s, lost {perf.lost}, load {load:.1f}"
-                + (f", error {perf.error}" if perf.error else ""))
+                            round_no, t.load, t.cpu_s, t.p99_ms, t.background_cpu_s,
+                            t.after_ready_s))
+            log(f"  {mix.name} {mode}: {perf.qps:,.0f} q/s, lost {perf.lost}, load {t.load:.1f}"
+                f", CPU beside serving {t.background_cpu_s:.2f} s, {t.after_ready_s:.1f} s "
+                "after ready" + (f", error {perf.error}" if perf.error else ""))
     return rows
 
 
@@ -112,6 +136,7 @@ def run_server(server: Contender, workers: int, zones: list[Zone], mixes: dict[s
     try:
         try:
             took = wait_ready(run, zones, opts.timeout)
+            ready_at = time.monotonic()
             found.load_times.setdefault(f"{server.name}/{workers}", took)  # round 1: cold
         except RuntimeError as exc:
             log(str(exc))
@@ -124,7 +149,7 @@ def run_server(server: Contender, workers: int, zones: list[Zone], mixes: dict[s
             return unavailable(server.name, workers, mixes, opts.modes, why, round_no)
         if workers == opts.workers[0] and round_no == 1:
             compare_answers(run, mixes, found)
-        rows = measure(run, workers, mixes, opts, gen_cpu, tmp, round_no)
+        rows = measure(run, workers, mixes, opts, gen_cpu, tmp, round_no, ready_at)
         if server.name == "BIND":
             threads = status_kib(run.proc.pid, "Threads")
             found.notes.append(f"BIND with -n {workers} runs {threads} threads.")

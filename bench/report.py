@@ -77,24 +77,41 @@ def _heading(versions: dict[str, str], opts: Options, mixes: dict[str, Mix]) -> 
     return out
 
 
-def _table(rows: list[Row], opts: Options) -> list[str]:
+def _table(rows: list[Row], all_rows: list[Row], opts: Options) -> list[str]:
     """The main table, then every round's q/s where there were several."""
     out = ["| server | mix | mode | workers | q/s | lost | mean ms | p99 ms | q per CPU s "
-           "| memory MiB | load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| memory MiB | load | CPU s beside | s after ready |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.perf is None or r.perf.error:
             out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | "
-                       f"{r.note or 'failed'} | | | | | | |")
+                       f"{r.note or 'failed'} | | | | | | | | |")
             continue
         p = r.perf
         out.append(f"| {r.server} | {r.mix} | {r.mode} | {r.workers} | {p.qps:,.0f} | "
                    f"{p.lost} | {fmt(p.mean_ms)} | {fmt(r.p99_ms)} | {r.per_cpu_s:,.0f} | "
-                   f"{r.pss_mib:.1f} | {r.load:.1f} |")
+                   f"{r.pss_mib:.1f} | {r.load:.1f} | {r.background_cpu_s:.2f} | "
+                   f"{r.after_ready_s:.1f} |")
     spread = [r for r in rows if r.note.startswith("q/s of rounds")]
     if spread:
-        out += ["", f"Median of {opts.rounds} rounds; every round's q/s:", ""]
-        out += [f"- {r.server} {r.mix} {r.mode} {r.workers}w: {r.note[15:]}" for r in spread]
+        out += ["", f"Median of {opts.rounds} rounds; every round's q/s (and CPU s beside "
+                "serving):", ""]
+        out += [f"- {r.server} {r.mix} {r.mode} {r.workers}w: {r.note[15:]}"
+                f" ({_beside_by_round(all_rows, r)})" for r in spread]
+    out += ["", "CPU s beside: CPU seconds, during the timed run, of the server's processes "
+            "that do not hold its UDP socket (our writers, fork server and their children; "
+            "the peers' helper processes), which run on the serving cores: work of the "
+            "server's start (our writers' warm read) shows here. s after ready: from the "
+            "server answering every zone to the start of the timed run (each round starts "
+            "the server afresh)."]
     return out
+
+
+def _beside_by_round(all_rows: list[Row], median: Row) -> str:
+    """The CPU seconds beside serving of each round of a median row's group."""
+    return ", ".join(f"{r.background_cpu_s:.2f}" for r in all_rows
+                     if (r.server, r.mix, r.mode, r.workers) ==
+                     (median.server, median.mix, median.mode, median.workers))
 
 
 def _ratios(all_rows: list[Row], rows: list[Row], opts: Options) -> list[str]:
@@ -160,7 +177,7 @@ def render(all_rows: list[Row], versions: dict[str, str], found: Findings, opts:
            mixes: dict[str, Mix]) -> str:
     """The whole report, in markdown."""
     rows = median_rows(all_rows)
-    return "\n".join(_heading(versions, opts, mixes) + _table(rows, opts)
+    return "\n".join(_heading(versions, opts, mixes) + _table(rows, all_rows, opts)
                      + _ratios(all_rows, rows, opts) + _findings(found, opts, mixes))
 
 

@@ -23,6 +23,10 @@ class Row:
     load: float = 0.0  # the machine's 1-minute load average right after the timed run
     cpu_s: float = 0.0  # CPU time the server used during the throughput run
     p99_ms: float | None = None  # from the latency run (dnsperf -v)
+    # CPU time, during the throughput run, of the server's processes that do not serve the
+    # port (writers, fork server, their children; a peer's helpers): work beside serving
+    background_cpu_s: float = 0.0
+    after_ready_s: float = 0.0  # from the server answering every zone to the run's start
 
     @property
     def ok(self) -> bool:

@@ -34,8 +34,11 @@ def total_pss_mib(pids: list[int]) -> float:
     return sum(pss_kib(p) for p in pids) / 1024
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time used so far by these processes (all their threads)."""
+def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
+    """User plus system CPU time used so far by these processes (all their threads);
+    `reaped`: also that of their children that have ended and been waited for (a
+    process's time reaches its parent then), so that a sum over a process tree taken
+    before and after a span counts what ended within it too."""
     ticks = 0
     for pid in pids:
         try:
@@ -44,6 +47,8 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        if reaped:
+            ticks += int(fields[13]) + int(fields[14])  # cutime, cstime (16 and 17)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
