@@ -54,6 +54,7 @@ from .encode import (
     encode_anchored,
     encode_piece,
     encode_pieces,
+    label_suffixes,
 )
 from .facts import Note
 from .ident import CLASS_CH, chaos
@@ -399,13 +400,14 @@ def _from_pieces(zone: ZoneView, lower: bytes, flags: int, head: Prepared | None
         placed.append((_negative_piece(zone), len(zone.origin_lower)))
     shared = True
     done: list[bytes] = []
+    suffixes = label_suffixes(lower)
     for owner in owners:
         if owner is None:
             return None
         if owner in done:
             continue
         done.append(owner)
-        context = _context_len(lower, owner, len(zone.origin_lower))
+        context = _context_len(suffixes, owner, len(zone.origin_lower))
         shared = shared and context <= len(lower) - at
         piece = _proof_piece(zone, owner, context)
         if piece is not None:
@@ -440,23 +442,17 @@ def _proof_piece(zone: ZoneView, owner: bytes, context: int) -> Piece | None:
     return piece
 
 
-def _context_len(lower: bytes, owner: bytes, origin_len: int) -> int:
+def _context_len(suffixes: list[bytes], owner: bytes, origin_len: int) -> int:
     """The length of the longest suffix (from a label start) a proof's owner shares with
-    the query name: the name its piece is encoded against (at least the origin)."""
+    the query name, whose `suffixes` (label_suffixes) are given: the name its piece is
+    encoded against (at least the origin)."""
     pos = 0
     while len(owner) - pos > origin_len:
         suffix = owner[pos:]
-        if lower.endswith(suffix) and _label_start(lower, len(lower) - len(suffix)):
+        if suffix in suffixes:
             return len(suffix)
         pos += owner[pos] + 1
     return origin_len
-
-
-def _label_start(name: bytes, at: int) -> bool:
-    pos = 0
-    while pos < at:
-        pos += name[pos] + 1
-    return pos == at
 
 
 # Types answered from the node as they are: no names in the rdata to compress (RFC 3597
