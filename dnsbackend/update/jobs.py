@@ -115,8 +115,7 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
     if decided is None:
         return Outcome(origin, Action.IGNORED, wanted.file)
     entry = txn.entry(origin_lower)
-    changed_at = parsed.stamp[0] if parsed.stamp else 0
-    if entry is not None and entry.ctime_ns > changed_at:
+    if entry is not None and _stale(entry, wanted, parsed):
         return Outcome(origin, Action.SUPERSEDED, wanted.file)
     disabled = not decided.enabled
     built = parsed.built
@@ -135,6 +134,18 @@ def apply_parsed(txn: Transaction, policy: ZonePolicy, origin_lower: bytes,
     if entry and entry.version and entry.hash == built.digest:
         return _kept(txn, origin_lower, entry, wanted, parsed, disabled)
     return _put(txn, policy, origin_lower, entry, decided, wanted, parsed, built, disabled)
+
+
+def _stale(entry: ZoneEntry, wanted: WantedZone, parsed: Parsed) -> bool:
+    """Whether a newer read of the file is served already. Two jobs may read one file at
+    once (the zone watcher's and the policy sync's) and commit in either order. File
+    times come from a coarse clock: two saves within one tick have the same ctime, so at
+    the same ctime the read is stale if the file has changed since (a newer read, or one
+    to come, has it; the serial policy would otherwise serve the older text as new)."""
+    changed_at = parsed.stamp[0] if parsed.stamp else 0
+    if entry.ctime_ns != changed_at:
+        return entry.ctime_ns > changed_at
+    return parsed.stamp is not None and file_stamp(wanted.file) != parsed.stamp
 
 
 def _kept(txn: Transaction, origin_lower: bytes, entry: ZoneEntry, wanted: WantedZone,

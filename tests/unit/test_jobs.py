@@ -63,6 +63,58 @@ def test_an_older_read_applied_after_a_newer_one_is_superseded(tmp_path: Path) -
         store.close()
 
 
+def test_an_older_read_with_the_same_file_time_is_superseded(tmp_path: Path) -> None:
+    """Two saves within one tick of the kernel's coarse file clock have the same ctime: the
+    older read, committed after the newer one (the policy sync and the zone watcher read
+    the same file at once), must not be served as the newer, under a serial the serial
+    policy raised (a version no file ever held)."""
+    data, path, policy, wanted = _setup(tmp_path)
+    _rewrite(path, zone_text(1))
+    older = parse_zone(wanted, policy.zones_dir)
+    moved = path.with_name(".save")
+    moved.write_text(zone_text(2, "192.0.2.2"))
+    os.replace(moved, path)  # as editors save: a new inode
+    newer = parse_zone(wanted, policy.zones_dir)
+    assert older.stamp is not None and newer.stamp is not None
+    older.stamp = (newer.stamp[0], *older.stamp[1:])  # the same tick of the coarse clock
+    store = open_shared(data)
+    try:
+        with Transaction(store) as txn:
+            first = apply_parsed(txn, policy, KEY, wanted, newer)
+        with Transaction(store) as txn:
+            late = apply_parsed(txn, policy, KEY, wanted, older)
+        assert first.action is Action.LOADED and first.serial == 2
+        assert late.action is Action.SUPERSEDED
+        entry = store.entries()[KEY]
+        assert (entry.serial, entry.version) == (2, first.version)
+    finally:
+        store.close()
+
+
+def test_a_read_of_the_file_as_it_still_is_applies_at_the_same_file_time(
+        tmp_path: Path) -> None:
+    """The same ctime as the served version's but the file unchanged since the read: that
+    read is the newest, applied (a zone with nothing served yet takes any read)."""
+    data, path, policy, wanted = _setup(tmp_path)
+    _rewrite(path, zone_text(1))
+    older = parse_zone(wanted, policy.zones_dir)
+    _rewrite(path, zone_text(2, "192.0.2.2"))
+    newer = parse_zone(wanted, policy.zones_dir)
+    assert older.stamp is not None and newer.stamp is not None
+    older.stamp = (newer.stamp[0], *older.stamp[1:])
+    store = open_shared(data)
+    try:
+        with Transaction(store) as txn:
+            first = apply_parsed(txn, policy, KEY, wanted, older)
+        with Transaction(store) as txn:
+            late = apply_parsed(txn, policy, KEY, wanted, newer)
+        assert first.action is Action.LOADED and first.serial == 1
+        assert late.action is Action.LOADED and late.serial == 2
+        assert store.entries()[KEY].serial == 2
+    finally:
+        store.close()
+
+
 def test_a_zone_the_policy_does_not_want_is_ignored(tmp_path: Path) -> None:
     data, path, policy, wanted = _setup(tmp_path)
     _rewrite(path, zone_text(1))
