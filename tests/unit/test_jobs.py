@@ -9,10 +9,10 @@ from pathlib import Path
 import dns.name
 
 from dnsbackend.store.database import open_shared
-from dnsbackend.store.format import STATUS_ERROR, STATUS_OK
+from dnsbackend.store.format import STATUS_ERROR, STATUS_OK, ZoneEntry
 from dnsbackend.store.transaction import Transaction
-from dnsbackend.update.jobs import apply_parsed, load_zone_job, needs_load, parse_zone
-from dnsbackend.update.outcome import Action
+from dnsbackend.update.jobs import Parsed, apply_parsed, load_zone_job, needs_load, parse_zone
+from dnsbackend.update.outcome import Action, Outcome
 from dnsbackend.update.policy import WantedZone, ZonePolicy
 from dnsbackend.zone.files import origin_key
 
@@ -43,24 +43,30 @@ def _rewrite(path: Path, text: str) -> None:
         time.sleep(0.005)
 
 
+def _in_turn(data: str, policy: ZonePolicy, wanted: WantedZone,
+             reads: list[Parsed]) -> tuple[list[Outcome], ZoneEntry]:
+    """Each read applied in its own transaction, in this order: outcomes, final entry."""
+    store = open_shared(data)
+    try:
+        outcomes = []
+        for parsed in reads:
+            with Transaction(store) as txn:
+                outcomes.append(apply_parsed(txn, policy, KEY, wanted, parsed))
+        return outcomes, store.entries()[KEY]
+    finally:
+        store.close()
+
+
 def test_an_older_read_applied_after_a_newer_one_is_superseded(tmp_path: Path) -> None:
     data, path, policy, wanted = _setup(tmp_path)
     _rewrite(path, zone_text(1))
     older = parse_zone(wanted, policy.zones_dir)
     _rewrite(path, zone_text(2))
     newer = parse_zone(wanted, policy.zones_dir)
-    store = open_shared(data)
-    try:
-        with Transaction(store) as txn:
-            first = apply_parsed(txn, policy, KEY, wanted, newer)
-        with Transaction(store) as txn:
-            late = apply_parsed(txn, policy, KEY, wanted, older)
-        assert first.action is Action.LOADED and first.serial == 2
-        assert late.action is Action.SUPERSEDED
-        entry = store.entries()[KEY]
-        assert (entry.serial, entry.version, entry.status) == (2, first.version, STATUS_OK)
-    finally:
-        store.close()
+    (first, late), entry = _in_turn(data, policy, wanted, [newer, older])
+    assert first.action is Action.LOADED and first.serial == 2
+    assert late.action is Action.SUPERSEDED
+    assert (entry.serial, entry.version, entry.status) == (2, first.version, STATUS_OK)
 
 
 def test_an_older_read_with_the_same_file_time_is_superseded(tmp_path: Path) -> None:
@@ -77,18 +83,10 @@ def test_an_older_read_with_the_same_file_time_is_superseded(tmp_path: Path) -> 
     newer = parse_zone(wanted, policy.zones_dir)
     assert older.stamp is not None and newer.stamp is not None
     older.stamp = (newer.stamp[0], *older.stamp[1:])  # the same tick of the coarse clock
-    store = open_shared(data)
-    try:
-        with Transaction(store) as txn:
-            first = apply_parsed(txn, policy, KEY, wanted, newer)
-        with Transaction(store) as txn:
-            late = apply_parsed(txn, policy, KEY, wanted, older)
-        assert first.action is Action.LOADED and first.serial == 2
-        assert late.action is Action.SUPERSEDED
-        entry = store.entries()[KEY]
-        assert (entry.serial, entry.version) == (2, first.version)
-    finally:
-        store.close()
+    (first, late), entry = _in_turn(data, policy, wanted, [newer, older])
+    assert first.action is Action.LOADED and first.serial == 2
+    assert late.action is Action.SUPERSEDED
+    assert (entry.serial, entry.version) == (2, first.version)
 
 
 def test_a_read_of_the_file_as_it_still_is_applies_at_the_same_file_time(
@@ -102,17 +100,10 @@ def test_a_read_of_the_file_as_it_still_is_applies_at_the_same_file_time(
     newer = parse_zone(wanted, policy.zones_dir)
     assert older.stamp is not None and newer.stamp is not None
     older.stamp = (newer.stamp[0], *older.stamp[1:])
-    store = open_shared(data)
-    try:
-        with Transaction(store) as txn:
-            first = apply_parsed(txn, policy, KEY, wanted, older)
-        with Transaction(store) as txn:
-            late = apply_parsed(txn, policy, KEY, wanted, newer)
-        assert first.action is Action.LOADED and first.serial == 1
-        assert late.action is Action.LOADED and late.serial == 2
-        assert store.entries()[KEY].serial == 2
-    finally:
-        store.close()
+    (first, late), entry = _in_turn(data, policy, wanted, [older, newer])
+    assert first.action is Action.LOADED and first.serial == 1
+    assert late.action is Action.LOADED and late.serial == 2
+    assert entry.serial == 2
 
 
 def test_a_zone_the_policy_does_not_want_is_ignored(tmp_path: Path) -> None:
